@@ -1,0 +1,1 @@
+"""cardreveal: show a cardholder their card's CVV briefly, after a fresh OTP, never storing it."""

@@ -1,0 +1,30 @@
+"""Guards for cardholder pages: signed in, enrolled in TOTP, and verified this session."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+
+from cardreveal.accounts.otp import has_confirmed_authenticator
+
+
+def verified_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Send anonymous users to sign in, unenrolled users to enrolment, unverified ones to the code."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not user.is_verified():  # type: ignore[union-attr]
+            if not has_confirmed_authenticator(user):
+                return redirect("accounts:enrol")
+            return redirect_to_login(request.get_full_path(), "accounts:otp")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,105 @@
+"""Sign-in, sign-out, the sign-in code step and first-time authenticator enrolment."""
+
+from __future__ import annotations
+
+from base64 import b32encode
+
+import segno
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods
+from django_otp import login as otp_login
+
+from cardreveal.accounts.forms import CodeForm
+from cardreveal.accounts.otp import (
+    confirm_totp_device,
+    has_confirmed_authenticator,
+    pending_totp_device,
+    verify_sign_in_code,
+)
+
+
+class LoginView(auth_views.LoginView):
+    """Username and password; the code step follows."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Signs out (POST only) and asks the browser to drop everything it kept for us."""
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)  # type: ignore[arg-type]
+        response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+        return response
+
+
+def _safe_next(request: HttpRequest, fallback: str = "cards:list") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    from django.urls import reverse
+
+    return reverse(fallback)
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@login_required
+@require_http_methods(["GET", "POST"])
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """Ask for a code from the authenticator (or a backup code) to finish signing in."""
+    if not has_confirmed_authenticator(request.user):
+        return redirect("accounts:enrol")
+    if request.user.is_verified():  # type: ignore[union-attr]
+        return redirect(_safe_next(request))
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        check = verify_sign_in_code(user=request.user, code=form.cleaned_data["code"])
+        if check.ok:
+            otp_login(request, check.device)
+            request.session.cycle_key()
+            return redirect(_safe_next(request))
+        form.add_error("code", "That code is not correct or was already used. Try a new code.")
+    return render(request, "accounts/otp_verify.html",
+                  {"form": form, "next": request.GET.get("next", "")})
+
+
+@never_cache
+@sensitive_post_parameters("code")
+@login_required
+@require_http_methods(["GET", "POST"])
+def enrol(request: HttpRequest) -> HttpResponse:
+    """First-time setup: scan the QR code (or type the key), confirm with a code, get backup codes."""
+    if has_confirmed_authenticator(request.user):
+        messages.info(request, "Your authenticator is already set up.")
+        return redirect("cards:list")
+    device = pending_totp_device(user=request.user)
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        confirmed, backup_codes = confirm_totp_device(user=request.user,
+                                                      code=form.cleaned_data["code"])
+        if confirmed is not None:
+            otp_login(request, confirmed)
+            request.session.cycle_key()
+            # Shown once, in this response only: never stored in the session or messages.
+            return render(request, "accounts/backup_codes.html", {"codes": backup_codes})
+        form.add_error("code", "That code does not match. Check the key was entered correctly "
+                               "and that your phone's clock is right, then try a new code.")
+    secret = b32encode(device.bin_key).decode("ascii")
+    context = {
+        "form": form,
+        "qr_data_uri": segno.make(device.config_url, error="m").svg_data_uri(scale=5),
+        "secret_groups": [secret[i:i + 4] for i in range(0, len(secret), 4)],
+        "otpauth_uri": device.config_url,
+    }
+    return render(request, "accounts/enrol.html", context)

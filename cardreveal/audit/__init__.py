@@ -1,0 +1,1 @@
+"""The audit trail: one record per reveal attempt, never a CVV; the cardholder's own history."""

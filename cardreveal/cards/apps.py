@@ -1,0 +1,9 @@
+"""Django app config for cards."""
+
+from django.apps import AppConfig
+
+
+class CardsConfig(AppConfig):
+    name = "cardreveal.cards"
+    label = "cards"
+    verbose_name = "Cards and providers"

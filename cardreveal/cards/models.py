@@ -1,0 +1,110 @@
+"""Cards (references at the provider, never a PAN or CVV) and the provider bindings they are fetched through."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+
+from cardreveal.encryption import EncryptedJSONField
+
+
+class ProviderBinding(models.Model):
+    """One configured connection to an issuer-processor: which provider, where, with which secrets."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(
+        max_length=30, help_text="The provider module, e.g. mastercard, thredd, netxd, juspay."
+    )
+    base_url = models.CharField(
+        "base URL", max_length=500, help_text="The provider's API base URL, https:// only."
+    )
+    secrets = EncryptedJSONField(
+        default=dict, blank=True, editable=False,
+        help_text="Credentials and keys, encrypted at rest; write-only in the admin.",
+    )
+    options = models.JSONField(default=dict, blank=True, help_text="Non-secret provider options.")
+    enabled = models.BooleanField(
+        default=True, help_text="Kill switch: when off, no card on this binding can be revealed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind})"
+
+    def clean(self) -> None:
+        from providers.registry import provider_kinds
+
+        if self.kind not in provider_kinds():
+            raise ValidationError(
+                {"kind": f"Unknown provider; choose one of: {', '.join(provider_kinds())}."}
+            )
+        if not isinstance(self.options, dict):
+            raise ValidationError({"options": "Options must be a JSON object."})
+
+
+class Card(models.Model):
+    """A cardholder's card as we know it: labels for display and the provider's reference to it."""
+
+    class Brand(models.TextChoices):
+        MASTERCARD = "mastercard", "Mastercard"
+        VISA = "visa", "Visa"
+        AMEX = "amex", "American Express"
+        DISCOVER = "discover", "Discover"
+        OTHER = "other", "Other"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cards"
+    )
+    label = models.CharField(max_length=60, help_text="What the cardholder calls it.")
+    brand = models.CharField(max_length=20, choices=Brand.choices, default=Brand.MASTERCARD)
+    last4 = models.CharField(
+        "last four digits", max_length=4,
+        validators=[RegexValidator(r"^[0-9]{4}$", "Enter exactly four digits.")],
+    )
+    expiry_month = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    expiry_year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2000), MaxValueValidator(2099)]
+    )
+    binding = models.ForeignKey(ProviderBinding, on_delete=models.PROTECT, related_name="cards")
+    reference = models.JSONField(
+        default=dict, blank=True,
+        help_text="The card's identifiers at the provider, e.g. {\"card_contract_id\": \"70001\"}.",
+    )
+    reveal_enabled = models.BooleanField(
+        default=True, help_text="Kill switch for this card: when off, its CVV cannot be revealed."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["label", "created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.label} •••• {self.last4}"
+
+    @property
+    def expiry_display(self) -> str:
+        return f"{self.expiry_month:02d}/{self.expiry_year % 100:02d}"
+
+    def clean(self) -> None:
+        from cardreveal.cards.provider_forms import reference_errors
+
+        if self.binding_id is None:
+            return
+        errors: dict[str, Any] = {}
+        ref_errors = reference_errors(self.binding.kind, self.reference)
+        if ref_errors:
+            errors["reference"] = ref_errors
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,23 @@
+"""Reads of cards and bindings, always scoped to the user who asks."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from cardreveal.cards.models import Card
+
+
+def cards_for_user(*, user: object) -> QuerySet[Card]:
+    """The user's cards with their bindings, for the card list."""
+    return Card.objects.filter(owner=user).select_related("binding")
+
+
+def card_for_user(*, user: object, card_id: object) -> Card | None:
+    """The user's card with this id, or None if it is missing or someone else's (same answer)."""
+    try:
+        parsed = uuid.UUID(str(card_id))
+    except ValueError:
+        return None
+    return Card.objects.filter(owner=user, pk=parsed).select_related("binding").first()
