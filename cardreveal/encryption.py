@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -38,7 +38,13 @@ def field_cipher() -> MultiFernet:
     return MultiFernet(fernets)
 
 
-class EncryptedJSONField(models.TextField):  # type: ignore[type-arg]
+if TYPE_CHECKING:
+    _TextField = models.TextField[Any, Any]
+else:
+    _TextField = models.TextField
+
+
+class EncryptedJSONField(_TextField):
     """A JSON object stored as a Fernet token; decrypted on load, encrypted on save."""
 
     description = "JSON encrypted with the field keys"
@@ -67,5 +73,3 @@ class EncryptedJSONField(models.TextField):  # type: ignore[type-arg]
     def value_to_string(self, obj: models.Model) -> str:
         # Serialisation (dumpdata, admin history) never sees the plaintext.
         return "********"
-
-

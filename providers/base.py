@@ -161,8 +161,9 @@ class Provider(ABC):
         """Prove the credentials work with a harmless call; raise a `ProviderError` if not."""
 
     @classmethod
-    def validate_secrets(cls, secrets: Mapping[str, bytes | str],
-                         options: Mapping[str, Any]) -> dict[str, str]:
+    def validate_secrets(
+        cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
+    ) -> dict[str, str]:
         """Check uploaded keys and credentials parse and fit together, before they are saved.
 
         Returns field name -> error message (empty when all is well). Never echoes a secret.

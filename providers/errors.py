@@ -49,8 +49,9 @@ class ProviderUnavailable(ProviderError):
     retryable = True
     log_level = logging.WARNING
 
-    def __init__(self, detail: str | None = None, *, retry_after: int | None = 5,
-                 provider_code: str = "") -> None:
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = 5, provider_code: str = ""
+    ) -> None:
         super().__init__(detail, retry_after=retry_after, provider_code=provider_code)
 
 
@@ -152,8 +153,9 @@ class ProviderConfigError(ProviderError):
     counts_against_breaker = False
 
 
-def error_for_status(status: int, *, retry_after: int | None = None,
-                     provider_code: str = "") -> ProviderError:
+def error_for_status(
+    status: int, *, retry_after: int | None = None, provider_code: str = ""
+) -> ProviderError:
     """Map an unsuccessful HTTP status to the default provider error (T-MAP-1).
 
     Providers handle their own special cases (such as a 404 that means a mismatched expiry) first.
@@ -164,8 +166,9 @@ def error_for_status(status: int, *, retry_after: int | None = None,
     if status == 404:
         return CardNotFound(detail, provider_code=provider_code)
     if status == 429:
-        return ProviderRateLimited(detail, retry_after=retry_after or 5,
-                                   provider_code=provider_code)
+        return ProviderRateLimited(
+            detail, retry_after=retry_after or 5, provider_code=provider_code
+        )
     if 500 <= status <= 599:
         return ProviderServerError(detail, provider_code=provider_code)
     return ProviderBadResponse(detail, provider_code=provider_code)

@@ -136,8 +136,9 @@ class HttpDoor:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _send(self, method: str, url: str, headers: Mapping[str, str], body: bytes | None,
-              deadline: float) -> HttpResponse:
+    def _send(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, deadline: float
+    ) -> HttpResponse:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise ProviderTimeout("deadline passed before sending")
@@ -147,8 +148,13 @@ class HttpDoor:
         )
         try:
             raw = self._session.request(
-                method, url, headers=dict(headers), data=body, timeout=timeout,
-                allow_redirects=False, stream=True,
+                method,
+                url,
+                headers=dict(headers),
+                data=body,
+                timeout=timeout,
+                allow_redirects=False,
+                stream=True,
             )
         except requests.exceptions.SSLError as exc:
             raise ProviderTLSError("TLS verification failed") from exc
@@ -193,8 +199,15 @@ class HttpDoor:
 
     def _log(self, level: int, method: str, path: str, outcome: str, started: float) -> None:
         elapsed_ms = (time.monotonic() - started) * 1000
-        logger.log(level, "provider call %s %s %s -> %s in %.0f ms",
-                   self.name, method, path, outcome, elapsed_ms)
+        logger.log(
+            level,
+            "provider call %s %s %s -> %s in %.0f ms",
+            self.name,
+            method,
+            path,
+            outcome,
+            elapsed_ms,
+        )
 
     def close(self) -> None:
         """Close the pooled connections."""

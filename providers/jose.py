@@ -77,8 +77,13 @@ def jwe_encrypt(
     ciphertext, tag = sealed[:-16], sealed[-16:]
     wrapped = public_key.encrypt(cek, _OAEP_SHA256)
     return ".".join(
-        [header_b64, b64url_encode(wrapped), b64url_encode(iv), b64url_encode(ciphertext),
-         b64url_encode(tag)]
+        [
+            header_b64,
+            b64url_encode(wrapped),
+            b64url_encode(iv),
+            b64url_encode(ciphertext),
+            b64url_encode(tag),
+        ]
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 from typing import Generic, NoReturn, TypeVar
 
-T = TypeVar("T", str, bytes)
+T = TypeVar("T", bound=str | bytes)
 
 
 class Sensitive(Generic[T]):
@@ -15,6 +15,7 @@ class Sensitive(Generic[T]):
     """
 
     __slots__ = ("_value",)
+    _value: T
 
     def __init__(self, value: T) -> None:
         self._value = value

@@ -120,8 +120,9 @@ def make_cardholder(username: str) -> Cardholder:
     from django.contrib.auth import get_user_model
 
     password = f"pw-{username}-long-enough"
-    user = get_user_model().objects.create_user(username=username, password=password,
-                                                email=f"{username}@example.com")
+    user = get_user_model().objects.create_user(
+        username=username, password=password, email=f"{username}@example.com"
+    )
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     return Cardholder(user, device, password)
 
@@ -160,12 +161,22 @@ def make_card(make_binding: Callable[..., object]) -> Callable[..., object]:
     """make_card(owner, reference=..., expiry=(4, 2030), kind="mastercard") -> a Card."""
     from cardreveal.cards.models import Card
 
-    def make(owner: object, *, kind: str = "mastercard", binding: object | None = None,
-             reference: dict[str, str] | None = None, expiry: tuple[int, int] = (4, 2030),
-             label: str = "Test card") -> Card:
+    def make(
+        owner: object,
+        *,
+        kind: str = "mastercard",
+        binding: object | None = None,
+        reference: dict[str, str] | None = None,
+        expiry: tuple[int, int] = (4, 2030),
+        label: str = "Test card",
+    ) -> Card:
         return Card.objects.create(
-            owner=owner, label=label, brand="mastercard", last4="0001",
-            expiry_month=expiry[0], expiry_year=expiry[1],
+            owner=owner,
+            label=label,
+            brand="mastercard",
+            last4="0001",
+            expiry_month=expiry[0],
+            expiry_year=expiry[1],
             binding=binding or make_binding(kind),
             reference=reference or {"card_contract_id": "70001"},
         )
@@ -188,8 +199,9 @@ class ClientKeyPair:
 
 def make_client_key(bits: int = 2048, exponent: int = 65537) -> ClientKeyPair:
     key = rsa.generate_private_key(public_exponent=exponent, key_size=bits)
-    der = key.public_key().public_bytes(serialization.Encoding.DER,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    der = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return ClientKeyPair(key, base64.b64encode(der).decode())
 
 
@@ -203,8 +215,13 @@ def client_key() -> ClientKeyPair:
 
 def sign_in(client: Client, holder: Cardholder, clock: Clock) -> None:
     """Sign in through the real pages: password, then a TOTP code; leaves the clock one step on."""
-    response = client.post("/accounts/login/", {"username": holder.user.username,  # type: ignore[attr-defined]
-                                                "password": holder.password})
+    response = client.post(
+        "/accounts/login/",
+        {
+            "username": holder.user.username,  # type: ignore[attr-defined]
+            "password": holder.password,
+        },
+    )
     assert response.status_code == 302, response.content
     response = client.post("/accounts/verify/", {"code": totp_code(holder.device, clock)})
     assert response.status_code == 302, response.content

@@ -96,8 +96,9 @@ def verify_sign_in_code(*, user: object, code: str | None) -> OtpCheck:
         return result
     backup = normalise_code(code).lower()
     with transaction.atomic():
-        for device in StaticDevice.objects.devices_for_user(user, confirmed=True
-                                                            ).select_for_update():
+        for device in StaticDevice.objects.devices_for_user(
+            user, confirmed=True
+        ).select_for_update():
             if device.verify_token(backup):
                 return OtpCheck(device, None)
     return result
@@ -118,8 +119,12 @@ def confirm_totp_device(*, user: object, code: str | None) -> tuple[TOTPDevice |
     """
     code = normalise_code(code)
     with transaction.atomic():
-        device = (TOTPDevice.objects.select_for_update()
-                  .filter(user=user, confirmed=False).order_by("-id").first())
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, confirmed=False)
+            .order_by("-id")
+            .first()
+        )
         if device is None or not _TOTP_RE.fullmatch(code) or not device.verify_token(code):
             return None, []
         device.confirmed = True
@@ -139,4 +144,4 @@ def replace_backup_codes(*, user: object) -> list[str]:
 
 def has_confirmed_authenticator(user: object) -> bool:
     """True when the user has finished enrolling a TOTP authenticator."""
-    return TOTPDevice.objects.devices_for_user(user, confirmed=True).exists()
+    return bool(TOTPDevice.objects.devices_for_user(user, confirmed=True).exists())

@@ -36,7 +36,7 @@ class LogoutView(auth_views.LogoutView):
     """Signs out (POST only) and asks the browser to drop everything it kept for us."""
 
     def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        response = super().post(request, *args, **kwargs)  # type: ignore[arg-type]
+        response = super().post(request, *args, **kwargs)
         response["Clear-Site-Data"] = '"cache", "cookies", "storage"'
         return response
 
@@ -60,7 +60,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     """Ask for a code from the authenticator (or a backup code) to finish signing in."""
     if not has_confirmed_authenticator(request.user):
         return redirect("accounts:enrol")
-    if request.user.is_verified():  # type: ignore[union-attr]
+    if request.user.is_verified():  # type: ignore[union-attr]  # added by OTPMiddleware
         return redirect(_safe_next(request))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -70,8 +70,9 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             return redirect(_safe_next(request))
         form.add_error("code", "That code is not correct or was already used. Try a new code.")
-    return render(request, "accounts/otp_verify.html",
-                  {"form": form, "next": request.GET.get("next", "")})
+    return render(
+        request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
+    )
 
 
 @never_cache
@@ -86,20 +87,24 @@ def enrol(request: HttpRequest) -> HttpResponse:
     device = pending_totp_device(user=request.user)
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        confirmed, backup_codes = confirm_totp_device(user=request.user,
-                                                      code=form.cleaned_data["code"])
+        confirmed, backup_codes = confirm_totp_device(
+            user=request.user, code=form.cleaned_data["code"]
+        )
         if confirmed is not None:
             otp_login(request, confirmed)
             request.session.cycle_key()
             # Shown once, in this response only: never stored in the session or messages.
             return render(request, "accounts/backup_codes.html", {"codes": backup_codes})
-        form.add_error("code", "That code does not match. Check the key was entered correctly "
-                               "and that your phone's clock is right, then try a new code.")
+        form.add_error(
+            "code",
+            "That code does not match. Check the key was entered correctly "
+            "and that your phone's clock is right, then try a new code.",
+        )
     secret = b32encode(device.bin_key).decode("ascii")
     context = {
         "form": form,
         "qr_data_uri": segno.make(device.config_url, error="m").svg_data_uri(scale=5),
-        "secret_groups": [secret[i:i + 4] for i in range(0, len(secret), 4)],
+        "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
         "otpauth_uri": device.config_url,
     }
     return render(request, "accounts/enrol.html", context)

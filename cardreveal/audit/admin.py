@@ -12,8 +12,17 @@ from cardreveal.audit.models import RevealEvent
 
 @admin.register(RevealEvent)
 class RevealEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["created_at", "username", "card_label", "channel", "outcome", "reason",
-                    "client_ip", "provider_kind", "provider_latency_ms"]
+    list_display = [
+        "created_at",
+        "username",
+        "card_label",
+        "channel",
+        "outcome",
+        "reason",
+        "client_ip",
+        "provider_kind",
+        "provider_latency_ms",
+    ]
     list_filter = ["outcome", "channel", "reason", "provider_kind"]
     search_fields = ["username", "card_label", "request_id", "client_ip"]
     date_hierarchy = "created_at"

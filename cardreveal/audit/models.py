@@ -26,10 +26,12 @@ class RevealEvent(models.Model):
     card = models.ForeignKey(
         "cards.Card", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    card_label = models.CharField(max_length=80, blank=True,
-                                  help_text="The card as it was shown, e.g. 'Travel •••• 0001'.")
-    requested_card_id = models.CharField(max_length=64, blank=True,
-                                         help_text="The card id asked for, as given.")
+    card_label = models.CharField(
+        max_length=80, blank=True, help_text="The card as it was shown, e.g. 'Travel •••• 0001'."
+    )
+    requested_card_id = models.CharField(
+        max_length=64, blank=True, help_text="The card id asked for, as given."
+    )
     channel = models.CharField(max_length=10, choices=Channel.choices)
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     reason = models.CharField(max_length=40, help_text="A stable code, e.g. otp_invalid.")
@@ -49,7 +51,7 @@ class RevealEvent(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         if self.pk is not None:
             raise ValueError("Reveal events are append-only.")
-        super().save(*args, **kwargs)  # type: ignore[arg-type]
+        super().save(*args, **kwargs)
 
     def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
         raise ValueError("Reveal events are append-only.")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cardreveal.audit.models import RevealEvent
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 _CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]}
 
@@ -26,7 +30,7 @@ class ClientInfo:
 
 def reveal_event_record(
     *,
-    user: object,
+    user: User,
     client: ClientInfo,
     outcome: str,
     reason: str,

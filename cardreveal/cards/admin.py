@@ -24,7 +24,7 @@ from providers.errors import ProviderConfigError, ProviderError
 from providers.http import check_url
 from providers.registry import provider_choices, provider_class, provider_kinds
 
-SECRET_PREFIX = "secret__"
+SECRET_PREFIX = "secret__"  # noqa: S105 (a form-field name prefix, not a secret)
 OPTION_PREFIX = "option__"
 
 
@@ -41,7 +41,8 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         if "kind" in self.fields:
             self.fields["kind"] = forms.ChoiceField(
-                choices=provider_choices(), initial=self.provider_kind or None,
+                choices=provider_choices(),
+                initial=self.provider_kind or None,
                 help_text="Choose the provider, then save and continue to enter its credentials.",
             )
 
@@ -68,8 +69,9 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             if not value:
                 continue
             try:
-                merged[spec.name] = (read_secret_upload(spec, value) if spec.kind == "file"
-                                     else str(value).strip())
+                merged[spec.name] = (
+                    read_secret_upload(spec, value) if spec.kind == "file" else str(value).strip()
+                )
             except forms.ValidationError as exc:
                 self.add_error(SECRET_PREFIX + spec.name, exc)
         options = dict(self.instance.options or {})
@@ -77,11 +79,15 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             name = OPTION_PREFIX + spec.name
             if name in cleaned:
                 options[spec.name] = cleaned[name]
-        missing = [spec for spec in cls.secret_fields if spec.required and not merged.get(spec.name)]
+        missing = [
+            spec for spec in cls.secret_fields if spec.required and not merged.get(spec.name)
+        ]
         if cleaned.get("enabled") and missing:
             for spec in missing:
-                self.add_error(SECRET_PREFIX + spec.name,
-                               f"{spec.label} is required before the binding can be enabled.")
+                self.add_error(
+                    SECRET_PREFIX + spec.name,
+                    f"{spec.label} is required before the binding can be enabled.",
+                )
         if not self.errors:
             problems = cls.validate_secrets(decoded_secrets(kind, merged), options)
             for field_name, message in problems.items():
@@ -120,8 +126,9 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["kind"] if obj is not None else []
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False,
-                 **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         kind = self._kind(request, obj)
         attrs: dict[str, Any] = {"provider_kind": kind if obj is not None else ""}
         if kind:
@@ -129,11 +136,13 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             stored = obj.secrets if obj is not None else {}
             for spec in cls.secret_fields:
                 attrs[SECRET_PREFIX + spec.name] = secret_form_field(
-                    spec, is_set=bool(stored.get(spec.name)))
+                    spec, is_set=bool(stored.get(spec.name))
+                )
             options = obj.options if obj is not None else {}
             for spec in cls.option_fields:
                 attrs[OPTION_PREFIX + spec.name] = option_form_field(
-                    spec, initial=options.get(spec.name))
+                    spec, initial=options.get(spec.name)
+                )
         kwargs["form"] = type("ProviderBindingForm", (BindingAdminForm,), attrs)
         kwargs["fields"] = None
         return super().get_form(request, obj, change, **kwargs)
@@ -145,8 +154,9 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         options = [f for f in form.base_fields if f.startswith(OPTION_PREFIX)]
         sets: list[Any] = [(None, {"fields": base})]
         if secrets:
-            sets.append(("Credentials and keys (write-only, encrypted at rest)",
-                         {"fields": secrets}))
+            sets.append(
+                ("Credentials and keys (write-only, encrypted at rest)", {"fields": secrets})
+            )
         if options:
             sets.append(("Options", {"fields": options}))
         return sets
@@ -159,11 +169,13 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             try:
                 provider_for_binding(binding).check_connection()
             except ProviderError as exc:
-                self.message_user(request, f"{binding.name}: {exc.message} ({exc.code})",
-                                  messages.ERROR)
+                self.message_user(
+                    request, f"{binding.name}: {exc.message} ({exc.code})", messages.ERROR
+                )
             else:
-                self.message_user(request, f"{binding.name}: connection and credentials work.",
-                                  messages.SUCCESS)
+                self.message_user(
+                    request, f"{binding.name}: connection and credentials work.", messages.SUCCESS
+                )
 
     @admin.action(description="Turn off reveals through the selected bindings")
     def disable_bindings(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
@@ -179,15 +191,31 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class CardAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Card
-        fields = ["owner", "label", "brand", "last4", "expiry_month", "expiry_year", "binding",
-                  "reference", "reveal_enabled"]
+        fields = [
+            "owner",
+            "label",
+            "brand",
+            "last4",
+            "expiry_month",
+            "expiry_year",
+            "binding",
+            "reference",
+            "reveal_enabled",
+        ]
 
 
 @admin.register(Card)
 class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = CardAdminForm
-    list_display = ["label", "owner", "brand", "masked_number", "expiry_display", "binding",
-                    "reveal_enabled"]
+    list_display = [
+        "label",
+        "owner",
+        "brand",
+        "masked_number",
+        "expiry_display",
+        "binding",
+        "reveal_enabled",
+    ]
     list_filter = ["brand", "reveal_enabled", "binding"]
     search_fields = ["label", "owner__username", "last4"]
     autocomplete_fields = ["owner"]
@@ -206,4 +234,3 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def enable_reveals(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
         count = queryset.update(reveal_enabled=True)
         self.message_user(request, f"Reveals turned on for {count} card(s).", messages.SUCCESS)
-

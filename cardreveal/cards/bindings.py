@@ -16,8 +16,9 @@ def http_policy_for(binding: ProviderBinding) -> HttpPolicy:
     """The outbound limits for this binding: settings defaults, overridable per binding."""
     options = binding.options or {}
     return HttpPolicy(
-        connect_timeout=float(options.get("connect_timeout",
-                                          settings.CARDREVEAL_PROVIDER_CONNECT_TIMEOUT)),
+        connect_timeout=float(
+            options.get("connect_timeout", settings.CARDREVEAL_PROVIDER_CONNECT_TIMEOUT)
+        ),
         read_timeout=float(options.get("read_timeout", settings.CARDREVEAL_PROVIDER_READ_TIMEOUT)),
         deadline=float(options.get("deadline", settings.CARDREVEAL_PROVIDER_DEADLINE)),
         max_body_bytes=int(settings.CARDREVEAL_PROVIDER_MAX_BODY_BYTES),
@@ -28,8 +29,10 @@ def http_policy_for(binding: ProviderBinding) -> HttpPolicy:
 def provider_for_binding(binding: ProviderBinding) -> Provider:
     """A ready-to-call provider for `binding`. Raises LookupError for an unknown kind."""
     cls = provider_class(binding.kind)
-    secrets = {name: Sensitive(value)
-               for name, value in decoded_secrets(binding.kind, binding.secrets).items()}
+    secrets = {
+        name: Sensitive(value)
+        for name, value in decoded_secrets(binding.kind, binding.secrets).items()
+    }
     config = BindingConfig(
         key=f"binding-{binding.pk}-{binding.updated_at.timestamp() if binding.updated_at else 0}",
         base_url=binding.base_url,

@@ -24,7 +24,9 @@ class ProviderBinding(models.Model):
         "base URL", max_length=500, help_text="The provider's API base URL, https:// only."
     )
     secrets = EncryptedJSONField(
-        default=dict, blank=True, editable=False,
+        default=dict,
+        blank=True,
+        editable=False,
         help_text="Credentials and keys, encrypted at rest; write-only in the admin.",
     )
     options = models.JSONField(default=dict, blank=True, help_text="Non-secret provider options.")
@@ -68,7 +70,8 @@ class Card(models.Model):
     label = models.CharField(max_length=60, help_text="What the cardholder calls it.")
     brand = models.CharField(max_length=20, choices=Brand.choices, default=Brand.MASTERCARD)
     last4 = models.CharField(
-        "last four digits", max_length=4,
+        "last four digits",
+        max_length=4,
         validators=[RegexValidator(r"^[0-9]{4}$", "Enter exactly four digits.")],
     )
     expiry_month = models.PositiveSmallIntegerField(
@@ -79,8 +82,9 @@ class Card(models.Model):
     )
     binding = models.ForeignKey(ProviderBinding, on_delete=models.PROTECT, related_name="cards")
     reference = models.JSONField(
-        default=dict, blank=True,
-        help_text="The card's identifiers at the provider, e.g. {\"card_contract_id\": \"70001\"}.",
+        default=dict,
+        blank=True,
+        help_text='The card\'s identifiers at the provider, e.g. {"card_contract_id": "70001"}.',
     )
     reveal_enabled = models.BooleanField(
         default=True, help_text="Kill switch for this card: when off, its CVV cannot be revealed."

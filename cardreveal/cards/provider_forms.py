@@ -25,8 +25,10 @@ def reference_errors(kind: str, reference: Any) -> list[str]:
     errors = []
     known = {spec.name for spec in specs}
     for extra in sorted(set(reference) - known):
-        errors.append(f"{extra!r} is not a {kind} card reference field "
-                      f"(expected: {', '.join(sorted(known))}).")
+        errors.append(
+            f"{extra!r} is not a {kind} card reference field "
+            f"(expected: {', '.join(sorted(known))})."
+        )
     for spec in specs:
         value = reference.get(spec.name, "")
         if not isinstance(value, str):
@@ -35,8 +37,10 @@ def reference_errors(kind: str, reference: Any) -> list[str]:
             if spec.required:
                 errors.append(f"{spec.label} ({spec.name}) is required.")
         elif spec.pattern and not re.fullmatch(spec.pattern, value):
-            errors.append(f"{spec.label} ({spec.name}) is not in the expected format. "
-                          f"{spec.help_text}".strip())
+            errors.append(
+                f"{spec.label} ({spec.name}) is not in the expected format. "
+                f"{spec.help_text}".strip()
+            )
     return errors
 
 
@@ -47,8 +51,11 @@ def secret_form_field(spec: FieldSpec, *, is_set: bool) -> forms.Field:
     if spec.kind == "file":
         return forms.FileField(label=spec.label, required=False, help_text=help_text)
     return forms.CharField(
-        label=spec.label, required=False, help_text=help_text,
-        widget=forms.PasswordInput(render_value=False) if spec.kind == "secret"
+        label=spec.label,
+        required=False,
+        help_text=help_text,
+        widget=forms.PasswordInput(render_value=False)
+        if spec.kind == "secret"
         else forms.TextInput(),
     )
 
@@ -57,22 +64,33 @@ def option_form_field(spec: FieldSpec, *, initial: Any) -> forms.Field:
     """A form field for one non-secret provider option."""
     value = spec.default if initial is None else initial
     if spec.kind == "bool":
-        return forms.BooleanField(label=spec.label, required=False, initial=bool(value),
-                                  help_text=spec.help_text)
+        return forms.BooleanField(
+            label=spec.label, required=False, initial=bool(value), help_text=spec.help_text
+        )
     if spec.kind == "choice":
-        return forms.ChoiceField(label=spec.label, choices=[(c, c) for c in spec.choices],
-                                 initial=value, help_text=spec.help_text,
-                                 required=spec.required)
+        return forms.ChoiceField(
+            label=spec.label,
+            choices=[(c, c) for c in spec.choices],
+            initial=value,
+            help_text=spec.help_text,
+            required=spec.required,
+        )
     if spec.kind == "int":
-        return forms.IntegerField(label=spec.label, initial=value, help_text=spec.help_text,
-                                  required=spec.required)
+        return forms.IntegerField(
+            label=spec.label, initial=value, help_text=spec.help_text, required=spec.required
+        )
     validators = []
     if spec.pattern:
         from django.core.validators import RegexValidator
 
         validators.append(RegexValidator(f"^(?:{spec.pattern})$", "Not in the expected format."))
-    return forms.CharField(label=spec.label, initial=value, help_text=spec.help_text,
-                           required=spec.required, validators=validators)
+    return forms.CharField(
+        label=spec.label,
+        initial=value,
+        help_text=spec.help_text,
+        required=spec.required,
+        validators=validators,
+    )
 
 
 def read_secret_upload(spec: FieldSpec, upload: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
@@ -22,14 +23,18 @@ from cardreveal.cards.selectors import card_for_user
 from providers.base import CardRef
 from providers.errors import ProviderError
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 logger = logging.getLogger(__name__)
 
 
 class RevealError(Exception):
     """A reveal that did not happen: a stable `code`, a user-facing `message`, an HTTP status."""
 
-    def __init__(self, code: str, message: str, status_code: int,
-                 retry_after: int | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, status_code: int, retry_after: int | None = None
+    ) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
@@ -63,13 +68,22 @@ class RevealResult:
 
 
 def _card_ref(card: Card) -> CardRef:
-    return CardRef(reference=dict(card.reference or {}), expiry_month=card.expiry_month,
-                   expiry_year=card.expiry_year)
+    return CardRef(
+        reference=dict(card.reference or {}),
+        expiry_month=card.expiry_month,
+        expiry_year=card.expiry_year,
+    )
 
 
 @sensitive_variables("result", "otp_code")
-def reveal_cvv(*, user: object, card_id: object, otp_code: str | None,
-               client_public_key: str | None, client: ClientInfo) -> RevealResult:
+def reveal_cvv(
+    *,
+    user: User,
+    card_id: object,
+    otp_code: str | None,
+    client_public_key: str | None,
+    client: ClientInfo,
+) -> RevealResult:
     """Reveal a card's CVV to its owner, sealed to the key they sent.
 
     Steps: the card must be the user's (else the same "not found" as a missing card), the card and
@@ -77,13 +91,26 @@ def reveal_cvv(*, user: object, card_id: object, otp_code: str | None,
     only then is the provider called. Every outcome is audited once, never with the CVV.
     Raises RevealError with the reason; returns a RevealResult.
     """
-    def refuse(reason: str, message: str, status: int, *, card: Card | None = None,
-               outcome: str = RevealEvent.Outcome.REFUSED, retry_after: int | None = None,
-               latency_ms: int | None = None) -> RevealError:
+
+    def refuse(
+        reason: str,
+        message: str,
+        status: int,
+        *,
+        card: Card | None = None,
+        outcome: str = RevealEvent.Outcome.REFUSED,
+        retry_after: int | None = None,
+        latency_ms: int | None = None,
+    ) -> RevealError:
         reveal_event_record(
-            user=user, client=client, outcome=outcome, reason=reason, card=card,
+            user=user,
+            client=client,
+            outcome=outcome,
+            reason=reason,
+            card=card,
             requested_card_id=str(card_id)[:64],
-            provider_kind=card.binding.kind if card else "", provider_latency_ms=latency_ms,
+            provider_kind=card.binding.kind if card else "",
+            provider_latency_ms=latency_ms,
         )
         return RevealError(reason, message, status, retry_after)
 
@@ -91,13 +118,19 @@ def reveal_cvv(*, user: object, card_id: object, otp_code: str | None,
     if card is None:
         raise refuse("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
     if not card.reveal_enabled:
-        raise refuse("card_disabled",
-                     "Security code display is turned off for this card. Contact support.", 403,
-                     card=card)
+        raise refuse(
+            "card_disabled",
+            "Security code display is turned off for this card. Contact support.",
+            403,
+            card=card,
+        )
     if not card.binding.enabled:
-        raise refuse("binding_disabled",
-                     "Security codes for this card are unavailable right now. Try again later.",
-                     503, card=card)
+        raise refuse(
+            "binding_disabled",
+            "Security codes for this card are unavailable right now. Try again later.",
+            503,
+            card=card,
+        )
     try:
         client_key = parse_client_key(client_public_key)
     except ClientKeyError as exc:
@@ -106,8 +139,9 @@ def reveal_cvv(*, user: object, card_id: object, otp_code: str | None,
     otp = verify_totp(user=user, code=otp_code)
     if not otp.ok:
         failure = otp.failure or OtpFailure.INVALID
-        raise refuse(failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403),
-                     card=card)
+        raise refuse(
+            failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403), card=card
+        )
 
     started = time.monotonic()
     try:
@@ -115,23 +149,44 @@ def reveal_cvv(*, user: object, card_id: object, otp_code: str | None,
         result = provider.fetch_cvv(card=_card_ref(card), client_key=client_key)
     except ProviderError as exc:
         latency = int((time.monotonic() - started) * 1000)
-        logger.log(exc.log_level, "reveal failed: card=%s binding=%s reason=%s",
-                   card.pk, card.binding_id, exc.code)
-        raise refuse(exc.code, exc.message, exc.status_code, card=card,
-                     outcome=RevealEvent.Outcome.FAILED, retry_after=exc.retry_after,
-                     latency_ms=latency) from None
+        logger.log(
+            exc.log_level,
+            "reveal failed: card=%s binding=%s reason=%s",
+            card.pk,
+            card.binding_id,
+            exc.code,
+        )
+        raise refuse(
+            exc.code,
+            exc.message,
+            exc.status_code,
+            card=card,
+            outcome=RevealEvent.Outcome.FAILED,
+            retry_after=exc.retry_after,
+            latency_ms=latency,
+        ) from None
     except LookupError:
         logger.exception("reveal failed: binding %s has an unknown provider", card.binding_id)
-        raise refuse("provider_config_error",
-                     "Security codes for this card are unavailable right now.", 502,
-                     card=card, outcome=RevealEvent.Outcome.FAILED) from None
+        raise refuse(
+            "provider_config_error",
+            "Security codes for this card are unavailable right now.",
+            502,
+            card=card,
+            outcome=RevealEvent.Outcome.FAILED,
+        ) from None
     latency = int((time.monotonic() - started) * 1000)
     scheme, sealed = seal(result, client_key)
     del result
     reveal_event_record(
-        user=user, client=client, outcome=RevealEvent.Outcome.REVEALED, reason="ok", card=card,
-        requested_card_id=str(card.pk), provider_kind=card.binding.kind,
+        user=user,
+        client=client,
+        outcome=RevealEvent.Outcome.REVEALED,
+        reason="ok",
+        card=card,
+        requested_card_id=str(card.pk),
+        provider_kind=card.binding.kind,
         provider_latency_ms=latency,
     )
-    return RevealResult(card=card, scheme=scheme, sealed=sealed,
-                        display_seconds=settings.CARDREVEAL_REVEAL_SECONDS)
+    return RevealResult(
+        card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
+    )

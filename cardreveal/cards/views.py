@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from cardreveal.accounts.decorators import verified_required
+from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.audit.selectors import reveal_events_for_user
 from cardreveal.cards.selectors import card_for_user, cards_for_user
 from cardreveal.cards.services import RevealError, reveal_cvv
@@ -22,21 +22,27 @@ from cardreveal.client_info import client_info
 @verified_required
 def card_list(request: HttpRequest) -> HttpResponse:
     """The cardholder's cards."""
-    return render(request, "cards/list.html", {"cards": cards_for_user(user=request.user)})
+    return render(
+        request, "cards/list.html", {"cards": cards_for_user(user=signed_in_user(request))}
+    )
 
 
 @require_GET
 @verified_required
 def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
     """One card, with the form that reveals its CVV."""
-    card = card_for_user(user=request.user, card_id=card_id)
+    card = card_for_user(user=signed_in_user(request), card_id=card_id)
     if card is None:
         raise Http404("Card not found.")
-    return render(request, "cards/detail.html", {
-        "card": card,
-        "display_seconds": settings.CARDREVEAL_REVEAL_SECONDS,
-        "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * 3,
-    })
+    return render(
+        request,
+        "cards/detail.html",
+        {
+            "card": card,
+            "display_seconds": settings.CARDREVEAL_REVEAL_SECONDS,
+            "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * 3,
+        },
+    )
 
 
 @never_cache
@@ -47,27 +53,34 @@ def card_reveal(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
     """POST otp_code and public_key; answer JSON with the CVV sealed to that key, or an error."""
     try:
         result = reveal_cvv(
-            user=request.user, card_id=card_id,
+            user=signed_in_user(request),
+            card_id=card_id,
             otp_code=request.POST.get("otp_code"),
             client_public_key=request.POST.get("public_key"),
             client=client_info(request, channel="web"),
         )
     except RevealError as exc:
-        response = JsonResponse({"error": {"code": exc.code, "message": exc.message}},
-                                status=exc.status_code)
+        response = JsonResponse(
+            {"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code
+        )
         if exc.retry_after:
             response["Retry-After"] = str(exc.retry_after)
         return response
-    return JsonResponse({
-        "scheme": result.scheme,
-        "sealed": result.sealed,
-        "display_seconds": result.display_seconds,
-    })
+    return JsonResponse(
+        {
+            "scheme": result.scheme,
+            "sealed": result.sealed,
+            "display_seconds": result.display_seconds,
+        }
+    )
 
 
 @require_GET
 @verified_required
 def activity(request: HttpRequest) -> HttpResponse:
     """Every reveal attempt on the cardholder's account, newest first."""
-    return render(request, "cards/activity.html",
-                  {"events": reveal_events_for_user(user=request.user)})
+    return render(
+        request,
+        "cards/activity.html",
+        {"events": reveal_events_for_user(user=signed_in_user(request))},
+    )

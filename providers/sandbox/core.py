@@ -34,8 +34,9 @@ class SandboxResponse:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None
-             ) -> SandboxResponse:
+    def json(
+        cls, status: int, payload: Any, headers: Mapping[str, str] | None = None
+    ) -> SandboxResponse:
         merged = {"Content-Type": "application/json"}
         merged.update(headers or {})
         return cls(status, json.dumps(payload).encode(), merged)

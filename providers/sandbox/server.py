@@ -23,8 +23,12 @@ def all_emulators(state_dir: Path | None = None) -> list[Emulator]:
     from providers.sandbox.netxd import NetxdEmulator
     from providers.sandbox.thredd import ThreddEmulator
 
-    return [MastercardEmulator(state_dir), ThreddEmulator(state_dir), NetxdEmulator(state_dir),
-            JuspayEmulator(state_dir)]
+    return [
+        MastercardEmulator(state_dir),
+        ThreddEmulator(state_dir),
+        NetxdEmulator(state_dir),
+        JuspayEmulator(state_dir),
+    ]
 
 
 class SandboxServer(ThreadingHTTPServer):
@@ -69,7 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         if emulator is None:
             self._write(SandboxResponse.json(404, {"error": f"no emulator for /{kind}"}))
             return
-        host = self.headers.get("Host", "%s:%s" % self.server.server_address[:2])
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
         request = SandboxRequest(
             method=self.command,
             path="/" + (segments[2] if len(segments) > 2 else ""),
@@ -96,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         # Request lines only (method, path, status); never bodies.
         logger.info("sandbox %s", format % args)
 
@@ -124,9 +128,15 @@ class RunningSandbox:
         self.server.server_close()
 
 
-def start_sandbox(*, state_dir: Path | None = None, host: str = "127.0.0.1", port: int = 0,
-                  emulators: Iterable[Emulator] | None = None) -> RunningSandbox:
+def start_sandbox(
+    *,
+    state_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    emulators: Iterable[Emulator] | None = None,
+) -> RunningSandbox:
     """Start every emulator on `host:port` (0 picks a free port) in a background thread."""
-    server = SandboxServer((host, port), emulators if emulators is not None
-                           else all_emulators(state_dir))
+    server = SandboxServer(
+        (host, port), emulators if emulators is not None else all_emulators(state_dir)
+    )
     return RunningSandbox(server)

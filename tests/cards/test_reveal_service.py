@@ -12,13 +12,19 @@ from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.services import RevealError, reveal_cvv
 from tests.conftest import make_client_key, totp_code
 
-CLIENT = ClientInfo(ip="198.51.100.7", user_agent="pytest", request_id="req-12345678",
-                    channel="web")
+CLIENT = ClientInfo(
+    ip="198.51.100.7", user_agent="pytest", request_id="req-12345678", channel="web"
+)
 
 
 def reveal(holder, card_id, code, key):
-    return reveal_cvv(user=holder.user, card_id=card_id, otp_code=code,
-                      client_public_key=key.public_b64, client=CLIENT)
+    return reveal_cvv(
+        user=holder.user,
+        card_id=card_id,
+        otp_code=code,
+        client_public_key=key.public_b64,
+        client=CLIENT,
+    )
 
 
 @pytest.fixture
@@ -30,8 +36,7 @@ def last_event() -> RevealEvent:
     return RevealEvent.objects.order_by("-id").first()
 
 
-def test_reveal_returns_cvv_sealed_to_client_key(alice, card, clock, client_key,
-                                                  provider_calls):
+def test_reveal_returns_cvv_sealed_to_client_key(alice, card, clock, client_key, provider_calls):
     calls = provider_calls("mastercard")
     result = reveal(alice, card.pk, totp_code(alice.device, clock), client_key)
     assert client_key.open(result.sealed) == "347"
@@ -44,11 +49,17 @@ def test_reveal_returns_cvv_sealed_to_client_key(alice, card, clock, client_key,
     assert event.card == card
 
 
-@pytest.mark.parametrize(("code", "reason"), [
-    ("", "otp_missing"), ("12345", "otp_malformed"), ("abcdef", "otp_malformed"),
-])
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("", "otp_missing"),
+        ("12345", "otp_malformed"),
+        ("abcdef", "otp_malformed"),
+    ],
+)
 def test_reveal_refused_without_a_usable_code_and_no_provider_call(
-        alice, card, clock, client_key, provider_calls, code, reason):
+    alice, card, clock, client_key, provider_calls, code, reason
+):
     calls = provider_calls("mastercard")
     with pytest.raises(RevealError) as info:
         reveal(alice, card.pk, code, client_key)
@@ -58,8 +69,7 @@ def test_reveal_refused_without_a_usable_code_and_no_provider_call(
     assert last_event().reason == reason
 
 
-def test_wrong_code_refused_without_provider_call(alice, card, clock, client_key,
-                                                  provider_calls):
+def test_wrong_code_refused_without_provider_call(alice, card, clock, client_key, provider_calls):
     calls = provider_calls("mastercard")
     good = totp_code(alice.device, clock)
     wrong = f"{(int(good) + 1) % 1_000_000:06d}"
@@ -80,7 +90,9 @@ def test_same_code_twice_reveals_once(alice, card, clock, client_key, provider_c
     assert "already been used" in info.value.message
     assert calls.count == 1
     assert list(RevealEvent.objects.order_by("id").values_list("reason", flat=True)) == [
-        "ok", "otp_replayed"]
+        "ok",
+        "otp_replayed",
+    ]
 
 
 def test_next_code_after_a_reveal_works(alice, card, clock, client_key):
@@ -91,7 +103,8 @@ def test_next_code_after_a_reveal_works(alice, card, clock, client_key):
 
 
 def test_other_users_card_is_the_same_not_found_as_a_missing_card(
-        alice, bob, make_card, clock, client_key, provider_calls):
+    alice, bob, make_card, clock, client_key, provider_calls
+):
     calls = provider_calls("mastercard")
     bobs_card = make_card(bob.user)
     with pytest.raises(RevealError) as theirs:
@@ -99,15 +112,19 @@ def test_other_users_card_is_the_same_not_found_as_a_missing_card(
     with pytest.raises(RevealError) as missing:
         reveal(alice, uuid.uuid4(), totp_code(alice.device, clock), client_key)
     assert (theirs.value.code, theirs.value.status_code, theirs.value.message) == (
-        missing.value.code, missing.value.status_code, missing.value.message)
+        missing.value.code,
+        missing.value.status_code,
+        missing.value.message,
+    )
     assert theirs.value.status_code == 404
     assert calls.count == 0
     # bob's code was never consumed by alice's attempt
     assert RevealEvent.objects.filter(reason="card_not_found").count() == 2
 
 
-def test_code_of_another_users_device_does_not_work(alice, bob, card, clock, client_key,
-                                                    provider_calls):
+def test_code_of_another_users_device_does_not_work(
+    alice, bob, card, clock, client_key, provider_calls
+):
     calls = provider_calls("mastercard")
     with pytest.raises(RevealError) as info:
         reveal(alice, card.pk, totp_code(bob.device, clock), client_key)
@@ -150,17 +167,26 @@ def _even_exponent_key_b64() -> str:
     return base64.b64encode(der[:-1] + b"\x02").decode()
 
 
-@pytest.mark.parametrize(("public_b64", "expected"), [
-    (make_client_key(1024).public_b64, "must be 2048-4096"),
-    (_even_exponent_key_b64(), ""),
-])
-def test_weak_client_key_refused_before_the_code_is_used(alice, card, clock, provider_calls,
-                                                         public_b64, expected):
+@pytest.mark.parametrize(
+    ("public_b64", "expected"),
+    [
+        (make_client_key(1024).public_b64, "must be 2048-4096"),
+        (_even_exponent_key_b64(), ""),
+    ],
+)
+def test_weak_client_key_refused_before_the_code_is_used(
+    alice, card, clock, provider_calls, public_b64, expected
+):
     calls = provider_calls("mastercard")
     code = totp_code(alice.device, clock)
     with pytest.raises(RevealError) as info:
-        reveal_cvv(user=alice.user, card_id=card.pk, otp_code=code,
-                   client_public_key=public_b64, client=CLIENT)
+        reveal_cvv(
+            user=alice.user,
+            card_id=card.pk,
+            otp_code=code,
+            client_public_key=public_b64,
+            client=CLIENT,
+        )
     assert info.value.code == "client_key_invalid"
     assert expected in info.value.message
     assert calls.count == 0
@@ -170,8 +196,13 @@ def test_weak_client_key_refused_before_the_code_is_used(alice, card, clock, pro
 
 def test_garbage_client_key_refused(alice, card, clock):
     with pytest.raises(RevealError) as info:
-        reveal_cvv(user=alice.user, card_id=card.pk, otp_code=totp_code(alice.device, clock),
-                   client_public_key="not a key", client=CLIENT)
+        reveal_cvv(
+            user=alice.user,
+            card_id=card.pk,
+            otp_code=totp_code(alice.device, clock),
+            client_public_key="not a key",
+            client=CLIENT,
+        )
     assert info.value.code == "client_key_invalid"
     assert "could not be read" in info.value.message
 
@@ -187,10 +218,10 @@ def test_wrong_expiry_says_card_details_do_not_match(alice, make_card, clock, cl
 
 
 def test_provider_server_error_is_a_clear_failure(alice, make_card, sandbox, clock, client_key):
-    faulty = next(c for c in sandbox.emulator("mastercard").cards
-                  if c.behaviour == "server_error")
-    card = make_card(alice.user, reference=faulty.reference,
-                     expiry=(faulty.expiry_month, faulty.expiry_year))
+    faulty = next(c for c in sandbox.emulator("mastercard").cards if c.behaviour == "server_error")
+    card = make_card(
+        alice.user, reference=faulty.reference, expiry=(faulty.expiry_month, faulty.expiry_year)
+    )
     with pytest.raises(RevealError) as info:
         reveal(alice, card.pk, totp_code(alice.device, clock), client_key)
     assert info.value.status_code == 502

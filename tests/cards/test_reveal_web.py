@@ -89,15 +89,23 @@ def test_reveal_needs_csrf(alice, card, clock, client_key):
 def sign_in_csrf(browser: Client, holder, clock) -> None:
     browser.get("/accounts/login/")
     token = browser.cookies["csrftoken"].value
-    browser.post("/accounts/login/", {"username": "alice", "password": holder.password,
-                                      "csrfmiddlewaretoken": token})
-    browser.post("/accounts/verify/", {"code": totp_code(holder.device, clock),
-                                       "csrfmiddlewaretoken": browser.cookies["csrftoken"].value})
+    browser.post(
+        "/accounts/login/",
+        {"username": "alice", "password": holder.password, "csrfmiddlewaretoken": token},
+    )
+    browser.post(
+        "/accounts/verify/",
+        {
+            "code": totp_code(holder.device, clock),
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"].value,
+        },
+    )
     clock.advance(30)
 
 
-def test_other_users_card_and_missing_card_give_the_same_404(signed_in, bob, make_card, clock,
-                                                             alice, client_key, provider_calls):
+def test_other_users_card_and_missing_card_give_the_same_404(
+    signed_in, bob, make_card, clock, alice, client_key, provider_calls
+):
     calls = provider_calls("mastercard")
     bobs = make_card(bob.user)
     theirs = post_reveal(signed_in, bobs.pk, totp_code(alice.device, clock), client_key)
@@ -108,8 +116,9 @@ def test_other_users_card_and_missing_card_give_the_same_404(signed_in, bob, mak
     assert calls.count == 0
 
 
-def test_unverified_session_cannot_reveal_or_list(client, alice, card, clock, client_key,
-                                                  provider_calls):
+def test_unverified_session_cannot_reveal_or_list(
+    client, alice, card, clock, client_key, provider_calls
+):
     calls = provider_calls("mastercard")
     client.post("/accounts/login/", {"username": "alice", "password": alice.password})
     assert client.get("/").status_code == 302
@@ -125,20 +134,22 @@ def test_anonymous_is_sent_to_sign_in(client, card):
     assert response["Location"].startswith("/accounts/login/")
 
 
-def test_provider_rate_limit_passes_retry_after(signed_in, alice, make_card, sandbox, clock,
-                                                client_key):
-    limited = next(c for c in sandbox.emulator("mastercard").cards
-                   if c.behaviour == "rate_limited")
-    card = make_card(alice.user, reference=limited.reference,
-                     expiry=(limited.expiry_month, limited.expiry_year))
+def test_provider_rate_limit_passes_retry_after(
+    signed_in, alice, make_card, sandbox, clock, client_key
+):
+    limited = next(c for c in sandbox.emulator("mastercard").cards if c.behaviour == "rate_limited")
+    card = make_card(
+        alice.user, reference=limited.reference, expiry=(limited.expiry_month, limited.expiry_year)
+    )
     response = post_reveal(signed_in, card.pk, totp_code(alice.device, clock), client_key)
     assert response.status_code == 503
     assert 1 <= int(response["Retry-After"]) <= 60
     assert "try again" in response.json()["error"]["message"].lower()
 
 
-def test_activity_lists_own_attempts_only(signed_in, alice, bob, card, make_card, clock,
-                                          client_key):
+def test_activity_lists_own_attempts_only(
+    signed_in, alice, bob, card, make_card, clock, client_key
+):
     post_reveal(signed_in, card.pk, totp_code(alice.device, clock), client_key)
     bob_client = Client()
     bobs = make_card(bob.user, label="Bobs secret card")
@@ -153,8 +164,12 @@ def test_activity_lists_own_attempts_only(signed_in, alice, bob, card, make_card
 def test_pages_carry_security_headers(signed_in, card):
     response = signed_in.get(f"/cards/{card.pk}/")
     csp = response["Content-Security-Policy"]
-    for directive in ("default-src 'self'", "object-src 'none'", "base-uri 'none'",
-                      "frame-ancestors 'none'"):
+    for directive in (
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    ):
         assert directive in csp
     assert "unsafe-inline" not in csp
     assert response["X-Frame-Options"] == "DENY"

@@ -65,8 +65,8 @@ class ContractHarness(ABC):
         """Status and body the provider sends for an unknown card."""
         return 404, json.dumps({"message": BODY_MARKER}).encode()
 
-    def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:
-        """Register any calls made before the CVV call (e.g. a token endpoint)."""
+    def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:  # noqa: B027
+        """Register any calls made before the CVV call (e.g. a token endpoint); none by default."""
 
 
 def _assert_no_body(exc: ProviderError) -> None:
@@ -83,30 +83,39 @@ class ProviderContract:
         with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
             yield mock
 
-    def _run(self, harness: ContractHarness, rsps: responses.RequestsMock, **resp: object
-             ) -> object:
+    def _run(
+        self, harness: ContractHarness, rsps: responses.RequestsMock, **resp: object
+    ) -> object:
         harness.prepare(rsps, BASE_URL)
         call = harness.cvv_call(BASE_URL)
         rsps.add(call.method, call.url, **resp)  # type: ignore[arg-type]
         provider = harness.make_provider(BASE_URL, door())
         return provider.fetch_cvv(card=harness.card)
 
-    def test_success_returns_the_cvv_wrapped(self, harness: ContractHarness,
-                                             rsps: responses.RequestsMock) -> None:
-        result = self._run(harness, rsps, status=200, body=harness.success_body("9173"),
-                           content_type="application/json")
+    def test_success_returns_the_cvv_wrapped(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        result = self._run(
+            harness,
+            rsps,
+            status=200,
+            body=harness.success_body("9173"),
+            content_type="application/json",
+        )
         assert isinstance(result, PlainCvv)
         assert result.value.reveal() == "9173"
         assert "9173" not in repr(result)
 
-    def test_auth_failure_is_our_credentials(self, harness: ContractHarness,
-                                             rsps: responses.RequestsMock) -> None:
+    def test_auth_failure_is_our_credentials(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderAuthError) as info:
             self._run(harness, rsps, status=401, json={"message": BODY_MARKER})
         _assert_no_body(info.value)
 
-    def test_unknown_card_is_card_not_found(self, harness: ContractHarness,
-                                            rsps: responses.RequestsMock) -> None:
+    def test_unknown_card_is_card_not_found(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         status, body = harness.not_found()
         with pytest.raises(CardNotFound) as info:
             self._run(harness, rsps, status=status, body=body, content_type="application/json")
@@ -116,47 +125,70 @@ class ProviderContract:
         self, harness: ContractHarness, rsps: responses.RequestsMock
     ) -> None:
         with pytest.raises(ProviderRateLimited) as info:
-            self._run(harness, rsps, status=429, json={"message": BODY_MARKER},
-                      headers={"Retry-After": "3600"})
+            self._run(
+                harness,
+                rsps,
+                status=429,
+                json={"message": BODY_MARKER},
+                headers={"Retry-After": "3600"},
+            )
         assert info.value.retry_after == 60
         _assert_no_body(info.value)
 
-    def test_5xx_is_server_error(self, harness: ContractHarness,
-                                 rsps: responses.RequestsMock) -> None:
+    def test_5xx_is_server_error(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderServerError) as info:
             self._run(harness, rsps, status=503, json={"message": BODY_MARKER})
         _assert_no_body(info.value)
 
-    def test_read_timeout_is_timeout(self, harness: ContractHarness,
-                                     rsps: responses.RequestsMock) -> None:
+    def test_read_timeout_is_timeout(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderTimeout):
             self._run(harness, rsps, body=requests.exceptions.ReadTimeout("slow"))
 
-    def test_connection_refused_is_unavailable(self, harness: ContractHarness,
-                                               rsps: responses.RequestsMock) -> None:
+    def test_connection_refused_is_unavailable(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderUnavailable):
             self._run(harness, rsps, body=requests.exceptions.ConnectionError("refused"))
 
-    def test_malformed_body_is_bad_response(self, harness: ContractHarness,
-                                            rsps: responses.RequestsMock) -> None:
+    def test_malformed_body_is_bad_response(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderBadResponse) as info:
-            self._run(harness, rsps, status=200, body=b"<html>" + BODY_MARKER.encode(),
-                      content_type="application/json")
+            self._run(
+                harness,
+                rsps,
+                status=200,
+                body=b"<html>" + BODY_MARKER.encode(),
+                content_type="application/json",
+            )
         _assert_no_body(info.value)
 
-    def test_cvv_not_digits_is_bad_response(self, harness: ContractHarness,
-                                            rsps: responses.RequestsMock) -> None:
+    def test_cvv_not_digits_is_bad_response(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderBadResponse):
-            self._run(harness, rsps, status=200, body=harness.success_body("12a"),
-                      content_type="application/json")
+            self._run(
+                harness,
+                rsps,
+                status=200,
+                body=harness.success_body("12a"),
+                content_type="application/json",
+            )
 
-    def test_oversized_body_is_bad_response(self, harness: ContractHarness,
-                                            rsps: responses.RequestsMock) -> None:
+    def test_oversized_body_is_bad_response(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderBadResponse):
-            self._run(harness, rsps, status=200, body=b"x" * (65 * 1024),
-                      content_type="application/json")
+            self._run(
+                harness, rsps, status=200, body=b"x" * (65 * 1024), content_type="application/json"
+            )
 
-    def test_redirect_is_refused(self, harness: ContractHarness,
-                                 rsps: responses.RequestsMock) -> None:
+    def test_redirect_is_refused(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
         with pytest.raises(ProviderBadResponse):
             self._run(harness, rsps, status=302, headers={"Location": "https://evil.test/"})

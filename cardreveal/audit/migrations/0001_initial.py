@@ -6,37 +6,93 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cards', '0001_initial'),
+        ("cards", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RevealEvent',
+            name="RevealEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('username', models.CharField(help_text='Kept if the user is deleted.', max_length=150)),
-                ('card_label', models.CharField(blank=True, help_text="The card as it was shown, e.g. 'Travel •••• 0001'.", max_length=80)),
-                ('requested_card_id', models.CharField(blank=True, help_text='The card id asked for, as given.', max_length=64)),
-                ('channel', models.CharField(choices=[('web', 'Web'), ('api', 'API')], max_length=10)),
-                ('outcome', models.CharField(choices=[('revealed', 'Revealed'), ('refused', 'Refused'), ('failed', 'Failed')], max_length=10)),
-                ('reason', models.CharField(help_text='A stable code, e.g. otp_invalid.', max_length=40)),
-                ('client_ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('user_agent', models.CharField(blank=True, max_length=300)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('provider_kind', models.CharField(blank=True, max_length=30)),
-                ('provider_latency_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('card', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='cards.card')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "username",
+                    models.CharField(help_text="Kept if the user is deleted.", max_length=150),
+                ),
+                (
+                    "card_label",
+                    models.CharField(
+                        blank=True,
+                        help_text="The card as it was shown, e.g. 'Travel •••• 0001'.",
+                        max_length=80,
+                    ),
+                ),
+                (
+                    "requested_card_id",
+                    models.CharField(
+                        blank=True, help_text="The card id asked for, as given.", max_length=64
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(choices=[("web", "Web"), ("api", "API")], max_length=10),
+                ),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("revealed", "Revealed"),
+                            ("refused", "Refused"),
+                            ("failed", "Failed"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(help_text="A stable code, e.g. otp_invalid.", max_length=40),
+                ),
+                ("client_ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("user_agent", models.CharField(blank=True, max_length=300)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("provider_kind", models.CharField(blank=True, max_length=30)),
+                ("provider_latency_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "card",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="cards.card",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['user', '-created_at'], name='audit_revea_user_id_d7b08a_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["user", "-created_at"], name="audit_revea_user_id_d7b08a_idx"
+                    )
+                ],
             },
         ),
     ]

@@ -20,8 +20,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("demo_totp only works with the demo settings (DEBUG on).")
-        device = TOTPDevice.objects.filter(user__username=options["username"],
-                                           confirmed=True).first()
+        device = TOTPDevice.objects.filter(
+            user__username=options["username"], confirmed=True
+        ).first()
         if device is None:
             raise CommandError(f"{options['username']!r} has no confirmed authenticator.")
         totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)

@@ -25,10 +25,17 @@ class Command(BaseCommand):
     help = "Create (or refresh) the demo bindings, cardholders and admin for the sandbox."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--sandbox-url", default="http://127.0.0.1:8765",
-                            help="where the sandbox (python -m providers.sandbox) listens")
-        parser.add_argument("--state", type=Path, default=Path(settings.VAR_DIR) / "sandbox",
-                            help="the sandbox's key folder, shared with the sandbox process")
+        parser.add_argument(
+            "--sandbox-url",
+            default="http://127.0.0.1:8765",
+            help="where the sandbox (python -m providers.sandbox) listens",
+        )
+        parser.add_argument(
+            "--state",
+            type=Path,
+            default=Path(settings.VAR_DIR) / "sandbox",
+            help="the sandbox's key folder, shared with the sandbox process",
+        )
         parser.add_argument("--app-url", default="http://127.0.0.1:8000")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -47,20 +54,22 @@ class Command(BaseCommand):
             for emulator in all_emulators(state):
                 if emulator.kind not in provider_kinds():
                     continue
+                defaults: dict[str, Any] = {
+                    "kind": emulator.kind,
+                    "base_url": f"{sandbox_url}/{emulator.kind}",
+                    "secrets": encoded_secrets(emulator.kind, emulator.binding_secrets()),
+                    "options": emulator.binding_options(),
+                    "enabled": True,
+                }
                 binding, _ = ProviderBinding.objects.update_or_create(
-                    name=f"{emulator.kind} sandbox",
-                    defaults={
-                        "kind": emulator.kind,
-                        "base_url": f"{sandbox_url}/{emulator.kind}",
-                        "secrets": encoded_secrets(emulator.kind, emulator.binding_secrets()),
-                        "options": emulator.binding_options(),
-                        "enabled": True,
-                    },
+                    name=f"{emulator.kind} sandbox", defaults=defaults
                 )
                 for seeded in emulator.cards:
                     self._card(alice, binding, seeded, seeded.label)
-                    summary.append(f"    {seeded.label:<36} {emulator.kind:<11} "
-                                   f"{'' if seeded.behaviour == 'ok' else seeded.behaviour}")
+                    summary.append(
+                        f"    {seeded.label:<36} {emulator.kind:<11} "
+                        f"{'' if seeded.behaviour == 'ok' else seeded.behaviour}"
+                    )
                 if emulator.kind == "mastercard" and emulator.cards:
                     # Bob shares nothing with alice but a sandbox reference: isolation demo.
                     self._card(bob, binding, emulator.cards[0], "Bob's card")
@@ -68,10 +77,15 @@ class Command(BaseCommand):
 
     def _card(self, owner: Any, binding: ProviderBinding, seeded: Any, label: str) -> None:
         Card.objects.update_or_create(
-            owner=owner, binding=binding, reference=seeded.reference,
+            owner=owner,
+            binding=binding,
+            reference=seeded.reference,
             defaults={
-                "label": label[:60], "brand": seeded.brand, "last4": seeded.last4,
-                "expiry_month": seeded.expiry_month, "expiry_year": seeded.expiry_year,
+                "label": label[:60],
+                "brand": seeded.brand,
+                "last4": seeded.last4,
+                "expiry_month": seeded.expiry_month,
+                "expiry_year": seeded.expiry_year,
                 "reveal_enabled": True,
             },
         )
@@ -99,12 +113,17 @@ class Command(BaseCommand):
     def _totp(self, user: Any) -> TOTPDevice:
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is None:
-            device = TOTPDevice.objects.create(user=user, name="Demo authenticator",
-                                               confirmed=True)
+            device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)
         return device
 
-    def _print(self, app_url: str, logins: dict[str, str], devices: dict[str, TOTPDevice],
-               admin_codes: list[str], summary: list[str]) -> None:
+    def _print(
+        self,
+        app_url: str,
+        logins: dict[str, str],
+        devices: dict[str, TOTPDevice],
+        admin_codes: list[str],
+        summary: list[str],
+    ) -> None:
         out = self.stdout.write
         out("")
         out(self.style.SUCCESS(f"cardreveal demo: open {app_url}/"))

@@ -11,8 +11,10 @@ from cardreveal.cards.models import ProviderBinding
 
 
 class Command(BaseCommand):
-    help = ("Re-encrypt provider secrets with the newest field key. Put the new key first in "
-            "CARDREVEAL_FIELD_KEYS, run this, then remove the old key.")
+    help = (
+        "Re-encrypt provider secrets with the newest field key. Put the new key first in "
+        "CARDREVEAL_FIELD_KEYS, run this, then remove the old key."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         count = 0

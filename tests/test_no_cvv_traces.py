@@ -1,0 +1,167 @@
+"""The CVV leaves no trace (T-SAD-1..7): a canary CVV from the sandbox is searched for in every sink."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import random
+
+import pytest
+from django.apps import apps
+from django.core import mail
+from django.core.cache import cache
+from django.db import connection
+
+from providers.sandbox.core import SandboxCard
+from tests.conftest import totp_code
+
+FORBIDDEN_FIELD_WORDS = ("cvv", "cvc", "csc", "security_code", "securitycode")
+
+
+def dump_database() -> str:
+    """Every value of every column of every table, as text."""
+    chunks = []
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                chunks.append(" ".join(repr(v) for v in row))
+    return "\n".join(chunks)
+
+
+def dump_cache() -> str:
+    """Keys and values of the local-memory cache, or of Redis when the suite runs on it."""
+    backend = cache._cache if hasattr(cache, "_cache") else None
+    if isinstance(backend, dict):
+        parts = []
+        for key, value in backend.items():
+            parts.append(repr(key))
+            try:
+                parts.append(repr(pickle.loads(value)))
+            except Exception:
+                parts.append(repr(value))
+        return "\n".join(parts)
+    client = cache._cache.get_client()  # Redis
+    return "\n".join(f"{k!r} {client.get(k)!r}" for k in client.keys("*"))
+
+
+@pytest.fixture
+def canary(sandbox, alice, make_card):
+    """A card whose sandbox CVV is a 4-digit value found nowhere before the reveal."""
+    emulator = sandbox.emulator("mastercard")
+    before = dump_database()
+    while True:
+        value = f"{random.randint(1000, 9999)}"
+        if value not in before:
+            break
+    contract = f"{random.randint(800000, 899999)}"
+    emulator.add_card(
+        SandboxCard(
+            reference={"card_contract_id": contract},
+            cvv=value,
+            expiry_month=4,
+            expiry_year=2030,
+            label="Canary",
+        )
+    )
+    card = make_card(alice.user, reference={"card_contract_id": contract}, label="Canary")
+    return card, value
+
+
+@pytest.fixture
+def debug_logs(caplog):
+    """Every logger at DEBUG, captured."""
+    for name in ("", "django", "django.request", "urllib3", "requests", "providers", "cardreveal"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    yield caplog
+    for name in ("urllib3",):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def test_no_model_field_is_named_like_a_cvv():
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            name = field.name.lower()
+            assert not any(word in name for word in FORBIDDEN_FIELD_WORDS), (model, name)
+
+
+def test_web_reveal_leaves_the_canary_nowhere(
+    signed_in, alice, canary, clock, client_key, debug_logs
+):
+    card, value = canary
+    response = signed_in.post(
+        f"/cards/{card.pk}/reveal",
+        {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+    )
+    assert response.status_code == 200
+    assert client_key.open(response.json()["sealed"]) == value  # the canary really flowed
+
+    assert value not in response.content.decode()
+    assert value not in dump_database()
+    assert value not in dump_cache()
+    assert value not in str(dict(signed_in.session.items()))
+    assert value not in "\n".join(r.getMessage() for r in debug_logs.records)
+    assert value not in "\n".join(str(r.args) for r in debug_logs.records)
+    assert all(value not in m.body for m in mail.outbox)
+    for header, header_value in response.items():
+        assert value not in header_value, header
+
+
+def test_failed_reveal_after_the_code_leaves_no_body_in_logs(
+    signed_in, alice, sandbox, make_card, clock, client_key, debug_logs
+):
+    malformed = next(c for c in sandbox.emulator("mastercard").cards if c.behaviour == "malformed")
+    card = make_card(
+        alice.user,
+        reference=malformed.reference,
+        expiry=(malformed.expiry_month, malformed.expiry_year),
+    )
+    response = signed_in.post(
+        f"/cards/{card.pk}/reveal",
+        {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+    )
+    assert response.status_code == 502
+    logged = "\n".join(r.getMessage() for r in debug_logs.records)
+    assert "provider call" in logged  # the door logged the call...
+    assert "{" not in logged.split("provider call", 1)[1].splitlines()[0]  # ...but no body
+
+
+def test_error_report_after_the_provider_answered_hides_the_canary(
+    signed_in, alice, canary, clock, client_key, monkeypatch
+):
+    """An exception raised after the provider answered renders a report without the CVV."""
+    from django.views.debug import ExceptionReporter
+
+    import cardreveal.cards.services as services
+
+    card, value = canary
+    captured = {}
+
+    def broken_seal(result, client_key):
+        captured["result"] = result
+        raise RuntimeError("sealing broke")
+
+    monkeypatch.setattr(services, "seal", broken_seal)
+    request_factory_client = signed_in
+    with pytest.raises(RuntimeError) as info:
+        request_factory_client.post(
+            f"/cards/{card.pk}/reveal",
+            {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+        )
+    assert captured["result"].value.reveal() == value
+    from django.test import RequestFactory
+
+    # Report from the first frame of our own code on, as Django's handler would see it (the
+    # test's own frames hold the canary in local variables, which is not a leak of the app's).
+    tb = info.tb
+    while tb is not None and "/cardreveal/" not in tb.tb_frame.f_code.co_filename:
+        tb = tb.tb_next
+    assert tb is not None
+    request = RequestFactory().post("/cards/x/reveal", {"otp_code": "123456"})
+    reporter = ExceptionReporter(request, RuntimeError, info.value, tb)
+    html = reporter.get_traceback_html()
+    text = reporter.get_traceback_text()
+    assert "reveal_cvv" in text  # the report does cover the service frame
+    assert value not in html
+    assert value not in text
