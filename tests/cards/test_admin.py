@@ -1,0 +1,259 @@
+"""The admin: OTP-verified staff only, write-only secrets validated per provider, no CVV anywhere."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from cardreveal.audit.models import RevealEvent
+from cardreveal.cards.models import Card
+from tests.conftest import totp_code
+
+
+@pytest.fixture
+def staff(db):
+    user = get_user_model().objects.create_superuser(
+        "root", "root@example.com", "pw-root-long-enough"
+    )
+    device = TOTPDevice.objects.create(user=user, name="admin phone", confirmed=True)
+    return user, device
+
+
+@pytest.fixture
+def admin_client(client, staff, clock):
+    _user, device = staff
+    client.post("/accounts/login/", {"username": "root", "password": "pw-root-long-enough"})
+    client.post("/accounts/verify/", {"code": totp_code(device, clock)})
+    return client
+
+
+def test_admin_refuses_staff_without_otp(client, staff):
+    client.force_login(staff[0])
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+
+
+def test_admin_login_page_asks_for_otp_token(client):
+    assert b"otp_token" in client.get("/admin/login/").content
+
+
+def test_verified_staff_sees_the_admin(admin_client):
+    body = admin_client.get("/admin/").content.decode()
+    assert "Provider bindings" in body
+    assert "Reveal events" in body
+
+
+def test_binding_change_form_never_shows_secrets(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    body = admin_client.get(f"/admin/cards/providerbinding/{binding.pk}/change/").content.decode()
+    consumer_key = binding.secrets["consumer_key"]
+    password = binding.secrets["signing_key_password"]
+    assert consumer_key not in body
+    assert password not in body
+    assert "Stored; leave blank to keep it." in body
+    assert 'name="secret__signing_key_p12"' in body
+
+
+def test_binding_secrets_are_encrypted_at_rest(make_binding):
+    binding = make_binding("mastercard")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT secrets FROM cards_providerbinding WHERE id = %s", [binding.pk])
+        raw = cursor.fetchone()[0]
+    assert binding.secrets["consumer_key"] not in raw
+    assert raw.startswith("gAAAA")  # a Fernet token
+
+
+def test_saving_a_binding_with_blank_secrets_keeps_them(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    before = dict(binding.secrets)
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        {
+            "name": binding.name,
+            "base_url": binding.base_url,
+            "enabled": "on",
+            "option__encrypt_payloads": "on",
+            "option__encrypted_value_field": "encryptedValue",
+            "option__jwe_iv_size": "16",
+            "option__client_key_padding": "oaep-sha256",
+            "option__send_idempotency_key": "on",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    binding.refresh_from_db()
+    assert binding.secrets == before
+
+
+def test_wrong_p12_password_is_refused_with_a_clear_message(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        {
+            "name": binding.name,
+            "base_url": binding.base_url,
+            "enabled": "on",
+            "secret__signing_key_password": "definitely-wrong",
+            "option__encrypt_payloads": "on",
+            "option__encrypted_value_field": "encryptedValue",
+            "option__jwe_iv_size": "16",
+            "option__client_key_padding": "oaep-sha256",
+            "option__send_idempotency_key": "on",
+        },
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "password" in body.lower()
+    assert "definitely-wrong" not in body
+    binding.refresh_from_db()
+    assert binding.secrets["signing_key_password"] != "definitely-wrong"
+
+
+def test_garbage_key_file_is_refused(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        {
+            "name": binding.name,
+            "base_url": binding.base_url,
+            "enabled": "on",
+            "secret__signing_key_p12": SimpleUploadedFile("key.p12", b"not a pkcs12 file"),
+            "option__encrypt_payloads": "on",
+            "option__encrypted_value_field": "encryptedValue",
+            "option__jwe_iv_size": "16",
+            "option__client_key_padding": "oaep-sha256",
+            "option__send_idempotency_key": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert b"errornote" in response.content
+
+
+def test_plain_http_provider_url_is_refused(admin_client, make_binding, settings):
+    settings.CARDREVEAL_ALLOW_LOOPBACK_HTTP = False
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        {"name": binding.name, "base_url": "http://provider.example/api", "enabled": "on"},
+    )
+    assert response.status_code == 200
+    assert b"plain http:// is refused" in response.content
+    binding.refresh_from_db()
+    assert binding.base_url.startswith("http://127.0.0.1")
+
+
+def test_add_binding_asks_for_the_chosen_providers_fields(admin_client):
+    body = admin_client.get("/admin/cards/providerbinding/add/?kind=thredd").content.decode()
+    assert 'name="secret__client_secret"' in body
+    assert 'name="secret__consumer_key"' not in body
+
+
+def test_card_reference_is_validated_for_the_bindings_provider(admin_client, alice, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        "/admin/cards/card/add/",
+        {
+            "owner": alice.user.pk,
+            "label": "New",
+            "brand": "mastercard",
+            "last4": "1234",
+            "expiry_month": "4",
+            "expiry_year": "2030",
+            "binding": binding.pk,
+            "reference": '{"public_token": "123"}',
+            "reveal_enabled": "on",
+        },
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "is not a mastercard card reference field" in body
+    assert not Card.objects.filter(label="New").exists()
+
+
+def test_card_last_four_must_be_four_digits(admin_client, alice, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        "/admin/cards/card/add/",
+        {
+            "owner": alice.user.pk,
+            "label": "New",
+            "brand": "mastercard",
+            "last4": "12a4",
+            "expiry_month": "13",
+            "expiry_year": "2030",
+            "binding": binding.pk,
+            "reference": '{"card_contract_id": "70001"}',
+            "reveal_enabled": "on",
+        },
+    )
+    body = response.content.decode()
+    assert "Enter exactly four digits." in body
+    assert "less than or equal to 12" in body
+
+
+def test_admin_pages_show_no_cvv_and_events_are_read_only(
+    admin_client, signed_in, alice, make_card, clock, client_key
+):
+    card = make_card(alice.user)
+    signed_in.post(
+        f"/cards/{card.pk}/reveal",
+        {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+    )
+    pages = [
+        "/admin/cards/card/",
+        f"/admin/cards/card/{card.pk}/change/",
+        "/admin/audit/revealevent/",
+        "/admin/cards/providerbinding/",
+    ]
+    for page in pages:
+        response = admin_client.get(page)
+        assert response.status_code == 200, page
+        assert b"347" not in response.content, page
+    event = RevealEvent.objects.get()
+    assert admin_client.get("/admin/audit/revealevent/add/").status_code == 403
+    admin_client.post(f"/admin/audit/revealevent/{event.pk}/delete/", {"post": "yes"})
+    assert RevealEvent.objects.filter(pk=event.pk).exists()
+    change = admin_client.get(f"/admin/audit/revealevent/{event.pk}/change/").content
+    assert b'name="reason"' not in change  # shown, not editable
+
+
+def test_admin_hides_totp_keys(admin_client, alice):
+    body = admin_client.get(f"/admin/otp_totp/totpdevice/{alice.device.pk}/change/").content
+    assert alice.device.key.encode() not in body
+
+
+def test_kill_switch_actions(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    admin_client.post(
+        "/admin/cards/providerbinding/",
+        {"action": "disable_bindings", "_selected_action": [binding.pk]},
+    )
+    binding.refresh_from_db()
+    assert binding.enabled is False
+
+
+def test_check_connection_action_reports_success(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        "/admin/cards/providerbinding/",
+        {"action": "check_connection", "_selected_action": [binding.pk]},
+        follow=True,
+    )
+    assert b"connection and credentials work" in response.content
+
+
+def test_check_connection_action_reports_bad_credentials(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    secrets = dict(binding.secrets)
+    secrets["consumer_key"] = "someone-else"
+    binding.secrets = secrets
+    binding.save()
+    response = admin_client.post(
+        "/admin/cards/providerbinding/",
+        {"action": "check_connection", "_selected_action": [binding.pk]},
+        follow=True,
+    )
+    assert b"provider_auth_error" in response.content

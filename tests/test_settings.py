@@ -1,0 +1,117 @@
+"""Settings: production has no defaults for secrets, passes `check --deploy`, and env values are checked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from cardreveal.settings import env
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def production_env(**overrides: str) -> dict[str, str]:
+    base = {
+        "PATH": os.environ["PATH"],
+        "DJANGO_SETTINGS_MODULE": "cardreveal.settings.production",
+        "DJANGO_SECRET_KEY": Fernet.generate_key().decode() * 2,
+        "DJANGO_ALLOWED_HOSTS": "cards.example.com",
+        "DATABASE_URL": "postgres://cardreveal@127.0.0.1:5432/cardreveal",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v}
+
+
+def manage(*args: str, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_production_passes_check_deploy_at_warning_level():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", environ=production_env())
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CARDREVEAL_FIELD_KEYS",
+    ],
+)
+def test_production_refuses_to_start_without_each_secret(missing):
+    result = manage("check", environ=production_env(**{missing: ""}))
+    assert result.returncode != 0
+    assert f"Set the {missing} environment variable." in result.stderr
+
+
+def test_a_bad_field_key_fails_the_check_and_is_not_echoed():
+    result = manage("check", environ=production_env(CARDREVEAL_FIELD_KEYS="ok-looking,short"))
+    assert result.returncode != 0
+    assert "CARDREVEAL_FIELD_KEYS entry 1 is not a Fernet key" in result.stderr
+    assert "ok-looking" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", True), ("off", False), ("YES", True)])
+def test_env_bool_reads_common_spellings(monkeypatch, raw, expected):
+    monkeypatch.setenv("X_FLAG", raw)
+    assert env.env_bool("X_FLAG", not expected) is expected
+
+
+def test_env_bool_rejects_nonsense(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be true or false"):
+        env.env_bool("X_FLAG", False)
+
+
+def test_env_int_checks_bounds(monkeypatch):
+    monkeypatch.setenv("X_SECONDS", "500")
+    with pytest.raises(ImproperlyConfigured, match="at most 120"):
+        env.env_int("X_SECONDS", 30, minimum=5, maximum=120)
+    monkeypatch.setenv("X_SECONDS", "thirty")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        env.env_int("X_SECONDS", 30)
+
+
+def test_production_cookies_are_host_prefixed_and_secure():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.SESSION_COOKIE_NAME, s.CSRF_COOKIE_NAME, s.SESSION_COOKIE_SECURE, "
+            "s.CSRF_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, s.DEBUG)",
+        ],
+        cwd=ROOT,
+        env=production_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.split() == [
+        "__Host-sessionid",
+        "__Host-csrftoken",
+        "True",
+        "True",
+        "True",
+        "False",
+    ]
