@@ -1,0 +1,657 @@
+"""Mastercard Processing Core "Retrieve CVC2" (getCvc): OAuth1-signed, JWE-encrypted searches."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import re
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from functools import cached_property
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from providers.base import (
+    CardRef,
+    ClientKey,
+    CvvResult,
+    FieldSpec,
+    Provider,
+    ProviderSealedCvv,
+    checked_cvv,
+)
+from providers.errors import (
+    CardDetailsMismatch,
+    CardNotFound,
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderError,
+    ProviderRateLimited,
+    error_for_status,
+)
+from providers.http import HttpResponse
+from providers.jose import JoseError, jwe_decrypt, jwe_encrypt, key_fingerprint, looks_like_jwe
+from providers.oauth1 import load_pkcs12_signing_key, oauth_header
+
+CONTENT_TYPE = "application/json;charset=utf-8"
+CONTRACT_ID_PATTERN = r"[0-9]{1,32}"
+# Names Mastercard's encryption libraries use for the field holding a whole-payload JWE.
+KNOWN_ENCRYPTED_FIELDS = ("encryptedValue", "encryptedData")
+INVALID_EXPIRY_DATE = "INVALID_EXPIRY_DATE"
+# A contract id no issuer assigns: check_connection searches it and expects a 404 envelope.
+CHECK_CONTRACT_ID = "0"
+
+# The padding Mastercard uses for `encryptedCardVerificationCode` is unconfirmed, so it is an
+# option; the scheme names tell the client how to open the ciphertext (plus "-hex"/"-base64").
+CLIENT_KEY_PADDINGS = {
+    "oaep-sha256": "rsa-oaep-256",
+    "oaep-sha1": "rsa-oaep-sha1",
+    "pkcs1v15": "rsa-pkcs1v15",
+}
+
+_CONTRACT_ID_RE = re.compile(CONTRACT_ID_PATTERN)
+_HEX_RE = re.compile(r"[0-9A-Fa-f]+")
+_REASON_CODE_RE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_TRUE_WORDS = {"1", "true", "yes", "on"}
+_FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class MastercardProvider(Provider):
+    """Fetches a CVC2 from Mastercard Processing Core.
+
+    One call: `POST {base}/cards/{card_contract_id}/card-verification-codes/searches` with
+    `{"cardExpiryDate": "YYMM"}`, optionally JWE-encrypted as a whole payload, signed with
+    one-legged OAuth 1.0a (RSA-SHA256 over the final body bytes). With `pass_client_key`, the
+    client's RSA key goes in `Customer-Public-Rsa-Key` and Mastercard encrypts the CVC to it.
+    """
+
+    kind = "mastercard"
+    label = "Mastercard Processing Core"
+    default_base_url = "https://sandbox.api.mastercard.com/global-processing/core"
+    can_seal_to_client_key = True
+
+    reference_fields: ClassVar[tuple[FieldSpec, ...]] = (
+        FieldSpec(
+            name="card_contract_id",
+            label="Card contract id",
+            pattern=CONTRACT_ID_PATTERN,
+            help_text="The technical card contract id returned by Mastercard (digits, e.g. 70001).",
+        ),
+    )
+    secret_fields: ClassVar[tuple[FieldSpec, ...]] = (
+        FieldSpec(
+            name="consumer_key",
+            label="Consumer key",
+            kind="secret",
+            help_text="The OAuth consumer key shown for your project on Mastercard Developers.",
+        ),
+        FieldSpec(
+            name="signing_key_p12",
+            label="Signing key (.p12)",
+            kind="file",
+            help_text="The PKCS#12 signing key downloaded when the API key was created.",
+        ),
+        FieldSpec(
+            name="signing_key_password",
+            label="Signing key password",
+            kind="secret",
+            required=False,
+            help_text="The password of the signing .p12 (Mastercard's default: keystorepassword).",
+        ),
+        FieldSpec(
+            name="encryption_certificate",
+            label="Client Encryption Key certificate (PEM)",
+            kind="file",
+            required=False,
+            help_text="Mastercard's certificate used to encrypt requests. "
+            "Required when payload encryption is on.",
+        ),
+        FieldSpec(
+            name="decryption_key",
+            label="Mastercard Encryption Key (private key, .p12 or PEM)",
+            kind="file",
+            required=False,
+            help_text="Your private key whose public half Mastercard encrypts responses to. "
+            "Required when payload encryption is on.",
+        ),
+        FieldSpec(
+            name="decryption_key_password",
+            label="Mastercard Encryption Key password",
+            kind="secret",
+            required=False,
+            help_text="The password of the decryption key file, if it has one.",
+        ),
+    )
+    option_fields: ClassVar[tuple[FieldSpec, ...]] = (
+        FieldSpec(
+            name="encrypt_payloads",
+            label="Encrypt payloads (JWE)",
+            kind="bool",
+            required=False,
+            default=True,
+            help_text="Processing Core encrypts every operation; some sandboxes do not.",
+        ),
+        FieldSpec(
+            name="encrypted_value_field",
+            label="Encrypted value field name",
+            required=False,
+            default="encryptedValue",
+            pattern=r"[A-Za-z_][A-Za-z0-9_]{0,63}",
+            help_text="The JSON field holding the request JWE (unconfirmed for Processing Core; "
+            "responses in encryptedValue, encryptedData or any single JWE field are accepted).",
+        ),
+        FieldSpec(
+            name="jwe_iv_size",
+            label="JWE IV size (bytes)",
+            kind="choice",
+            required=False,
+            choices=("16", "12"),
+            default="16",
+            help_text="16 is what Mastercard's client libraries send.",
+        ),
+        FieldSpec(
+            name="encryption_key_fingerprint",
+            label="Encryption key fingerprint (kid)",
+            required=False,
+            default="",
+            pattern=r"[0-9A-Fa-f]{64}",
+            help_text="Leave blank to use the SHA-256 fingerprint of the certificate's public key.",
+        ),
+        FieldSpec(
+            name="pass_client_key",
+            label="Let Mastercard encrypt the CVC to the viewer's key",
+            kind="bool",
+            required=False,
+            default=False,
+            help_text="Sends Customer-Public-Rsa-Key so the CVC never exists in plaintext here.",
+        ),
+        FieldSpec(
+            name="client_key_padding",
+            label="Padding of the encrypted CVC",
+            kind="choice",
+            required=False,
+            choices=tuple(CLIENT_KEY_PADDINGS),
+            default="oaep-sha256",
+            help_text="The RSA padding Mastercard uses for encryptedCardVerificationCode "
+            "(unconfirmed; verify against MTF).",
+        ),
+        FieldSpec(
+            name="send_idempotency_key",
+            label="Send an Idempotency-Key",
+            kind="bool",
+            required=False,
+            default=True,
+            help_text="Lets a call that never reached Mastercard be retried safely.",
+        ),
+    )
+
+    # ------------------------------------------------------------------ options
+
+    def _option(self, name: str) -> Any:
+        value = self.config.options.get(name)
+        if value is None:
+            for spec in self.option_fields:
+                if spec.name == name:
+                    return spec.default
+        return value
+
+    def _flag(self, name: str) -> bool:
+        return _as_bool(self._option(name), name=name)
+
+    @property
+    def encrypt_payloads(self) -> bool:
+        return self._flag("encrypt_payloads")
+
+    @property
+    def pass_client_key(self) -> bool:
+        return self._flag("pass_client_key")
+
+    @property
+    def _encrypted_field(self) -> str:
+        return str(self._option("encrypted_value_field") or KNOWN_ENCRYPTED_FIELDS[0])
+
+    @property
+    def _iv_size(self) -> int:
+        raw = str(self._option("jwe_iv_size") or "16")
+        if raw not in ("12", "16"):
+            raise ProviderConfigError("option jwe_iv_size must be 12 or 16")
+        return int(raw)
+
+    @property
+    def _client_key_padding(self) -> str:
+        padding_name = str(self._option("client_key_padding") or "oaep-sha256")
+        if padding_name not in CLIENT_KEY_PADDINGS:
+            raise ProviderConfigError("option client_key_padding is not a known padding")
+        return padding_name
+
+    # ------------------------------------------------------------------ keys (parsed once)
+
+    @cached_property
+    def _signing_key(self) -> RSAPrivateKey:
+        data = self.config.secret_bytes("signing_key_p12")
+        if not data:
+            raise ProviderConfigError("signing key (.p12) is not set")
+        try:
+            return _parsed_private_key(
+                load_pkcs12_signing_key, data, self.config.secret_text("signing_key_password")
+            )
+        except ValueError as exc:
+            raise ProviderConfigError("signing key (.p12) could not be opened") from exc
+
+    @cached_property
+    def _consumer_key(self) -> str:
+        consumer_key = self.config.secret_text("consumer_key").strip()
+        if not consumer_key:
+            raise ProviderConfigError("consumer key is not set")
+        return consumer_key
+
+    @cached_property
+    def _encryption_key(self) -> tuple[RSAPublicKey, str]:
+        data = self.config.secret_bytes("encryption_certificate")
+        if not data:
+            raise ProviderConfigError("encryption certificate is not set (payload encryption on)")
+        try:
+            public_key = load_encryption_public_key(data)
+        except ValueError as exc:
+            raise ProviderConfigError("encryption certificate could not be read") from exc
+        kid = str(self._option("encryption_key_fingerprint") or "").strip().lower()
+        return public_key, kid or key_fingerprint(public_key)
+
+    @cached_property
+    def _decryption_key(self) -> RSAPrivateKey:
+        data = self.config.secret_bytes("decryption_key")
+        if not data:
+            raise ProviderConfigError("decryption key is not set (payload encryption on)")
+        try:
+            return _parsed_private_key(
+                load_rsa_private_key, data, self.config.secret_text("decryption_key_password")
+            )
+        except ValueError as exc:
+            raise ProviderConfigError("decryption key could not be opened") from exc
+
+    # ------------------------------------------------------------------ the calls
+
+    def fetch_cvv(self, *, card: CardRef, client_key: ClientKey | None = None) -> CvvResult:
+        """Search the card's CVC2 at Mastercard.
+
+        Returns a `ProviderSealedCvv` (ciphertext for `client_key`) when the binding's
+        `pass_client_key` is on and a key is given, otherwise a `PlainCvv`.
+        Raises `CardDetailsMismatch` (404 INVALID_EXPIRY_DATE), `CardNotFound` (other 404),
+        `ProviderAuthError` (401/403), `ProviderConfigError` (bad keys or reference), and the
+        other `ProviderError`s for transport, status and body failures. One POST.
+        """
+        contract_id = card.reference.get("card_contract_id", "")
+        seal_to = client_key if (client_key is not None and self.pass_client_key) else None
+        response = self._search(
+            contract_id=contract_id, expiry_yymm=card.expiry_yymm, client_key=seal_to
+        )
+        if response.status != 200:
+            raise self._error_for(response)
+        payload = self._response_payload(response)
+        if seal_to is not None:
+            return self._sealed_cvv(payload, seal_to)
+        return checked_cvv(payload.get("cardVerificationCode"))
+
+    def check_connection(self) -> None:
+        """Search a contract id that cannot exist: a 404 Mastercard error envelope proves the
+        gateway accepted our signature (and decrypted our payload) and routed the call.
+
+        Raises `ProviderAuthError` for 401/403, `ProviderConfigError` for a 400 (usually the
+        encryption keys) or a 404 that is not Mastercard's (usually the base URL), and the usual
+        `ProviderError`s otherwise. No card is touched.
+        """
+        yymm = dt.datetime.now(dt.UTC).strftime("%y%m")
+        response = self._search(contract_id=CHECK_CONTRACT_ID, expiry_yymm=yymm, client_key=None)
+        if 200 <= response.status < 300:
+            return
+        if response.status == 404:
+            if _reason_codes(response.body):
+                return
+            # A 404 without Mastercard's envelope came from something else: a wrong base URL.
+            raise ProviderConfigError("HTTP 404 without a Mastercard error: check the base URL")
+        if response.status == 400:
+            raise ProviderConfigError(
+                "Mastercard rejected the request (400): check the encryption keys and options",
+                provider_code=_first_reason_code(response.body),
+            )
+        raise self._error_for(response)
+
+    def _search(
+        self, *, contract_id: str, expiry_yymm: str, client_key: ClientKey | None
+    ) -> HttpResponse:
+        if not _CONTRACT_ID_RE.fullmatch(contract_id):
+            raise ProviderConfigError("card_contract_id is missing or not digits")
+        url = (
+            f"{self.config.base_url.rstrip('/')}/cards/{quote(contract_id, safe='')}"
+            "/card-verification-codes/searches"
+        )
+        body = self._request_body({"cardExpiryDate": expiry_yymm})
+        headers = {"Content-Type": CONTENT_TYPE, "Accept": "application/json"}
+        idempotent = self._flag("send_idempotency_key")
+        if idempotent:
+            headers["Idempotency-Key"] = str(uuid.uuid4())
+        if client_key is not None:
+            headers["Customer-Public-Rsa-Key"] = client_key.der().hex().upper()
+        # Signed last, over the exact bytes sent (after encryption).
+        headers["Authorization"] = oauth_header(
+            method="POST",
+            url=url,
+            body=body,
+            consumer_key=self._consumer_key,
+            signing_key=self._signing_key,
+        )
+        return self.http.request("POST", url, headers=headers, body=body, retry_safe=idempotent)
+
+    def _request_body(self, payload: Mapping[str, Any]) -> bytes:
+        plain = json.dumps(payload, separators=(",", ":")).encode()
+        if not self.encrypt_payloads:
+            return plain
+        public_key, kid = self._encryption_key
+        token = jwe_encrypt(
+            plain, public_key, kid=kid, cty="application/json", iv_size=self._iv_size
+        )
+        return json.dumps({self._encrypted_field: token}, separators=(",", ":")).encode()
+
+    def _response_payload(self, response: HttpResponse) -> dict[str, Any]:
+        """The 200 body as a JSON object, decrypted when it carries a JWE (whatever our mode:
+        Mastercard's libraries decrypt whenever the encrypted field is present)."""
+        payload = _json_object(response.body)
+        if payload is None:
+            raise ProviderBadResponse("response is not a JSON object")
+        token = find_jwe(payload, preferred=self._encrypted_field)
+        if token is None:
+            return payload
+        try:
+            decrypted = jwe_decrypt(token, self._decryption_key)
+        except JoseError as exc:
+            raise ProviderBadResponse("encrypted response could not be decrypted") from exc
+        inner = _json_object(decrypted)
+        if inner is None:
+            raise ProviderBadResponse("decrypted response is not a JSON object")
+        return inner
+
+    def _sealed_cvv(self, payload: Mapping[str, Any], client_key: ClientKey) -> ProviderSealedCvv:
+        # Without the ciphertext we refuse rather than fall back to a plaintext CVC: the binding
+        # promised the plaintext never exists here.
+        raw = payload.get("encryptedCardVerificationCode")
+        if not isinstance(raw, str) or not raw:
+            raise ProviderBadResponse("encryptedCardVerificationCode missing")
+        block = client_key.public_key.key_size // 8
+        scheme = CLIENT_KEY_PADDINGS[self._client_key_padding]
+        if _HEX_RE.fullmatch(raw) and len(raw) == 2 * block:
+            return ProviderSealedCvv(ciphertext=raw.upper(), scheme=f"{scheme}-hex")
+        try:
+            decoded = base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ProviderBadResponse("encryptedCardVerificationCode is not hex or base64") from exc
+        if len(decoded) != block:
+            raise ProviderBadResponse("encryptedCardVerificationCode has the wrong length")
+        return ProviderSealedCvv(ciphertext=raw, scheme=f"{scheme}-base64")
+
+    def _error_for(self, response: HttpResponse) -> ProviderError:
+        """Map an unsuccessful answer to a provider error, reading only the reason codes."""
+        codes = _reason_codes(response.body)
+        code = codes[0] if codes else ""
+        status = response.status
+        detail = f"HTTP {status}" + (f" {code}" if code else "")
+        if status == 404:
+            if INVALID_EXPIRY_DATE in codes:
+                return CardDetailsMismatch(detail, provider_code=INVALID_EXPIRY_DATE)
+            return CardNotFound(detail, provider_code=code)
+        if status in (401, 403):
+            return ProviderAuthError(detail, provider_code=code)
+        if status == 429:
+            return ProviderRateLimited(
+                detail, retry_after=response.retry_after or 5, provider_code=code
+            )
+        return error_for_status(status, retry_after=response.retry_after, provider_code=code)
+
+    # ------------------------------------------------------------------ admin validation
+
+    @classmethod
+    def validate_secrets(
+        cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """Check the consumer key is set, the signing .p12 opens with its password and holds an
+        RSA key, and (when payload encryption is on, or when given) the encryption certificate
+        is a current RSA certificate and the decryption key opens. Returns field -> message;
+        messages never repeat a secret.
+        """
+        errors: dict[str, str] = {}
+        if not _text(secrets.get("consumer_key")).strip():
+            errors["consumer_key"] = "Enter the consumer key shown on Mastercard Developers."
+        p12 = _bytes(secrets.get("signing_key_p12"))
+        if not p12:
+            errors["signing_key_p12"] = "Upload the signing key .p12 file."
+        else:
+            try:
+                load_pkcs12_signing_key(p12, _text(secrets.get("signing_key_password")))
+            except ValueError as exc:
+                errors["signing_key_p12"] = f"{exc} Check the file and the signing key password."
+        try:
+            encrypting = _as_bool(options.get("encrypt_payloads", True), name="encrypt_payloads")
+        except ProviderConfigError:
+            encrypting = True
+        cert = _bytes(secrets.get("encryption_certificate"))
+        if cert:
+            message = _certificate_problem(cert)
+            if message:
+                errors["encryption_certificate"] = message
+        elif encrypting:
+            errors["encryption_certificate"] = (
+                "Upload Mastercard's Client Encryption Key certificate (PEM), or turn payload "
+                "encryption off."
+            )
+        key = _bytes(secrets.get("decryption_key"))
+        if key:
+            try:
+                load_rsa_private_key(key, _text(secrets.get("decryption_key_password")))
+            except ValueError as exc:
+                errors["decryption_key"] = f"{exc} Check the file and its password."
+        elif encrypting:
+            errors["decryption_key"] = (
+                "Upload your Mastercard Encryption Key (the private key, .p12 or PEM), or turn "
+                "payload encryption off."
+            )
+        return errors
+
+
+# ---------------------------------------------------------------------- helpers
+
+# Opening a password-protected .p12 costs ~50 ms of key derivation, and a provider is built per
+# reveal; parsed keys are kept per process, keyed by a digest of (file, password), never by the
+# secret itself. Bounded so rotated keys do not pile up.
+_KEY_CACHE_SIZE = 16
+_key_cache: OrderedDict[bytes, RSAPrivateKey] = OrderedDict()
+_key_cache_lock = threading.Lock()
+
+
+def _parsed_private_key(
+    load: Callable[[bytes, str], RSAPrivateKey], data: bytes, password: str
+) -> RSAPrivateKey:
+    """`load(data, password)`, remembered per process; errors are not remembered."""
+    digest = hashlib.sha256(
+        load.__name__.encode() + b"\0" + hashlib.sha256(password.encode()).digest() + data
+    ).digest()
+    with _key_cache_lock:
+        cached = _key_cache.get(digest)
+        if cached is not None:
+            _key_cache.move_to_end(digest)
+            return cached
+    key = load(data, password)
+    with _key_cache_lock:
+        _key_cache[digest] = key
+        while len(_key_cache) > _KEY_CACHE_SIZE:
+            _key_cache.popitem(last=False)
+    return key
+
+
+def find_jwe(
+    payload: Mapping[str, Any], *, preferred: str = KNOWN_ENCRYPTED_FIELDS[0]
+) -> str | None:
+    """The compact JWE of a whole-payload-encrypted body, or None when it is not encrypted.
+
+    Looks in `preferred`, then `encryptedValue` and `encryptedData`, then accepts a body whose
+    only string field holding a JWE is unambiguous.
+    """
+    for name in (preferred, *KNOWN_ENCRYPTED_FIELDS):
+        value = payload.get(name)
+        if looks_like_jwe(value):
+            return str(value)
+    found = [value for value in payload.values() if looks_like_jwe(value)]
+    return str(found[0]) if len(found) == 1 else None
+
+
+def load_encryption_public_key(data: bytes) -> RSAPublicKey:
+    """The RSA public key of a certificate (PEM or DER) or of a bare public key (PEM or DER).
+
+    Raises ValueError with an admin-readable message when it is neither, or not RSA.
+    """
+    loaders: tuple[Callable[[bytes], object], ...] = (
+        lambda raw: x509.load_pem_x509_certificate(raw).public_key(),
+        lambda raw: x509.load_der_x509_certificate(raw).public_key(),
+        serialization.load_pem_public_key,
+        serialization.load_der_public_key,
+    )
+    for load in loaders:
+        try:
+            key = load(data)
+        except ValueError:
+            continue
+        if not isinstance(key, RSAPublicKey):
+            raise ValueError("The certificate's key is not RSA.")
+        return key
+    raise ValueError("The file is not a PEM or DER certificate.")
+
+
+def load_rsa_private_key(data: bytes, password: str) -> RSAPrivateKey:
+    """An RSA private key from a PKCS#12 file or a PEM/DER private key (encrypted or not).
+
+    Raises ValueError with an admin-readable message when it cannot be opened or is not RSA.
+    """
+    secret = password.encode("utf-8") if password else None
+    key: object = None
+    if data.lstrip().startswith(b"-----BEGIN"):
+        try:
+            key = serialization.load_pem_private_key(data, secret)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(
+                "The PEM private key could not be opened: the password is wrong or missing, "
+                "or the file is not a private key."
+            ) from exc
+    else:
+        try:
+            key, _cert, _extra = pkcs12.load_key_and_certificates(data, secret)
+        except ValueError:
+            try:
+                key = serialization.load_der_private_key(data, secret)
+            except (ValueError, TypeError) as exc:
+                raise ValueError(
+                    "The key file could not be opened: the password is wrong or the file is "
+                    "neither PKCS#12 nor a private key."
+                ) from exc
+        if key is None:
+            raise ValueError("The key file holds no private key.")
+    if not isinstance(key, RSAPrivateKey):
+        raise ValueError("The key file holds a key that is not RSA.")
+    return key
+
+
+def _certificate_problem(data: bytes) -> str:
+    """Why the encryption certificate cannot be used, or '' when it can."""
+    try:
+        load_encryption_public_key(data)
+    except ValueError as exc:
+        return f"{exc} Upload the Client Encryption Key certificate (PEM) from Mastercard."
+    try:
+        cert = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        try:
+            cert = x509.load_der_x509_certificate(data)
+        except ValueError:
+            return ""  # a bare public key: no validity dates to check
+    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC):
+        return (
+            f"The certificate expired on {cert.not_valid_after_utc:%Y-%m-%d}; download the "
+            "current Client Encryption Key from Mastercard Developers."
+        )
+    return ""
+
+
+def _as_bool(value: object, *, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value != 0
+    if isinstance(value, str) and value.strip().lower() in _TRUE_WORDS | _FALSE_WORDS:
+        return value.strip().lower() in _TRUE_WORDS
+    raise ProviderConfigError(f"option {name} must be true or false")
+
+
+def _text(value: bytes | str | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _bytes(value: bytes | str | None) -> bytes:
+    if value is None:
+        return b""
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _get_ci(mapping: Mapping[str, Any], name: str) -> Any:
+    """A key of `mapping` matched case-insensitively (Mastercard mixes PascalCase and camelCase)."""
+    wanted = name.lower()
+    for key, value in mapping.items():
+        if isinstance(key, str) and key.lower() == wanted:
+            return value
+    return None
+
+
+def _reason_codes(body: bytes) -> list[str]:
+    """The ReasonCodes of a Mastercard error envelope `{"Errors":{"Error":[...]}}`, any casing.
+
+    Only short identifier-like codes are kept: nothing else from the body leaves this function.
+    """
+    payload = _json_object(body)
+    if payload is None:
+        return []
+    errors = _get_ci(payload, "errors")
+    if isinstance(errors, Mapping):
+        errors = _get_ci(errors, "error")
+    if isinstance(errors, Mapping):
+        errors = [errors]
+    if not isinstance(errors, list):
+        return []
+    codes: list[str] = []
+    for item in errors:
+        if isinstance(item, Mapping):
+            code = _get_ci(item, "reasonCode")
+            if isinstance(code, str) and _REASON_CODE_RE.fullmatch(code):
+                codes.append(code)
+    return codes
+
+
+def _first_reason_code(body: bytes) -> str:
+    codes = _reason_codes(body)
+    return codes[0] if codes else ""
