@@ -1,0 +1,373 @@
+"""Thredd Cards API emulator: OAuth2 client-credentials tokens, the CVV, its status, unblocking."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import parse_qs
+
+from providers.sandbox.core import Emulator, SandboxCard, SandboxRequest, SandboxResponse
+
+# ASP.NET Core's default problem "type" per status, which Thredd's API answers with.
+_PROBLEM_TYPES = {
+    400: "https://tools.ietf.org/html/rfc7231#section-6.5.1",
+    404: "https://tools.ietf.org/html/rfc7231#section-6.5.4",
+    405: "https://tools.ietf.org/html/rfc7231#section-6.5.5",
+    409: "https://tools.ietf.org/html/rfc7231#section-6.5.8",
+    415: "https://tools.ietf.org/html/rfc7231#section-6.5.13",
+    429: "https://tools.ietf.org/html/rfc6585#section-4",
+    500: "https://tools.ietf.org/html/rfc7231#section-6.6.1",
+}
+_TITLES = {
+    404: "Not Found",
+    405: "Method Not Allowed",
+    415: "Unsupported Media Type",
+    429: "Too Many Requests",
+    500: "An error occurred while processing your request.",
+}
+_VALIDATION_TITLE = "One or more validation errors occurred."
+
+_CARD_PATH_RE = re.compile(r"^/cards/(?P<token>[^/]+)/cvv(?P<status>/status)?/?$")
+_PUBLIC_TOKEN_RE = re.compile(r"^[0-9]{9}$")
+_GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+_EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The token expired"'
+_SCOPES = frozenset({"coreapi", "claimsapi", "ctslite", "dalapi", "mdesrttapi", "relayapi"})
+# Thredd keeps an idempotency key for one hour after first use [confirmed].
+IDEMPOTENCY_TTL_SECONDS = 3600.0
+
+
+@dataclass
+class _Token:
+    client_id: str
+    expires_at: float
+
+
+@dataclass
+class _Replay:
+    fingerprint: str
+    response: SandboxResponse
+    expires_at: float
+
+
+class ThreddEmulator(Emulator):
+    """Answers like the Thredd Cards API and its token server, under /thredd.
+
+    Routes: POST /connect/token (form client credentials), GET /cards/{publicToken}/cvv,
+    GET and PUT /cards/{publicToken}/cvv/status. A blocked CVV is refused with 409 problem
+    details titled "CVV is blocked" (the real signal is unconfirmed; the provider matches on it).
+    Card behaviours: "ok", "cvv_blocked", "unauthorized", "rate_limited", "server_error", "slow",
+    "malformed". Tests may set `token_lifetime`, `slow_delay` and `clock`, and call
+    `expire_tokens()`.
+    """
+
+    kind: ClassVar[str] = "thredd"
+    token_lifetime: int = 3600
+    # The "slow" card answers after twice this many seconds (capped at 6), past the tests' read
+    # timeout; tests shorten it on the instance.
+    slow_delay: float = 2.0
+    rate_limit_retry_after = 7
+
+    def __init__(self, state_dir: Path | None = None) -> None:
+        super().__init__(state_dir)
+        self.clock: Callable[[], float] = time.monotonic
+        credentials = json.loads(self.load_or_create("credentials.json", _new_credentials))
+        self.client_id: str = credentials["client_id"]
+        self._client_secret: str = credentials["client_secret"]
+        self._lock = threading.Lock()
+        self._idempotency_lock = threading.Lock()
+        self._tokens: dict[str, _Token] = {}
+        self._cvv_status: dict[str, str] = {}
+        self._replays: dict[tuple[str, str], _Replay] = {}
+        self.token_requests = 0
+
+    # ------------------------------------------------------------------ Emulator interface
+
+    def seed_cards(self) -> list[SandboxCard]:
+        """Two happy cards (the documented sample token 103169946 -> 955) and one per fault."""
+
+        def fault(public_token: str, behaviour: str, label: str) -> SandboxCard:
+            return SandboxCard(
+                {"public_token": public_token}, public_token[-3:], 5, 2029,
+                label=f"Thredd fault: {label}", last4=public_token[-4:], behaviour=behaviour,
+            )  # fmt: skip
+
+        return [
+            SandboxCard(
+                {"public_token": "103169946"}, "955", 2, 2030,
+                label="Thredd demo card", brand="visa", last4="0134",
+            ),
+            SandboxCard(
+                {"public_token": "111191022"}, "318", 11, 2028,
+                label="Thredd travel card", brand="mastercard", last4="3644",
+            ),
+            fault("900000423", "cvv_blocked", "CVV blocked"),
+            fault("900000401", "unauthorized", "401"),
+            fault("900000429", "rate_limited", "429"),
+            fault("900000500", "server_error", "500"),
+            fault("900000504", "slow", "slow answer"),
+            fault("900000502", "malformed", "malformed body"),
+        ]  # fmt: skip
+
+    def binding_secrets(self) -> dict[str, str | bytes]:
+        """The client id and secret this emulator's token endpoint accepts."""
+        return {"client_id": self.client_id, "client_secret": self._client_secret}
+
+    def binding_options(self) -> dict[str, Any]:
+        """No options: with `token_url` unset the provider uses {base_url}/connect/token."""
+        return {}
+
+    def handle(self, request: SandboxRequest) -> SandboxResponse:
+        """Dispatch to the token endpoint or the card CVV routes."""
+        if request.path.rstrip("/") == "/connect/token":
+            if request.method != "POST":
+                return SandboxResponse(405, headers={"Allow": "POST"})
+            return self._issue_token(request)
+        match = _CARD_PATH_RE.match(request.path)
+        if match is None:
+            return _problem(404)
+        allowed = ("GET", "PUT") if match["status"] else ("GET",)
+        if request.method not in allowed:
+            return _problem(405, headers={"Allow": ", ".join(allowed)})
+        client_id, refusal = self._authenticate(request)
+        if refusal is not None:
+            return refusal
+        region = request.header("X-Region")
+        if region and region not in ("0", "1", "2"):
+            return _validation_problem({"X-Region": ["The X-Region header must be 0, 1 or 2."]})
+        public_token = match["token"]
+        if not _PUBLIC_TOKEN_RE.match(public_token):
+            return _validation_problem({"publicToken": ["The publicToken must be 9 digits."]})
+        card = self.find_card(public_token=public_token)
+        if card is None:
+            return _problem(404, detail="Card not found.")
+        fault = self._fault(card)
+        if fault is not None:
+            return fault
+        if not match["status"]:
+            return self._cvv(card)
+        if request.method == "GET":
+            return SandboxResponse.json(200, {"status": self.cvv_status_of(card)})
+        return self._idempotent(request, client_id, lambda: self._set_status(request, card))
+
+    # ------------------------------------------------------------------ test helpers
+
+    def expire_tokens(self) -> None:
+        """Make every token issued so far expired, as if its lifetime had passed."""
+        with self._lock:
+            for token in self._tokens.values():
+                token.expires_at = self.clock() - 1
+
+    def cvv_status_of(self, card: SandboxCard) -> str:
+        """The card's CVV status: "Blocked" or "Unblocked"."""
+        with self._lock:
+            default = "Blocked" if card.behaviour == "cvv_blocked" else "Unblocked"
+            return self._cvv_status.get(card.reference["public_token"], default)
+
+    # ------------------------------------------------------------------ token server
+
+    def _issue_token(self, request: SandboxRequest) -> SandboxResponse:
+        content_type = request.header("Content-Type").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return _oauth_error("invalid_request")
+        try:
+            form = parse_qs(
+                request.body.decode("ascii"),
+                keep_blank_values=True,
+                strict_parsing=bool(request.body),
+            )
+        except (UnicodeDecodeError, ValueError):
+            return _oauth_error("invalid_request")
+        if any(len(values) != 1 for values in form.values()):
+            return _oauth_error("invalid_request")
+        fields = {name: values[0] for name, values in form.items()}
+        if fields.get("grant_type") != "client_credentials":
+            return _oauth_error("unsupported_grant_type")
+        id_ok = hmac.compare_digest(fields.get("client_id", "").encode(), self.client_id.encode())
+        secret_ok = hmac.compare_digest(
+            fields.get("client_secret", "").encode(), self._client_secret.encode()
+        )
+        if not (id_ok and secret_ok):
+            return _oauth_error("invalid_client")
+        scope = fields.get("scope", "coreapi") or "coreapi"
+        if not set(scope.split()) <= _SCOPES:
+            return _oauth_error("invalid_scope")
+        access_token = secrets.token_urlsafe(32)
+        with self._lock:
+            self.token_requests += 1
+            now = self.clock()
+            self._tokens = {k: v for k, v in self._tokens.items() if v.expires_at > now}
+            self._tokens[access_token] = _Token(self.client_id, now + self.token_lifetime)
+        return SandboxResponse.json(
+            200,
+            {
+                "access_token": access_token,
+                "expires_in": self.token_lifetime,
+                "token_type": "Bearer",
+                "scope": scope,
+            },
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+
+    def _authenticate(self, request: SandboxRequest) -> tuple[str, SandboxResponse | None]:
+        """The client id behind the bearer token, or a 401 the way ASP.NET's JwtBearer sends it:
+        no body, the reason in WWW-Authenticate."""
+        scheme, _, value = request.header("Authorization").partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return "", SandboxResponse(401, headers={"WWW-Authenticate": "Bearer"})
+        with self._lock:
+            token = self._tokens.get(value.strip())
+            now = self.clock()
+        if token is None:
+            return "", SandboxResponse(
+                401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        if token.expires_at <= now:
+            return "", SandboxResponse(
+                401,
+                headers={"WWW-Authenticate": _EXPIRED_CHALLENGE},
+            )
+        return token.client_id, None
+
+    # ------------------------------------------------------------------ card routes
+
+    def _fault(self, card: SandboxCard) -> SandboxResponse | None:
+        if card.behaviour == "unauthorized":
+            return SandboxResponse(
+                401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        if card.behaviour == "rate_limited":
+            return _problem(429, headers={"Retry-After": str(self.rate_limit_retry_after)})
+        if card.behaviour == "server_error":
+            return _problem(500)
+        if card.behaviour == "slow":
+            time.sleep(min(2 * self.slow_delay, 6.0))
+        if card.behaviour == "malformed":
+            return SandboxResponse(200, b'{"cvv":"', {"Content-Type": "application/json"})
+        return None
+
+    def _cvv(self, card: SandboxCard) -> SandboxResponse:
+        if self.cvv_status_of(card) == "Blocked":
+            return _problem(
+                409,
+                title="CVV is blocked",
+                detail="The CVV of this card is blocked after the maximum number of attempts. "
+                "Unblock it before retrieving it.",
+            )
+        return SandboxResponse.json(200, {"cvv": card.cvv, "resultStatus": "Success"})
+
+    def _set_status(self, request: SandboxRequest, card: SandboxCard) -> SandboxResponse:
+        content_type = request.header("Content-Type").split(";")[0].strip().lower()
+        if content_type not in ("application/json", "text/json", "application/*+json"):
+            return _problem(415)
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return _validation_problem({"$": ["The request body is not valid JSON."]})
+        if not isinstance(body, dict):
+            return _validation_problem({"$": ["The request body must be a JSON object."]})
+        errors: dict[str, list[str]] = {}
+        if body.get("status") not in ("Blocked", "Unblocked"):
+            errors["status"] = ["The status must be Blocked or Unblocked."]
+        for name, limit in (("description", 800), ("updatedBy", 100)):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > limit):
+                errors[name] = [f"The field {name} must be a string of at most {limit} characters."]
+        if errors:
+            return _validation_problem(errors)
+        with self._lock:
+            self._cvv_status[card.reference["public_token"]] = body["status"]
+        return SandboxResponse(204)
+
+    def _idempotent(
+        self, request: SandboxRequest, client_id: str, operate: Callable[[], SandboxResponse]
+    ) -> SandboxResponse:
+        """Run `operate` once per IdempotencyKey: a replay gets the stored answer, the same key on
+        a different request gets Thredd's documented 400."""
+        key = request.header("IdempotencyKey")
+        if not key:
+            return operate()
+        if not _GUID_RE.match(key):
+            return _validation_problem({"IdempotencyKey": ["The IdempotencyKey must be a GUID."]})
+        fingerprint = hashlib.sha256(
+            b"\n".join([request.method.encode(), request.path.encode(), request.body])
+        ).hexdigest()
+        # Held across the operation so two concurrent requests with one key run it once.
+        with self._idempotency_lock:
+            now = self.clock()
+            self._replays = {k: v for k, v in self._replays.items() if v.expires_at > now}
+            stored = self._replays.get((client_id, key))
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    return _validation_problem(
+                        {
+                            "IdempotencyKey": [
+                                f"The Idempotency header key value '{key}' was used in a different "
+                                "request."
+                            ]
+                        }
+                    )
+                return stored.response
+            response = operate()
+            # Only answers that changed something are kept; a rejected request may be resent.
+            if response.status < 400:
+                self._replays[(client_id, key)] = _Replay(
+                    fingerprint, response, now + IDEMPOTENCY_TTL_SECONDS
+                )
+            return response
+
+
+def _new_credentials() -> bytes:
+    return json.dumps(
+        {"client_id": f"sandbox-{uuid.uuid4()}", "client_secret": secrets.token_urlsafe(32)}
+    ).encode()
+
+
+def _trace_id() -> str:
+    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-00"
+
+
+def _problem(
+    status: int, *, title: str = "", detail: str = "", headers: dict[str, str] | None = None
+) -> SandboxResponse:
+    payload: dict[str, Any] = {
+        "type": _PROBLEM_TYPES.get(status, "about:blank"),
+        "title": title or _TITLES.get(status, "Error"),
+        "status": status,
+    }
+    if detail:
+        payload["detail"] = detail
+    payload["traceId"] = _trace_id()
+    return SandboxResponse.json(
+        status, payload, {"Content-Type": "application/problem+json", **(headers or {})}
+    )
+
+
+def _validation_problem(errors: dict[str, list[str]]) -> SandboxResponse:
+    return SandboxResponse.json(
+        400,
+        {
+            "type": _PROBLEM_TYPES[400],
+            "title": _VALIDATION_TITLE,
+            "status": 400,
+            "traceId": _trace_id(),
+            "errors": errors,
+        },
+        {"Content-Type": "application/problem+json"},
+    )
+
+
+def _oauth_error(code: str) -> SandboxResponse:
+    # IdentityServer answers every token-request failure, bad client included, with 400.
+    return SandboxResponse.json(
+        400, {"error": code}, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    )

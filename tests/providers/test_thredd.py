@@ -1,0 +1,1088 @@
+"""Thredd provider: the shared contract, bearer tokens, CVV status, end to end over the sandbox."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+
+from providers.base import BindingConfig, CardRef, PlainCvv
+from providers.errors import (
+    CardNotFound,
+    CvvBlocked,
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderRateLimited,
+    ProviderServerError,
+    ProviderTimeout,
+)
+from providers.http import HttpDoor, HttpPolicy
+from providers.sandbox.core import SandboxCard
+from providers.sandbox.server import RunningSandbox
+from providers.sandbox.thredd import ThreddEmulator
+from providers.sensitive import Sensitive
+from providers.thredd import (
+    UAT_BASE_URL,
+    UAT_TOKEN_URL,
+    ThreddProvider,
+    TokenCache,
+    token_cache,
+)
+from tests.providers.contract import (
+    BASE_URL,
+    BODY_MARKER,
+    ContractHarness,
+    CvvCall,
+    ProviderContract,
+    door,
+)
+
+TOKEN_URL = f"{BASE_URL}/connect/token"
+CVV_URL = f"{BASE_URL}/cards/103169946/cvv"
+STATUS_URL = f"{BASE_URL}/cards/103169946/cvv/status"
+CARD = CardRef({"public_token": "103169946"}, expiry_month=2, expiry_year=2030)
+CLIENT_ID = "client-one"
+CLIENT_SECRET = "s3cret-VALUE-never-logged"
+TRACE_ID = "00-9228fab9c1d24e6f9a0b1c2d3e4f5a6b-1a2b3c4d5e6f7a8b-00"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_token_cache() -> Iterator[None]:
+    """Every test starts and ends with no cached bearer token."""
+    token_cache.clear()
+    yield
+    token_cache.clear()
+
+
+def make_provider(
+    *,
+    base_url: str = BASE_URL,
+    http: HttpDoor | None = None,
+    key: str = "binding-1",
+    client_id: str = CLIENT_ID,
+    client_secret: str = CLIENT_SECRET,
+    **options: Any,
+) -> ThreddProvider:
+    config = BindingConfig(
+        key=key,
+        base_url=base_url,
+        secrets={"client_id": Sensitive(client_id), "client_secret": Sensitive(client_secret)},
+        options=options,
+    )
+    return ThreddProvider(config, http or door())
+
+
+class TokenServer:
+    """A token endpoint for `responses` that hands out a new token on every call."""
+
+    def __init__(self, expires_in: object = 3600, delay: float = 0.0) -> None:
+        self.expires_in = expires_in
+        self.delay = delay
+        self.issued: list[str] = []
+        self.forms: list[dict[str, list[str]]] = []
+        self.headers: list[dict[str, str]] = []
+
+    def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
+        time.sleep(self.delay)
+        self.forms.append(parse_qs(request.body.decode()))
+        self.headers.append(dict(request.headers))
+        token = f"tok{len(self.issued) + 1}-{uuid.uuid4().hex}"
+        self.issued.append(token)
+        body = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body)
+
+    def install(self, rsps: responses.RequestsMock, url: str = TOKEN_URL) -> TokenServer:
+        rsps.add_callback(responses.POST, url, callback=self)
+        return self
+
+
+def cvv_body(cvv: str = "955") -> bytes:
+    return json.dumps({"cvv": cvv, "resultStatus": "Success"}).encode()
+
+
+def problem(status: int, **fields: Any) -> bytes:
+    return json.dumps({"type": "https://docs.test/errors", "status": status, **fields}).encode()
+
+
+def bearer(call: Any) -> str:
+    return str(call.request.headers["Authorization"]).removeprefix("Bearer ")
+
+
+def calls_to(rsps: responses.RequestsMock, url: str) -> list[Any]:
+    return [call for call in rsps.calls if call.request.url == url]
+
+
+@pytest.fixture
+def rsps() -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+# ---------------------------------------------------------------------------- the shared contract
+
+
+class ThreddHarness(ContractHarness):
+    card = CARD
+
+    def make_provider(self, base_url: str, http: HttpDoor) -> ThreddProvider:
+        return make_provider(base_url=base_url, http=http, key="contract")
+
+    def cvv_call(self, base_url: str) -> CvvCall:
+        return CvvCall("GET", f"{base_url}/cards/103169946/cvv")
+
+    def success_body(self, cvv: str) -> bytes:
+        return cvv_body(cvv)
+
+    def not_found(self) -> tuple[int, bytes]:
+        return 404, problem(404, title="Not Found", detail=BODY_MARKER, traceId=TRACE_ID)
+
+    def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:
+        TokenServer().install(rsps, f"{base_url}/connect/token")
+
+
+class TestThreddContract(ProviderContract):
+    @pytest.fixture
+    def harness(self) -> ContractHarness:
+        return ThreddHarness()
+
+
+# ---------------------------------------------------------------------------- tokens
+
+
+def test_token_is_requested_with_form_client_credentials(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+
+    make_provider().fetch_cvv(card=CARD)
+
+    assert tokens.forms == [
+        {
+            "grant_type": ["client_credentials"],
+            "client_id": [CLIENT_ID],
+            "client_secret": [CLIENT_SECRET],
+        }
+    ]
+    assert tokens.headers[0]["Content-Type"] == "application/x-www-form-urlencoded"
+    (cvv_call,) = calls_to(rsps, CVV_URL)
+    assert cvv_call.request.headers["Authorization"] == f"Bearer {tokens.issued[0]}"
+    assert cvv_call.request.headers["Accept"] == "application/json"
+    assert "X-Region" not in cvv_call.request.headers
+
+
+def test_scope_and_region_are_sent_when_configured(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+
+    make_provider(scope="coreapi", region="1").fetch_cvv(card=CARD)
+
+    assert tokens.forms[0]["scope"] == ["coreapi"]
+    assert calls_to(rsps, CVV_URL)[0].request.headers["X-Region"] == "1"
+
+
+def test_one_token_serves_two_cvv_calls(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+
+    provider = make_provider()
+    provider.fetch_cvv(card=CARD)
+    make_provider().fetch_cvv(card=CARD)  # a new provider object for the same binding
+
+    assert len(tokens.issued) == 1
+    assert [bearer(c) for c in calls_to(rsps, CVV_URL)] == [tokens.issued[0]] * 2
+
+
+def test_tokens_are_cached_per_binding_and_client_id(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+
+    make_provider(key="a").fetch_cvv(card=CARD)
+    make_provider(key="b").fetch_cvv(card=CARD)
+    make_provider(key="a", client_id="client-two").fetch_cvv(card=CARD)
+
+    assert len(tokens.issued) == 3
+
+
+def test_token_is_refreshed_shortly_before_it_expires(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [1000.0]
+    monkeypatch.setattr("providers.thredd.token_cache", TokenCache(clock=lambda: now[0]))
+    tokens = TokenServer(expires_in=100).install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider()
+
+    provider.fetch_cvv(card=CARD)
+    now[0] += 89  # expires_in 100 less a 10 s margin: still fresh
+    provider.fetch_cvv(card=CARD)
+    assert len(tokens.issued) == 1
+    now[0] += 2  # inside the margin: refreshed before Thredd would refuse it
+    provider.fetch_cvv(card=CARD)
+    assert len(tokens.issued) == 2
+    assert bearer(calls_to(rsps, CVV_URL)[-1]) == tokens.issued[1]
+
+
+def test_token_lifetime_is_capped_at_a_day(
+    rsps: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [0.0]
+    monkeypatch.setattr("providers.thredd.token_cache", TokenCache(clock=lambda: now[0]))
+    tokens = TokenServer(expires_in=10**9).install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider()
+
+    provider.fetch_cvv(card=CARD)
+    now[0] = 24 * 3600 - 61
+    provider.fetch_cvv(card=CARD)
+    now[0] = 24 * 3600 - 59
+    provider.fetch_cvv(card=CARD)
+
+    assert len(tokens.issued) == 2
+
+
+def test_401_fetches_a_new_token_once_and_succeeds(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=401, headers={"WWW-Authenticate": "Bearer"})
+    rsps.add(responses.GET, CVV_URL, body=cvv_body("955"))
+
+    result = make_provider().fetch_cvv(card=CARD)
+
+    assert isinstance(result, PlainCvv)
+    assert result.value.reveal() == "955"
+    assert len(tokens.issued) == 2
+    assert [bearer(c) for c in calls_to(rsps, CVV_URL)] == tokens.issued
+
+
+def test_401_after_a_new_token_gives_up_with_auth_error(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=401, body=problem(401, title=BODY_MARKER))
+
+    with pytest.raises(ProviderAuthError) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert len(tokens.issued) == 2
+    assert len(calls_to(rsps, CVV_URL)) == 2
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+def test_a_refused_token_is_not_reused(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=401)
+    rsps.add(responses.GET, CVV_URL, status=401)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider()
+
+    with pytest.raises(ProviderAuthError):
+        provider.fetch_cvv(card=CARD)
+    provider.fetch_cvv(card=CARD)
+
+    # The second token was refused too, so the next reveal starts with a third.
+    assert len(tokens.issued) == 3
+    assert bearer(calls_to(rsps, CVV_URL)[-1]) == tokens.issued[2]
+
+
+def test_403_does_not_fetch_a_new_token(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=403, body=problem(403, title="Forbidden"))
+
+    with pytest.raises(ProviderAuthError):
+        make_provider().fetch_cvv(card=CARD)
+
+    assert len(tokens.issued) == 1
+
+
+def test_concurrent_reveals_fetch_one_token(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer(delay=0.05).install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider()
+    start = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def reveal() -> None:
+        start.wait()
+        try:
+            provider.fetch_cvv(card=CARD)
+        except BaseException as exc:  # reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=reveal) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert len(tokens.issued) == 1
+    assert len(calls_to(rsps, CVV_URL)) == 8
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "error", "code"),
+    [
+        (400, {"error": "invalid_client"}, ProviderAuthError, "invalid_client"),
+        (401, {"error": "invalid_client"}, ProviderAuthError, "invalid_client"),
+        (400, {"error": BODY_MARKER}, ProviderAuthError, ""),
+        (404, {"message": BODY_MARKER}, ProviderConfigError, ""),
+        (429, {"message": BODY_MARKER}, ProviderRateLimited, ""),
+        (503, {"message": BODY_MARKER}, ProviderServerError, ""),
+    ],
+)
+def test_token_endpoint_failures_map_to_errors_without_a_cvv_call(
+    rsps: responses.RequestsMock, status: int, body: object, error: type, code: str
+) -> None:
+    rsps.add(responses.POST, TOKEN_URL, status=status, json=body)
+
+    with pytest.raises(error) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert info.value.provider_code == code
+    assert BODY_MARKER not in repr(vars(info.value))
+    assert calls_to(rsps, CVV_URL) == []
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"token_type": "Bearer", "expires_in": 3600},
+        {"access_token": "", "token_type": "Bearer", "expires_in": 3600},
+        {"access_token": "abc\r\nX-Injected: 1", "token_type": "Bearer", "expires_in": 3600},
+        {"access_token": "abc", "token_type": "mac", "expires_in": 3600},
+        {"access_token": "abc", "token_type": "Bearer", "expires_in": -5},
+        {"access_token": "abc", "token_type": "Bearer", "expires_in": "soon"},
+        ["not", "an", "object"],
+    ],
+)
+def test_unusable_token_response_is_bad_response(
+    rsps: responses.RequestsMock, payload: object
+) -> None:
+    rsps.add(responses.POST, TOKEN_URL, json=payload)
+
+    with pytest.raises(ProviderBadResponse):
+        make_provider().fetch_cvv(card=CARD)
+
+    assert calls_to(rsps, CVV_URL) == []
+
+
+def test_token_without_expires_in_is_still_used(rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.POST, TOKEN_URL, json={"access_token": "abc.def", "token_type": "Bearer"})
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+
+    make_provider().fetch_cvv(card=CARD)
+    make_provider().fetch_cvv(card=CARD)
+
+    assert len(calls_to(rsps, TOKEN_URL)) == 1
+
+
+def test_token_url_option_wins_then_known_uat_host_then_base_url() -> None:
+    assert make_provider(token_url="https://auth.test/t").token_url == "https://auth.test/t"
+    assert make_provider(base_url=UAT_BASE_URL).token_url == UAT_TOKEN_URL
+    assert make_provider(base_url=BASE_URL + "/").token_url == TOKEN_URL
+
+
+def test_check_connection_fetches_a_fresh_token_that_reveals_then_use(
+    rsps: responses.RequestsMock,
+) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider()
+    provider.fetch_cvv(card=CARD)
+
+    provider.check_connection()
+    provider.fetch_cvv(card=CARD)
+
+    assert len(tokens.issued) == 2
+    assert bearer(calls_to(rsps, CVV_URL)[-1]) == tokens.issued[1]
+
+
+def test_check_connection_with_wrong_secret_is_auth_error(rsps: responses.RequestsMock) -> None:
+    rsps.add(responses.POST, TOKEN_URL, status=400, json={"error": "invalid_client"})
+
+    with pytest.raises(ProviderAuthError):
+        make_provider().check_connection()
+
+
+def test_invalid_region_option_is_a_config_error_without_an_api_call(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer().install(rsps)
+
+    with pytest.raises(ProviderConfigError):
+        make_provider(region="1\r\nX-Injected: 1").fetch_cvv(card=CARD)
+    assert calls_to(rsps, CVV_URL) == []
+
+
+def test_missing_credentials_are_a_config_error_without_a_call(
+    rsps: responses.RequestsMock,
+) -> None:
+    with pytest.raises(ProviderConfigError):
+        make_provider(client_secret="").fetch_cvv(card=CARD)
+    assert len(rsps.calls) == 0
+
+
+def test_token_and_secret_never_reach_the_logs(
+    rsps: responses.RequestsMock, caplog: pytest.LogCaptureFixture
+) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=401)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body("955"))
+
+    with caplog.at_level(logging.DEBUG):
+        make_provider().fetch_cvv(card=CARD)
+
+    assert caplog.records  # the door did log the calls
+    assert CLIENT_SECRET not in caplog.text
+    assert "955" not in caplog.text
+    for token in tokens.issued:
+        assert token not in caplog.text
+
+
+# ---------------------------------------------------------------------------- CVV answers
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (409, problem(409, title="CVV is blocked", detail=BODY_MARKER, traceId=TRACE_ID)),
+        (
+            400,
+            problem(
+                400,
+                title="One or more validation errors occured",
+                errors={"cvv": ["The CVV is Blocked."]},
+            ),
+        ),
+        (403, problem(403, detail="CVV blocked after the maximum number of attempts")),
+    ],
+)
+def test_blocked_cvv_raises_cvv_blocked(
+    rsps: responses.RequestsMock, status: int, body: bytes
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(
+        responses.GET, CVV_URL, status=status, body=body, content_type="application/problem+json"
+    )
+
+    with pytest.raises(CvvBlocked) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert BODY_MARKER not in repr(vars(info.value))
+    assert "blocked" not in info.value.detail.lower()  # the classification, not the text
+
+
+@pytest.mark.parametrize(("status", "error"), [(404, CardNotFound), (429, ProviderRateLimited)])
+def test_not_found_and_rate_limit_keep_their_meaning_whatever_the_text(
+    rsps: responses.RequestsMock, status: int, error: type
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=status, body=problem(status, title="CVV blocked"))
+
+    with pytest.raises(error):
+        make_provider().fetch_cvv(card=CARD)
+
+
+def test_problem_saying_unblocked_is_not_cvv_blocked(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=400, body=problem(400, title="CVV is Unblocked"))
+
+    with pytest.raises(ProviderBadResponse) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert not isinstance(info.value, CvvBlocked)
+
+
+def test_problem_trace_id_is_kept_for_support_but_no_text(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(
+        responses.GET, CVV_URL, status=404, body=problem(404, title=BODY_MARKER, traceId=TRACE_ID)
+    )
+
+    with pytest.raises(CardNotFound) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert TRACE_ID in info.value.detail
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+def test_trace_id_that_is_not_a_trace_id_is_dropped(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, status=404, body=problem(404, traceId=BODY_MARKER))
+
+    with pytest.raises(CardNotFound) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+def test_other_4xx_problem_is_bad_response(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(
+        responses.GET, CVV_URL, status=400, body=problem(400, errors={"publicToken": [BODY_MARKER]})
+    )
+
+    with pytest.raises(ProviderBadResponse) as info:
+        make_provider().fetch_cvv(card=CARD)
+
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+@pytest.mark.parametrize(
+    ("payload", "error"),
+    [
+        ({"cvv": "955", "resultStatus": "Failed"}, ProviderBadResponse),
+        ({"cvv": "955", "resultStatus": 1}, ProviderBadResponse),
+        ({"resultStatus": "Blocked"}, CvvBlocked),
+        ({"resultStatus": "Success"}, ProviderBadResponse),
+        ({"cvv": 955, "resultStatus": "Success"}, ProviderBadResponse),
+        ({"cvv": "95", "resultStatus": "Success"}, ProviderBadResponse),
+        (["955"], ProviderBadResponse),
+    ],
+)
+def test_cvv_answer_must_be_success_with_3_or_4_digits(
+    rsps: responses.RequestsMock, payload: object, error: type
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, CVV_URL, json=payload)
+
+    with pytest.raises(error):
+        make_provider().fetch_cvv(card=CARD)
+
+
+@pytest.mark.parametrize("public_token", ["", "12345678", "1234567890", "../../x/1", "10316994a"])
+def test_bad_public_token_is_refused_before_any_call(
+    rsps: responses.RequestsMock, public_token: str
+) -> None:
+    card = CardRef({"public_token": public_token}, expiry_month=1, expiry_year=2030)
+
+    with pytest.raises(ProviderConfigError):
+        make_provider().fetch_cvv(card=card)
+    assert len(rsps.calls) == 0
+
+
+# ---------------------------------------------------------------------------- CVV status
+
+
+@pytest.mark.parametrize("status", ["Blocked", "Unblocked"])
+def test_cvv_status_returns_the_status(rsps: responses.RequestsMock, status: str) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, STATUS_URL, json={"status": status})
+
+    assert make_provider().cvv_status(card=CARD) == status
+
+
+@pytest.mark.parametrize("payload", [{"status": "Frozen"}, {}, {"status": None}, "Blocked"])
+def test_cvv_status_other_values_are_bad_response(
+    rsps: responses.RequestsMock, payload: object
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, STATUS_URL, json=payload)
+
+    with pytest.raises(ProviderBadResponse):
+        make_provider().cvv_status(card=CARD)
+
+
+def test_cvv_status_of_unknown_card_is_not_found(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.GET, STATUS_URL, status=404, body=problem(404, title="Not Found"))
+
+    with pytest.raises(CardNotFound):
+        make_provider().cvv_status(card=CARD)
+
+
+def test_unblock_puts_unblocked_with_an_idempotency_key(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.PUT, STATUS_URL, status=204)
+
+    make_provider(region="2").unblock_cvv(card=CARD, description="Called in", updated_by="agent7")
+
+    (call,) = calls_to(rsps, STATUS_URL)
+    assert call.request.method == "PUT"
+    assert json.loads(call.request.body) == {
+        "status": "Unblocked",
+        "description": "Called in",
+        "updatedBy": "agent7",
+    }
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert uuid.UUID(call.request.headers["IdempotencyKey"]).version == 4
+    assert call.request.headers["X-Region"] == "2"
+    assert bearer(call) == tokens.issued[0]
+
+
+def test_each_unblock_gets_its_own_idempotency_key(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, STATUS_URL, status=204)
+    provider = make_provider()
+
+    provider.unblock_cvv(card=CARD, description="", updated_by="")
+    provider.unblock_cvv(card=CARD, description="", updated_by="")
+
+    keys = {c.request.headers["IdempotencyKey"] for c in calls_to(rsps, STATUS_URL)}
+    assert len(keys) == 2
+
+
+def test_unblock_resent_after_401_keeps_its_idempotency_key(
+    rsps: responses.RequestsMock,
+) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(responses.PUT, STATUS_URL, status=401)
+    rsps.add(responses.PUT, STATUS_URL, status=204)
+
+    make_provider().unblock_cvv(card=CARD, description="d", updated_by="u")
+
+    first, second = calls_to(rsps, STATUS_URL)
+    assert first.request.headers["IdempotencyKey"] == second.request.headers["IdempotencyKey"]
+    assert first.request.body == second.request.body
+    assert [bearer(first), bearer(second)] == tokens.issued
+
+
+def test_unblock_replay_answered_200_is_success(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, STATUS_URL, status=200)
+
+    make_provider().unblock_cvv(card=CARD, description="", updated_by="")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (404, CardNotFound),
+        (400, ProviderBadResponse),
+        (409, ProviderBadResponse),
+        (500, ProviderServerError),
+    ],
+)
+def test_unblock_failures_map_to_errors(
+    rsps: responses.RequestsMock, status: int, error: type
+) -> None:
+    TokenServer().install(rsps)
+    # A refused unblock mentioning a blocked CVV is not "the CVV is blocked" for this call.
+    rsps.add(
+        responses.PUT,
+        STATUS_URL,
+        status=status,
+        body=problem(status, title=f"CVV blocked {BODY_MARKER}"),
+    )
+
+    with pytest.raises(error) as info:
+        make_provider().unblock_cvv(card=CARD, description="", updated_by="")
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+def test_unblock_refuses_overlong_fields_before_any_call(rsps: responses.RequestsMock) -> None:
+    provider = make_provider()
+    with pytest.raises(ValueError, match="description"):
+        provider.unblock_cvv(card=CARD, description="x" * 801, updated_by="")
+    with pytest.raises(ValueError, match="updated_by"):
+        provider.unblock_cvv(card=CARD, description="", updated_by="x" * 101)
+    assert len(rsps.calls) == 0
+
+
+# ---------------------------------------------------------------------------- fields
+
+
+def test_validate_secrets_reports_missing_credentials_and_bad_options() -> None:
+    errors = ThreddProvider.validate_secrets(
+        {"client_id": "id", "client_secret": "  "},
+        {"token_url": "ftp://auth.test/token", "region": "9"},
+    )
+    assert set(errors) == {"client_secret", "token_url", "region"}
+    assert (
+        ThreddProvider.validate_secrets(
+            {"client_id": "id", "client_secret": "pw"},
+            {"token_url": "https://auth.test/connect/token", "region": "1", "scope": "coreapi"},
+        )
+        == {}
+    )
+
+
+def test_reference_field_is_a_nine_digit_public_token() -> None:
+    (field,) = ThreddProvider.reference_fields
+    assert field.name == "public_token"
+    assert field.pattern == "[0-9]{9}"
+    assert {f.name for f in ThreddProvider.secret_fields} == {"client_id", "client_secret"}
+    assert {f.name for f in ThreddProvider.option_fields} == {"token_url", "region", "scope"}
+    assert not any(f.required for f in ThreddProvider.option_fields)
+
+
+# ---------------------------------------------------------------------------- the emulator
+
+
+def test_emulator_keeps_its_credentials_in_the_state_dir(tmp_path: Any) -> None:
+    first = ThreddEmulator(tmp_path)
+    second = ThreddEmulator(tmp_path)
+
+    assert first.binding_secrets() == second.binding_secrets()
+    assert ThreddEmulator(None).binding_secrets() != first.binding_secrets()
+    assert (tmp_path / "thredd" / "credentials.json").stat().st_mode & 0o077 == 0
+
+
+def test_emulator_seeds_the_demo_card_and_one_card_per_fault() -> None:
+    emulator = ThreddEmulator(None)
+
+    demo = emulator.find_card(public_token="103169946")
+    assert demo is not None
+    assert (demo.cvv, demo.label, demo.behaviour) == ("955", "Thredd demo card", "ok")
+    behaviours = {card.behaviour for card in emulator.cards}
+    assert behaviours >= {
+        "ok",
+        "cvv_blocked",
+        "unauthorized",
+        "rate_limited",
+        "server_error",
+        "slow",
+        "malformed",
+    }
+    assert emulator.find_card(public_token="900000404") is None
+    assert 2 * emulator.slow_delay <= 6
+
+
+# ---------------------------------------------------------------------------- end to end
+
+
+def e2e_door(**overrides: Any) -> HttpDoor:
+    policy = HttpPolicy(
+        **{
+            "allow_loopback_http": True,
+            "connect_retries": 0,
+            "read_timeout": 3.0,
+            "deadline": 5.0,
+            **overrides,
+        }
+    )
+    return HttpDoor(name="thredd-e2e", policy=policy)
+
+
+def e2e_provider(
+    sandbox: RunningSandbox, *, http: HttpDoor | None = None, **secret_overrides: str
+) -> ThreddProvider:
+    emulator = sandbox.emulator("thredd")
+    secrets = {**emulator.binding_secrets(), **secret_overrides}
+    config = BindingConfig(
+        key=f"e2e-{uuid.uuid4()}",
+        base_url=sandbox.url_for("thredd"),
+        secrets={name: Sensitive(value) for name, value in secrets.items()},
+        options=emulator.binding_options(),
+    )
+    return ThreddProvider(config, http or e2e_door())
+
+
+def thredd(sandbox: RunningSandbox) -> ThreddEmulator:
+    emulator = sandbox.emulator("thredd")
+    assert isinstance(emulator, ThreddEmulator)
+    return emulator
+
+
+def fresh_card(sandbox: RunningSandbox, *, behaviour: str = "ok", cvv: str = "4821") -> CardRef:
+    """A card of its own for a test that changes emulator state (the sandbox is shared)."""
+    public_token = str(800_000_000 + uuid.uuid4().int % 100_000_000)
+    thredd(sandbox).add_card(
+        SandboxCard({"public_token": public_token}, cvv, 7, 2031, behaviour=behaviour)
+    )
+    return CardRef({"public_token": public_token}, expiry_month=7, expiry_year=2031)
+
+
+def e2e_token(sandbox: RunningSandbox) -> str:
+    secrets = thredd(sandbox).binding_secrets()
+    response = requests.post(
+        f"{sandbox.url_for('thredd')}/connect/token",
+        data={"grant_type": "client_credentials", **secrets},
+        timeout=5,
+    )
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
+    return str(response.json()["access_token"])
+
+
+def test_e2e_reveal_of_the_demo_card(sandbox: RunningSandbox) -> None:
+    emulator = thredd(sandbox)
+    before = emulator.token_requests
+    provider = e2e_provider(sandbox)
+
+    first = provider.fetch_cvv(card=CARD)
+    second = provider.fetch_cvv(card=CARD)
+
+    assert isinstance(first, PlainCvv)
+    assert isinstance(second, PlainCvv)
+    assert first.value.reveal() == second.value.reveal() == "955"
+    assert emulator.token_requests == before + 1
+
+
+def test_e2e_wrong_secret_is_auth_error(sandbox: RunningSandbox) -> None:
+    with pytest.raises(ProviderAuthError) as info:
+        e2e_provider(sandbox, client_secret="wrong").fetch_cvv(card=CARD)
+    assert info.value.provider_code == "invalid_client"
+    with pytest.raises(ProviderAuthError):
+        e2e_provider(sandbox, client_secret="wrong").check_connection()
+    e2e_provider(sandbox).check_connection()
+
+
+def test_e2e_expired_token_is_refreshed(sandbox: RunningSandbox) -> None:
+    emulator = thredd(sandbox)
+    provider = e2e_provider(sandbox)
+    provider.fetch_cvv(card=CARD)
+    before = emulator.token_requests
+
+    emulator.expire_tokens()
+    result = provider.fetch_cvv(card=CARD)
+
+    assert isinstance(result, PlainCvv)
+    assert result.value.reveal() == "955"
+    assert emulator.token_requests == before + 1
+
+
+def test_e2e_token_lifetime_is_honoured(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = thredd(sandbox)
+    monkeypatch.setattr(emulator, "token_lifetime", 1)
+    provider = e2e_provider(sandbox)
+    before = emulator.token_requests
+
+    provider.fetch_cvv(card=CARD)
+    time.sleep(1.1)  # the emulator's token has expired; the provider knew and asked again
+    provider.fetch_cvv(card=CARD)
+
+    assert emulator.token_requests == before + 2
+
+
+def test_e2e_blocked_cvv_then_unblock_then_reveal(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox, behaviour="cvv_blocked", cvv="7302")
+    provider = e2e_provider(sandbox)
+
+    with pytest.raises(CvvBlocked):
+        provider.fetch_cvv(card=card)
+    assert provider.cvv_status(card=card) == "Blocked"
+
+    provider.unblock_cvv(
+        card=card, description="Cardholder verified by phone", updated_by="support-1"
+    )
+
+    assert provider.cvv_status(card=card) == "Unblocked"
+    result = provider.fetch_cvv(card=card)
+    assert isinstance(result, PlainCvv)
+    assert result.value.reveal() == "7302"
+
+
+def test_e2e_seeded_blocked_card_is_blocked(sandbox: RunningSandbox) -> None:
+    card = CardRef({"public_token": "900000423"}, expiry_month=5, expiry_year=2029)
+    with pytest.raises(CvvBlocked):
+        e2e_provider(sandbox).fetch_cvv(card=card)
+
+
+def test_e2e_unknown_card_is_not_found(sandbox: RunningSandbox) -> None:
+    card = CardRef({"public_token": "900000404"}, expiry_month=5, expiry_year=2029)
+    provider = e2e_provider(sandbox)
+    with pytest.raises(CardNotFound):
+        provider.fetch_cvv(card=card)
+    with pytest.raises(CardNotFound):
+        provider.cvv_status(card=card)
+
+
+@pytest.mark.parametrize(
+    ("public_token", "error"),
+    [
+        ("900000401", ProviderAuthError),
+        ("900000429", ProviderRateLimited),
+        ("900000500", ProviderServerError),
+        ("900000502", ProviderBadResponse),
+    ],
+)
+def test_e2e_fault_cards(sandbox: RunningSandbox, public_token: str, error: type) -> None:
+    card = CardRef({"public_token": public_token}, expiry_month=5, expiry_year=2029)
+
+    with pytest.raises(error) as info:
+        e2e_provider(sandbox).fetch_cvv(card=card)
+
+    if error is ProviderRateLimited:
+        assert info.value.retry_after == 7
+
+
+def test_e2e_401_card_fetches_one_new_token_then_gives_up(sandbox: RunningSandbox) -> None:
+    emulator = thredd(sandbox)
+    card = CardRef({"public_token": "900000401"}, expiry_month=5, expiry_year=2029)
+    before = emulator.token_requests
+
+    with pytest.raises(ProviderAuthError):
+        e2e_provider(sandbox).fetch_cvv(card=card)
+
+    assert emulator.token_requests == before + 2
+
+
+def test_e2e_slow_card_times_out(sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(thredd(sandbox), "slow_delay", 0.3)
+    card = CardRef({"public_token": "900000504"}, expiry_month=5, expiry_year=2029)
+    provider = e2e_provider(sandbox, http=e2e_door(read_timeout=0.3))
+
+    with pytest.raises(ProviderTimeout):
+        provider.fetch_cvv(card=card)
+
+
+def test_e2e_unblock_idempotency_replay_and_conflict(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox, behaviour="cvv_blocked")
+    url = f"{sandbox.url_for('thredd')}/cards/{card.reference['public_token']}/cvv/status"
+    headers = {
+        "Authorization": f"Bearer {e2e_token(sandbox)}",
+        "Content-Type": "application/json",
+        "IdempotencyKey": str(uuid.uuid4()),
+    }
+    unblock = json.dumps({"status": "Unblocked", "description": "", "updatedBy": ""})
+    block = json.dumps({"status": "Blocked"})
+
+    assert requests.put(url, data=unblock, headers=headers, timeout=5).status_code == 204
+    assert requests.put(url, data=unblock, headers=headers, timeout=5).status_code == 204
+    conflict = requests.put(url, data=block, headers=headers, timeout=5)
+
+    assert conflict.status_code == 400
+    messages = conflict.json()["errors"]["IdempotencyKey"]
+    assert messages == [
+        f"The Idempotency header key value '{headers['IdempotencyKey']}' "
+        "was used in a different request."
+    ]
+    assert requests.get(url, headers=headers, timeout=5).json() == {"status": "Unblocked"}
+    # A new key is a new request: blocking works.
+    headers["IdempotencyKey"] = str(uuid.uuid4())
+    assert requests.put(url, data=block, headers=headers, timeout=5).status_code == 204
+    assert requests.get(url, headers=headers, timeout=5).json() == {"status": "Blocked"}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "error"),
+    [
+        (
+            "grant_type=password&client_id=x&client_secret=y",
+            "application/x-www-form-urlencoded",
+            "unsupported_grant_type",
+        ),
+        (
+            "grant_type=client_credentials&client_id=x&client_secret=y",
+            "application/x-www-form-urlencoded",
+            "invalid_client",
+        ),
+        ('{"grant_type":"client_credentials"}', "application/json", "invalid_request"),
+        (
+            "grant_type=client_credentials&client_id=x&client_secret=y",
+            "text/plain",
+            "invalid_request",
+        ),
+    ],
+)
+def test_e2e_token_endpoint_refusals(
+    sandbox: RunningSandbox, body: str, content_type: str, error: str
+) -> None:
+    response = requests.post(
+        f"{sandbox.url_for('thredd')}/connect/token",
+        data=body,
+        headers={"Content-Type": content_type},
+        timeout=5,
+    )
+    assert response.status_code == 400
+    assert response.json() == {"error": error}
+
+
+def test_e2e_token_endpoint_refuses_unknown_scope(sandbox: RunningSandbox) -> None:
+    data = {
+        "grant_type": "client_credentials",
+        "scope": "everything",
+        **thredd(sandbox).binding_secrets(),
+    }
+    response = requests.post(f"{sandbox.url_for('thredd')}/connect/token", data=data, timeout=5)
+    assert response.json() == {"error": "invalid_scope"}
+
+
+@pytest.mark.parametrize(
+    ("authorization", "challenge"),
+    [
+        (None, "Bearer"),
+        ("Bearer not-a-token", 'Bearer error="invalid_token"'),
+        ("Basic abc", "Bearer"),
+    ],
+)
+def test_e2e_api_refuses_missing_or_unknown_bearer(
+    sandbox: RunningSandbox, authorization: str | None, challenge: str
+) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = requests.get(
+        f"{sandbox.url_for('thredd')}/cards/103169946/cvv", headers=headers, timeout=5
+    )
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == challenge
+    assert response.content == b""
+
+
+def test_e2e_api_answers_problem_details(sandbox: RunningSandbox) -> None:
+    headers = {"Authorization": f"Bearer {e2e_token(sandbox)}"}
+    base = sandbox.url_for("thredd")
+
+    invalid = requests.get(f"{base}/cards/12345/cvv", headers=headers, timeout=5)
+    missing = requests.get(f"{base}/cards/900000404/cvv", headers=headers, timeout=5)
+    wrong_method = requests.delete(f"{base}/cards/103169946/cvv", headers=headers, timeout=5)
+
+    assert invalid.status_code == 400
+    assert invalid.headers["Content-Type"] == "application/problem+json"
+    assert set(invalid.json()) >= {"type", "title", "status", "traceId", "errors"}
+    assert missing.status_code == 404
+    assert missing.json()["status"] == 404
+    assert wrong_method.status_code == 405
+    assert requests.get(f"{base}/cards/103169946/cvv", headers=headers, timeout=5).json() == {
+        "cvv": "955",
+        "resultStatus": "Success",
+    }
+
+
+def test_e2e_unblock_validates_its_body(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox, behaviour="cvv_blocked")
+    url = f"{sandbox.url_for('thredd')}/cards/{card.reference['public_token']}/cvv/status"
+    headers = {"Authorization": f"Bearer {e2e_token(sandbox)}", "Content-Type": "application/json"}
+
+    bad_status = requests.put(url, data='{"status":"Open"}', headers=headers, timeout=5)
+    too_long = requests.put(
+        url,
+        data=json.dumps({"status": "Unblocked", "updatedBy": "x" * 101}),
+        headers=headers,
+        timeout=5,
+    )
+    not_json = requests.put(
+        url,
+        data="status=Unblocked",
+        timeout=5,
+        headers={**headers, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    bad_key = requests.put(
+        url,
+        data='{"status":"Unblocked"}',
+        timeout=5,
+        headers={**headers, "IdempotencyKey": "not-a-guid"},
+    )
+
+    assert bad_status.status_code == 400
+    assert set(bad_status.json()["errors"]) == {"status"}
+    assert too_long.status_code == 400
+    assert set(too_long.json()["errors"]) == {"updatedBy"}
+    assert not_json.status_code == 415
+    assert bad_key.status_code == 400
+    assert requests.get(url, headers=headers, timeout=5).json() == {"status": "Blocked"}
+
+
+def test_e2e_rejected_unblock_does_not_use_up_its_idempotency_key(
+    sandbox: RunningSandbox,
+) -> None:
+    card = fresh_card(sandbox, behaviour="cvv_blocked")
+    url = f"{sandbox.url_for('thredd')}/cards/{card.reference['public_token']}/cvv/status"
+    headers = {
+        "Authorization": f"Bearer {e2e_token(sandbox)}",
+        "Content-Type": "application/json",
+        "IdempotencyKey": str(uuid.uuid4()),
+    }
+
+    rejected = requests.put(url, data='{"status":"Open"}', headers=headers, timeout=5)
+    corrected = requests.put(url, data='{"status":"Unblocked"}', headers=headers, timeout=5)
+
+    assert (rejected.status_code, corrected.status_code) == (400, 204)
