@@ -6,7 +6,7 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -169,3 +169,14 @@ class Provider(ABC):
         Returns field name -> error message (empty when all is well). Never echoes a secret.
         """
         return {}
+
+
+@runtime_checkable
+class SupportsCvvStatus(Protocol):
+    """A provider that tracks CVV retrieval attempts and lets an admin unblock the CVV (Thredd)."""
+
+    def cvv_status(self, *, card: CardRef) -> str:
+        """Return "Blocked" or "Unblocked". Raises ProviderError."""
+
+    def unblock_cvv(self, *, card: CardRef, description: str, updated_by: str) -> None:
+        """Unblock the card's CVV retrieval. Raises ProviderError."""

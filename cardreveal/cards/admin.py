@@ -219,7 +219,7 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["brand", "reveal_enabled", "binding"]
     search_fields = ["label", "owner__username", "last4"]
     autocomplete_fields = ["owner"]
-    actions = ["disable_reveals", "enable_reveals"]
+    actions = ["disable_reveals", "enable_reveals", "show_cvv_status", "unblock_cvv"]
 
     @admin.display(description="Card")
     def masked_number(self, obj: Card) -> str:
@@ -234,3 +234,43 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def enable_reveals(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
         count = queryset.update(reveal_enabled=True)
         self.message_user(request, f"Reveals turned on for {count} card(s).", messages.SUCCESS)
+
+    @admin.action(description="Show CVV status at the provider (Thredd)")
+    def show_cvv_status(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
+        from cardreveal.cards.cvv_status import CvvStatusUnsupported, card_cvv_status
+
+        for card in queryset.select_related("binding"):
+            try:
+                status = card_cvv_status(card=card)
+            except CvvStatusUnsupported:
+                self.message_user(
+                    request, f"{card}: this provider has no CVV status.", messages.WARNING
+                )
+            except ProviderError as exc:
+                self.message_user(request, f"{card}: {exc.message} ({exc.code})", messages.ERROR)
+            else:
+                level = messages.WARNING if status == "Blocked" else messages.SUCCESS
+                self.message_user(request, f"{card}: CVV status is {status}.", level)
+
+    @admin.action(description="Unblock CVV at the provider (Thredd)")
+    def unblock_cvv(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
+        from cardreveal.accounts.decorators import signed_in_user
+        from cardreveal.cards.cvv_status import CvvStatusUnsupported, card_cvv_unblock
+
+        admin_user = signed_in_user(request)
+        for card in queryset.select_related("binding"):
+            try:
+                card_cvv_unblock(
+                    card=card,
+                    admin=admin_user,
+                    reason="Unblocked by an administrator in cardreveal",
+                )
+            except CvvStatusUnsupported:
+                self.message_user(
+                    request, f"{card}: this provider has no CVV status.", messages.WARNING
+                )
+            except ProviderError as exc:
+                self.message_user(request, f"{card}: {exc.message} ({exc.code})", messages.ERROR)
+            else:
+                self.log_change(request, card, "Unblocked the CVV at the provider.")
+                self.message_user(request, f"{card}: CVV unblocked.", messages.SUCCESS)

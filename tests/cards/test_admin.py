@@ -257,3 +257,69 @@ def test_check_connection_action_reports_bad_credentials(admin_client, make_bind
         follow=True,
     )
     assert b"provider_auth_error" in response.content
+
+
+def _blocked_thredd_card(sandbox, alice, make_card):
+    from providers.sandbox.core import SandboxCard
+
+    emulator = sandbox.emulator("thredd")
+    # the sandbox lives for the session: a fresh token keeps tests from seeing each other's unblocks
+    token = f"5{len(emulator.cards):08d}"
+    seeded = emulator.add_card(
+        SandboxCard(
+            reference={"public_token": token},
+            cvv="921",
+            expiry_month=5,
+            expiry_year=2031,
+            behaviour="cvv_blocked",
+        )
+    )
+    return make_card(alice.user, kind="thredd", reference=dict(seeded.reference))
+
+
+def test_admin_sees_a_blocked_thredd_cvv_and_unblocks_it(admin_client, sandbox, alice, make_card):
+    from django.contrib.admin.models import LogEntry
+
+    card = _blocked_thredd_card(sandbox, alice, make_card)
+    response = admin_client.post(
+        "/admin/cards/card/",
+        {"action": "show_cvv_status", "_selected_action": [card.pk]},
+        follow=True,
+    )
+    assert b"CVV status is Blocked" in response.content
+    response = admin_client.post(
+        "/admin/cards/card/", {"action": "unblock_cvv", "_selected_action": [card.pk]}, follow=True
+    )
+    assert b"CVV unblocked" in response.content
+    assert LogEntry.objects.filter(
+        object_id=str(card.pk), change_message__contains="Unblocked the CVV"
+    ).exists()
+    response = admin_client.post(
+        "/admin/cards/card/",
+        {"action": "show_cvv_status", "_selected_action": [card.pk]},
+        follow=True,
+    )
+    assert b"CVV status is Unblocked" in response.content
+    assert b"921" not in response.content
+
+
+def test_cvv_status_on_a_provider_without_one_says_so(admin_client, alice, make_card):
+    card = make_card(alice.user)
+    response = admin_client.post(
+        "/admin/cards/card/",
+        {"action": "show_cvv_status", "_selected_action": [card.pk]},
+        follow=True,
+    )
+    assert b"this provider has no CVV status" in response.content
+
+
+def test_blocked_thredd_cvv_gives_the_cardholder_a_clear_message(
+    signed_in, sandbox, alice, make_card, clock, client_key
+):
+    card = _blocked_thredd_card(sandbox, alice, make_card)
+    response = signed_in.post(
+        f"/cards/{card.pk}/reveal",
+        {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+    )
+    assert response.status_code == 409
+    assert "blocked after too many attempts" in response.json()["error"]["message"]
