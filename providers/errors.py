@@ -3,6 +3,11 @@
 Each class carries a stable `code`, a safe user-facing `default_message`, the HTTP `status_code` our
 app answers with, whether the failure is `retryable`, whether it `counts_against_breaker`, and the
 log level to record it at. No error ever holds a provider response body (it may contain a CVV).
+
+T-MAP-1 (SECURITY.md): only failures that say the provider is unreachable, slow or broken feed the
+circuit breaker (connect errors, timeouts, TLS failures, lost connections, 5xx); answers that say
+something about our request or our credentials (4xx, a malformed body) do not, because failing
+fast would not protect anyone from them.
 """
 
 from __future__ import annotations
@@ -86,12 +91,41 @@ class ProviderBadResponse(ProviderError):
     """The answer was malformed, too large, of the wrong type, or a CVV that is not 3-4 digits."""
 
     code = "provider_bad_response"
+    counts_against_breaker = False
+
+
+class ProviderConnectionLost(ProviderError):
+    """The connection broke after the request was sent (reset, or closed mid-answer).
+
+    The provider may have acted on the request, so it is retried only when the request is
+    idempotent; it feeds the breaker like a 5xx.
+    """
+
+    code = "provider_connection_lost"
+    log_level = logging.WARNING
+
+
+class ProviderBusy(ProviderError):
+    """Too many calls to this binding are already in flight in this worker; we fail fast."""
+
+    code = "provider_busy"
+    default_message = "The card issuer is busy. Please try again shortly."
+    status_code = 503
+    retryable = True
+    counts_against_breaker = False
+    log_level = logging.WARNING
+
+    def __init__(
+        self, detail: str | None = None, *, retry_after: int | None = 2, provider_code: str = ""
+    ) -> None:
+        super().__init__(detail, retry_after=retry_after, provider_code=provider_code)
 
 
 class ProviderAuthError(ProviderError):
     """The provider rejected our credentials (401/403): our configuration needs attention."""
 
     code = "provider_auth_error"
+    counts_against_breaker = False
 
 
 class ProviderRateLimited(ProviderError):

@@ -9,6 +9,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -36,6 +37,17 @@ def _fresh_http_doors() -> Iterator[None]:
     """Each test starts with no pooled provider connections (and no state carried between tests)."""
     yield
     doors.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: breaker state and counters are keyed by database ids,
+    which repeat between tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 # ---------------------------------------------------------------------------------- provider calls
@@ -104,6 +116,33 @@ def totp_code(device: TOTPDevice, clock: Clock) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = clock.now
     return f"{totp.token():0{device.digits}d}"
+
+
+# ---------------------------------------------------------------------------------- wall clock
+
+
+class WallClock:
+    """The time Django sees through `django.utils.timezone.now`; tests move it forward."""
+
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch) -> WallClock:
+    """Freeze `timezone.now()` (sessions, lockout, quotas, cool-off, django-otp throttling) at
+    10:00:00 UTC on a fixed day; the TOTP code clock (`clock`) is separate."""
+    from django.utils import timezone
+
+    fake = WallClock(datetime(2030, 1, 15, 10, 0, 0, tzinfo=UTC))
+    monkeypatch.setattr(timezone, "now", fake)
+    return fake
 
 
 # ---------------------------------------------------------------------------------- people and cards

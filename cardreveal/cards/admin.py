@@ -5,6 +5,7 @@ No admin page or action can reveal a CVV: the only admin call to a provider is "
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
@@ -12,7 +13,15 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
 
+from cardreveal.cards.bindings import (
+    TLS_SECRET_FIELDS,
+    binding_breaker,
+    binding_health,
+    tls_material_errors,
+)
 from cardreveal.cards.models import Card, ProviderBinding
 from cardreveal.cards.provider_forms import (
     decoded_secrets,
@@ -20,10 +29,12 @@ from cardreveal.cards.provider_forms import (
     read_secret_upload,
     secret_form_field,
 )
+from providers.breaker import State
 from providers.errors import ProviderConfigError, ProviderError
 from providers.http import check_url
 from providers.registry import provider_choices, provider_class, provider_kinds
 
+HEALTH_FIELDS = ["breaker_state", "last_success", "last_failure", "recent_latency"]
 SECRET_PREFIX = "secret__"  # noqa: S105 (a form-field name prefix, not a secret)
 OPTION_PREFIX = "option__"
 
@@ -64,7 +75,7 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         cls = provider_class(kind)
         stored = dict(self.instance.secrets or {}) if self.instance.kind == kind else {}
         merged: dict[str, str] = dict(stored)
-        for spec in cls.secret_fields:
+        for spec in (*cls.secret_fields, *TLS_SECRET_FIELDS):
             value = cleaned.get(SECRET_PREFIX + spec.name)
             if not value:
                 continue
@@ -90,6 +101,7 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
                 )
         if not self.errors:
             problems = cls.validate_secrets(decoded_secrets(kind, merged), options)
+            problems.update(tls_material_errors(merged))
             for field_name, message in problems.items():
                 target = SECRET_PREFIX + field_name
                 self.add_error(target if target in self.fields else None, message)
@@ -111,10 +123,10 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(ProviderBinding)
 class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "kind", "base_url", "enabled", "updated_at"]
+    list_display = ["name", "kind", "base_url", "enabled", "breaker_state", "updated_at"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
-    actions = ["check_connection", "disable_bindings", "enable_bindings"]
+    actions = ["check_connection", "disable_bindings", "enable_bindings", "close_breakers"]
     form = BindingAdminForm
 
     def _kind(self, request: HttpRequest, obj: ProviderBinding | None) -> str:
@@ -124,7 +136,45 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return kind if kind in provider_kinds() else ""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["kind"] if obj is not None else []
+        return ["kind", *HEALTH_FIELDS] if obj is not None else []
+
+    # ------------------------------------------------------------------ health (circuit breaker)
+
+    @admin.display(description="Circuit breaker")
+    def breaker_state(self, obj: ProviderBinding) -> str:
+        health = binding_health(obj)
+        if health.state is State.OPEN and health.open_until is not None:
+            return (
+                f"open (failing fast until {_when(health.open_until)}; "
+                f"{health.fast_failures} call(s) refused so far)"
+            )
+        if health.state is State.HALF_OPEN:
+            return "half-open (the next call is a trial)"
+        if health.consecutive_failures:
+            return f"closed ({health.consecutive_failures} consecutive failure(s))"
+        return "closed"
+
+    @admin.display(description="Last success")
+    def last_success(self, obj: ProviderBinding) -> str:
+        at = binding_health(obj).last_success
+        return _when(at) if at is not None else "none recorded"
+
+    @admin.display(description="Last failure")
+    def last_failure(self, obj: ProviderBinding) -> str:
+        health = binding_health(obj)
+        if health.last_failure is None:
+            return "none recorded"
+        return f"{_when(health.last_failure)} ({health.last_failure_code})"
+
+    @admin.display(description="Recent latency")
+    def recent_latency(self, obj: ProviderBinding) -> str:
+        health = binding_health(obj)
+        if health.median_latency_ms is None:
+            return "no calls recorded"
+        return (
+            f"median {health.median_latency_ms} ms, max {max(health.recent_latencies_ms)} ms "
+            f"over the last {len(health.recent_latencies_ms)} call(s)"
+        )
 
     def get_form(
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
@@ -134,7 +184,7 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if kind:
             cls = provider_class(kind)
             stored = obj.secrets if obj is not None else {}
-            for spec in cls.secret_fields:
+            for spec in (*cls.secret_fields, *TLS_SECRET_FIELDS):
                 attrs[SECRET_PREFIX + spec.name] = secret_form_field(
                     spec, is_set=bool(stored.get(spec.name))
                 )
@@ -159,6 +209,10 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
         if options:
             sets.append(("Options", {"fields": options}))
+        if obj is not None:
+            sets.append(
+                ("Health (circuit breaker, shared by all workers)", {"fields": HEALTH_FIELDS})
+            )
         return sets
 
     @admin.action(description="Check connection (no card data is fetched)")
@@ -177,6 +231,14 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                     request, f"{binding.name}: connection and credentials work.", messages.SUCCESS
                 )
 
+    @admin.action(description="Close the circuit breaker (after the provider is fixed)")
+    def close_breakers(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
+        for binding in queryset:
+            binding_breaker(binding).reset()
+        self.message_user(
+            request, f"Circuit breaker closed for {queryset.count()} binding(s).", messages.SUCCESS
+        )
+
     @admin.action(description="Turn off reveals through the selected bindings")
     def disable_bindings(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
         count = queryset.update(enabled=False)
@@ -186,6 +248,12 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def enable_bindings(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
         count = queryset.update(enabled=True)
         self.message_user(request, f"{count} binding(s) turned on.", messages.SUCCESS)
+
+
+def _when(timestamp: float) -> str:
+    """A cache timestamp as an aware local datetime, the way the admin shows times."""
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 class CardAdminForm(forms.ModelForm):  # type: ignore[type-arg]

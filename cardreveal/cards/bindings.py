@@ -1,20 +1,102 @@
-"""Builds a provider instance for a binding: decrypted secrets, options and its HTTP door."""
+"""Builds a provider instance for a binding: decrypted secrets, options, its HTTP door and breaker."""
 
 from __future__ import annotations
+
+import base64
+import binascii
+import ssl
+from collections.abc import Mapping
+from typing import Any
 
 from django.conf import settings
 
 from cardreveal.cards.models import ProviderBinding
 from cardreveal.cards.provider_forms import decoded_secrets
-from providers.base import BindingConfig, Provider
-from providers.http import HttpPolicy, doors
+from providers.base import BindingConfig, FieldSpec, Provider
+from providers.breaker import BreakerSnapshot, CircuitBreaker, breaker_policy_from_settings
+from providers.errors import ProviderConfigError
+from providers.http import ClientCertificate, HttpPolicy, doors, tls_context
 from providers.registry import provider_class
 from providers.sensitive import Sensitive
+
+# TLS material any binding may carry, whatever its provider: a private CA to trust instead of the
+# public store, and a client certificate and key for mutual TLS. Stored like provider file
+# secrets (base64 of the uploaded PEM, encrypted at rest), and never handed to the provider.
+TLS_SECRET_FIELDS = (
+    FieldSpec(
+        "tls_ca_bundle",
+        "TLS: private CA certificates (PEM)",
+        kind="file",
+        required=False,
+        help_text="Only for a provider whose certificate comes from a private CA: then only "
+        "these CAs are trusted.",
+    ),
+    FieldSpec(
+        "tls_client_certificate",
+        "TLS: client certificate chain (PEM)",
+        kind="file",
+        required=False,
+        help_text="For providers that require mutual TLS; upload its key below.",
+    ),
+    FieldSpec(
+        "tls_client_key",
+        "TLS: client private key (PEM, unencrypted)",
+        kind="file",
+        required=False,
+        help_text="The key of the client certificate above.",
+    ),
+)
+_TLS_NAMES = frozenset(spec.name for spec in TLS_SECRET_FIELDS)
+
+
+def binding_key(binding: ProviderBinding) -> str:
+    """The name a binding's door and circuit breaker are known by, in logs and in the cache."""
+    return f"binding-{binding.pk}"
+
+
+def _stored_file(stored: Mapping[str, Any], name: str) -> bytes | None:
+    value = stored.get(name)
+    if not value:
+        return None
+    try:
+        return base64.b64decode(str(value), validate=True)
+    except (binascii.Error, ValueError):
+        raise ProviderConfigError(f"{name} is not stored as base64") from None
+
+
+def tls_material(
+    stored: Mapping[str, Any],
+) -> tuple[bytes | None, ClientCertificate | None]:
+    """The private CA bundle and the client certificate from a binding's stored secrets.
+
+    Raises ProviderConfigError when only one of certificate and key is set.
+    """
+    ca = _stored_file(stored, "tls_ca_bundle")
+    cert = _stored_file(stored, "tls_client_certificate")
+    key = _stored_file(stored, "tls_client_key")
+    if bool(cert) != bool(key):
+        raise ProviderConfigError("a TLS client certificate needs its key, and the other way round")
+    identity = ClientCertificate(cert, Sensitive(key)) if cert and key else None
+    return ca, identity
+
+
+def tls_material_errors(stored: Mapping[str, Any]) -> dict[str, str]:
+    """What is wrong with a binding's TLS secrets (field name -> message); empty when usable."""
+    try:
+        ca, identity = tls_material(stored)
+        tls_context(policy=HttpPolicy(ca_bundle_pem=ca), client_certificate=identity)
+    except ProviderConfigError as exc:
+        target = "tls_ca_bundle" if "CA" in exc.detail else "tls_client_certificate"
+        return {target: f"{exc.detail[:1].upper()}{exc.detail[1:]}."}
+    except ssl.SSLError:  # pragma: no cover - tls_context maps these
+        return {"tls_ca_bundle": "The TLS material could not be loaded."}
+    return {}
 
 
 def http_policy_for(binding: ProviderBinding) -> HttpPolicy:
     """The outbound limits for this binding: settings defaults, overridable per binding."""
     options = binding.options or {}
+    ca_bundle, _ = tls_material(binding.secrets or {})
     return HttpPolicy(
         connect_timeout=float(
             options.get("connect_timeout", settings.CARDREVEAL_PROVIDER_CONNECT_TIMEOUT)
@@ -23,15 +105,25 @@ def http_policy_for(binding: ProviderBinding) -> HttpPolicy:
         deadline=float(options.get("deadline", settings.CARDREVEAL_PROVIDER_DEADLINE)),
         max_body_bytes=int(settings.CARDREVEAL_PROVIDER_MAX_BODY_BYTES),
         allow_loopback_http=bool(settings.CARDREVEAL_ALLOW_LOOPBACK_HTTP),
+        ca_bundle_pem=ca_bundle,
+        max_concurrency=int(
+            options.get("max_concurrency", settings.CARDREVEAL_PROVIDER_MAX_CONCURRENCY)
+        ),
+        breaker_threshold=int(settings.CARDREVEAL_BREAKER_THRESHOLD),
+        breaker_cooldown=float(settings.CARDREVEAL_BREAKER_COOLDOWN_SECONDS),
     )
 
 
 def provider_for_binding(binding: ProviderBinding) -> Provider:
-    """A ready-to-call provider for `binding`. Raises LookupError for an unknown kind."""
+    """A ready-to-call provider for `binding`, its calls through the binding's door (deadline,
+    breaker, concurrency cap). Raises LookupError for an unknown kind, ProviderConfigError for
+    unusable TLS material."""
     cls = provider_class(binding.kind)
+    stored = binding.secrets or {}
+    provider_secrets = {name: value for name, value in stored.items() if name not in _TLS_NAMES}
     secrets = {
         name: Sensitive(value)
-        for name, value in decoded_secrets(binding.kind, binding.secrets).items()
+        for name, value in decoded_secrets(binding.kind, provider_secrets).items()
     }
     config = BindingConfig(
         key=f"binding-{binding.pk}-{binding.updated_at.timestamp() if binding.updated_at else 0}",
@@ -39,5 +131,20 @@ def provider_for_binding(binding: ProviderBinding) -> Provider:
         secrets=secrets,  # type: ignore[arg-type]
         options=dict(binding.options or {}),
     )
-    door = doors.door(key=f"binding-{binding.pk}", policy=http_policy_for(binding))
+    _, client_certificate = tls_material(stored)
+    door = doors.door(
+        key=binding_key(binding),
+        policy=http_policy_for(binding),
+        client_certificate=client_certificate,
+    )
     return cls(config, door)
+
+
+def binding_breaker(binding: ProviderBinding) -> CircuitBreaker:
+    """The circuit breaker of `binding` (state shared through the cache)."""
+    return CircuitBreaker(key=binding_key(binding), policy=breaker_policy_from_settings())
+
+
+def binding_health(binding: ProviderBinding) -> BreakerSnapshot:
+    """The binding's breaker state, last success and failure, and recent latencies."""
+    return binding_breaker(binding).snapshot()

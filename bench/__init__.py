@@ -1,0 +1,1 @@
+"""Load tests and benchmarks (make bench); never part of the test suite."""
