@@ -9,17 +9,17 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 
 from cardreveal.accounts.otp import has_confirmed_authenticator
 
 
-def verified_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def verified_required(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
     """Send anonymous users to sign in, unenrolled users to enrolment, unverified ones to the code."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         user = request.user
         if not user.is_authenticated:
             return redirect_to_login(request.get_full_path())

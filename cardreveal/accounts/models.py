@@ -1,1 +1,44 @@
-"""Accounts use Django's user model and django-otp's devices; no models of their own yet."""
+"""Per-user security state: failed attempts, the timed lock, and when credentials last changed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+
+
+class AccountSecurity(models.Model):
+    """One row per user, made on first need; the lockout counter and the cool-off anchors.
+
+    Writes go through `cardreveal.accounts.lockout` and `cardreveal.accounts.cooloff`, which lock
+    the row (`select_for_update`) so concurrent failures are all counted and lock exactly once.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="account_security",
+    )
+    failed_attempts = models.PositiveIntegerField(
+        default=0,
+        help_text="Failed password and code attempts since the last successful code or lock.",
+    )
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(
+        null=True, blank=True, help_text="Sign-in and reveals are refused until this time."
+    )
+    password_changed_at = models.DateTimeField(null=True, blank=True)
+    authenticator_added_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "account security"
+        verbose_name_plural = "account security"
+
+    def __str__(self) -> str:
+        return str(self.user)
+
+    def lock_active(self, *, now: datetime) -> bool:
+        """True while the lock holds at `now`; it ends exactly at `locked_until`."""
+        return self.locked_until is not None and now < self.locked_until

@@ -1,4 +1,4 @@
-"""URLs for signing in and out, the code step and enrolment."""
+"""URLs for signing in and out, the code step, enrolment and password change."""
 
 from django.urls import path
 
@@ -11,4 +11,6 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("verify/", views.otp_verify, name="otp"),
     path("enrol/", views.enrol, name="enrol"),
+    path("password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", views.PasswordChangeDoneView.as_view(), name="password_change_done"),
 ]

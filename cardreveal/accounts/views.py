@@ -1,4 +1,4 @@
-"""Sign-in, sign-out, the sign-in code step and first-time authenticator enrolment."""
+"""Sign-in, sign-out, the sign-in code step, first-time authenticator enrolment, password change."""
 
 from __future__ import annotations
 
@@ -6,29 +6,37 @@ from base64 import b32encode
 
 import segno
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
-from cardreveal.accounts.forms import CodeForm
+from cardreveal.accounts.cooloff import reveal_cooloff
+from cardreveal.accounts.decorators import verified_required
+from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
+from cardreveal.accounts.lockout import account_locked_until, lock_message
 from cardreveal.accounts.otp import (
     confirm_totp_device,
     has_confirmed_authenticator,
     pending_totp_device,
     verify_sign_in_code,
 )
+from cardreveal.client_info import client_info
 
 
 class LoginView(auth_views.LoginView):
-    """Username and password; the code step follows."""
+    """Username and password; the code step follows. A locked account is told until when."""
 
     template_name = "accounts/login.html"
+    form_class = LoginForm
     redirect_authenticated_user = True
 
 
@@ -62,14 +70,25 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:enrol")
     if request.user.is_verified():  # type: ignore[union-attr]  # added by OTPMiddleware
         return redirect(_safe_next(request))
+    locked_until = account_locked_until(user=request.user)
     form = CodeForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        check = verify_sign_in_code(user=request.user, code=form.cleaned_data["code"])
+    if locked_until is None and request.method == "POST" and form.is_valid():
+        check = verify_sign_in_code(
+            user=request.user,
+            code=form.cleaned_data["code"],
+            client=client_info(request, channel="web"),
+        )
         if check.ok:
             otp_login(request, check.device)
             request.session.cycle_key()
             return redirect(_safe_next(request))
+        locked_until = check.locked_until
         form.add_error("code", "That code is not correct or was already used. Try a new code.")
+    if locked_until is not None:
+        # A locked account cannot finish signing in: end the half-signed-in session and say why.
+        logout(request)
+        messages.error(request, lock_message(locked_until))
+        return redirect("accounts:login")
     return render(
         request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
     )
@@ -94,7 +113,11 @@ def enrol(request: HttpRequest) -> HttpResponse:
             otp_login(request, confirmed)
             request.session.cycle_key()
             # Shown once, in this response only: never stored in the session or messages.
-            return render(request, "accounts/backup_codes.html", {"codes": backup_codes})
+            return render(
+                request,
+                "accounts/backup_codes.html",
+                {"codes": backup_codes, "cooloff": reveal_cooloff(user=request.user)},
+            )
         form.add_error(
             "code",
             "That code does not match. Check the key was entered correctly "
@@ -108,3 +131,31 @@ def enrol(request: HttpRequest) -> HttpResponse:
         "otpauth_uri": device.config_url,
     }
     return render(request, "accounts/enrol.html", context)
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(verified_required, name="dispatch")
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change the password (current one first); pauses reveals for the cool-off and emails."""
+
+    template_name = "accounts/password_change_form.html"
+    success_url = reverse_lazy("accounts:password_change_done")
+    form_class = PasswordChangeForm
+
+    def get_form_kwargs(self) -> dict[str, object]:
+        kwargs = super().get_form_kwargs()
+        kwargs["client"] = client_info(self.request, channel="web")
+        return kwargs
+
+
+@method_decorator(never_cache, name="dispatch")
+@method_decorator(verified_required, name="dispatch")
+class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
+    """Confirms the change and says until when security codes stay hidden."""
+
+    template_name = "accounts/password_change_done.html"
+
+    def get_context_data(self, **kwargs: object) -> dict[str, object]:
+        context = super().get_context_data(**kwargs)
+        context["cooloff"] = reveal_cooloff(user=self.request.user)
+        return context

@@ -13,11 +13,21 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
+from cardreveal.accounts.cooloff import reveal_cooloff
+from cardreveal.accounts.lockout import account_locked_until, lock_message, seconds_until
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
+from cardreveal.audit.notifications import reveal_receipt_send
+from cardreveal.audit.selectors import reveals_globally_enabled
 from cardreveal.audit.services import ClientInfo, reveal_event_record
 from cardreveal.cards.bindings import provider_for_binding
 from cardreveal.cards.models import Card
+from cardreveal.cards.quotas import (
+    RevealQuotaExceeded,
+    reveal_quota_check,
+    reveal_quota_release,
+    reveal_quota_reserve,
+)
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
 from cardreveal.cards.selectors import card_for_user
 from providers.base import CardRef
@@ -51,8 +61,9 @@ _OTP_MESSAGES = {
     ),
     OtpFailure.THROTTLED: "Too many wrong codes. Wait a minute before trying again.",
     OtpFailure.NO_DEVICE: "Set up an authenticator app before revealing a security code.",
+    OtpFailure.LOCKED: "Too many failed attempts: this account is locked for now.",
 }
-_OTP_STATUS = {OtpFailure.THROTTLED: 429, OtpFailure.NO_DEVICE: 403}
+_OTP_STATUS = {OtpFailure.THROTTLED: 429, OtpFailure.NO_DEVICE: 403, OtpFailure.LOCKED: 423}
 
 CARD_NOT_FOUND_MESSAGE = "Card not found."
 
@@ -86,9 +97,13 @@ def reveal_cvv(
 ) -> RevealResult:
     """Reveal a card's CVV to its owner, sealed to the key they sent.
 
-    Steps: the card must be the user's (else the same "not found" as a missing card), the card and
-    its binding enabled, the client key usable, and `otp_code` a fresh TOTP code (consumed here);
-    only then is the provider called. Every outcome is audited once, never with the CVV.
+    Steps: the account must not be locked (checked first), the card must be the user's (else the
+    same "not found" as a missing card), reveals not paused for everyone (the global switch), the
+    card and its binding enabled, the client key usable,
+    no credential-change cool-off in force, the reveal quotas not used up, and `otp_code` a fresh
+    TOTP code (consumed here; failures count towards the lockout); only then is the provider
+    called, with one unit of each quota taken (given back if it fails). Every outcome is audited
+    once, never with the CVV; a success also emails the owner a receipt.
     Raises RevealError with the reason; returns a RevealResult.
     """
 
@@ -114,9 +129,24 @@ def reveal_cvv(
         )
         return RevealError(reason, message, status, retry_after)
 
+    locked_until = account_locked_until(user=user)
+    if locked_until is not None:
+        raise refuse(
+            "account_locked",
+            lock_message(locked_until),
+            423,
+            retry_after=seconds_until(locked_until),
+        )
     card = card_for_user(user=user, card_id=card_id)
     if card is None:
         raise refuse("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
+    if not reveals_globally_enabled():
+        raise refuse(
+            "reveals_paused",
+            "Showing security codes is paused for everyone right now. Try again later.",
+            503,
+            card=card,
+        )
     if not card.reveal_enabled:
         raise refuse(
             "card_disabled",
@@ -135,19 +165,41 @@ def reveal_cvv(
         client_key = parse_client_key(client_public_key)
     except ClientKeyError as exc:
         raise refuse("client_key_invalid", str(exc), 400, card=card) from None
+    cooloff = reveal_cooloff(user=user)
+    if cooloff is not None:
+        raise refuse(
+            "reveal_cooloff", cooloff.message, 403, card=card, retry_after=cooloff.retry_after
+        )
+    try:
+        reveal_quota_check(user=user, card=card)  # before the code, so a full quota keeps it
+    except RevealQuotaExceeded as exc:
+        raise refuse(exc.code, exc.message, 429, card=card, retry_after=exc.retry_after) from None
 
-    otp = verify_totp(user=user, code=otp_code)
+    otp = verify_totp(user=user, code=otp_code, client=client)
     if not otp.ok:
+        if otp.locked_until is not None:
+            raise refuse(
+                "account_locked",
+                lock_message(otp.locked_until),
+                423,
+                card=card,
+                retry_after=seconds_until(otp.locked_until),
+            )
         failure = otp.failure or OtpFailure.INVALID
         raise refuse(
             failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403), card=card
         )
+    try:
+        quota = reveal_quota_reserve(user=user, card=card)
+    except RevealQuotaExceeded as exc:
+        raise refuse(exc.code, exc.message, 429, card=card, retry_after=exc.retry_after) from None
 
     started = time.monotonic()
     try:
         provider = provider_for_binding(card.binding)
         result = provider.fetch_cvv(card=_card_ref(card), client_key=client_key)
     except ProviderError as exc:
+        reveal_quota_release(quota)
         latency = int((time.monotonic() - started) * 1000)
         logger.log(
             exc.log_level,
@@ -166,6 +218,7 @@ def reveal_cvv(
             latency_ms=latency,
         ) from None
     except LookupError:
+        reveal_quota_release(quota)
         logger.exception("reveal failed: binding %s has an unknown provider", card.binding_id)
         raise refuse(
             "provider_config_error",
@@ -177,7 +230,7 @@ def reveal_cvv(
     latency = int((time.monotonic() - started) * 1000)
     scheme, sealed = seal(result, client_key)
     del result
-    reveal_event_record(
+    event = reveal_event_record(
         user=user,
         client=client,
         outcome=RevealEvent.Outcome.REVEALED,
@@ -187,6 +240,7 @@ def reveal_cvv(
         provider_kind=card.binding.kind,
         provider_latency_ms=latency,
     )
+    reveal_receipt_send(event=event, card=card)  # never raises; the email has no CVV
     return RevealResult(
         card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
     )

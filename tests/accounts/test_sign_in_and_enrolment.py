@@ -119,7 +119,7 @@ def test_backup_code_signs_in_once(client, newcomer, clock):
     client.post("/accounts/logout/")
     login(client, "carol", "pw-carol-long-enough")
     assert client.post("/accounts/verify/", {"code": codes[0]}).status_code == 302
-    assert StaticToken.objects.filter(token=codes[0]).count() == 0
+    assert StaticToken.objects.filter(device__user=newcomer).count() == 9
     client.post("/accounts/logout/")
     login(client, "carol", "pw-carol-long-enough")
     response = client.post("/accounts/verify/", {"code": codes[0]})
@@ -152,3 +152,23 @@ def test_next_parameter_cannot_redirect_off_site(client, alice, clock):
         "/accounts/verify/?next=https://evil.example/", {"code": totp_code(alice.device, clock)}
     )
     assert response["Location"] == "/"
+
+
+def test_backup_codes_are_stored_only_as_keyed_digests(newcomer):
+    from cardreveal.accounts.otp import backup_code_digests, replace_backup_codes
+
+    codes = replace_backup_codes(user=newcomer)
+    stored = set(StaticToken.objects.values_list("token", flat=True))
+    assert len(stored) == 10
+    assert not stored & set(codes)
+    assert stored == {backup_code_digests(code)[0] for code in codes}
+
+
+def test_backup_codes_still_work_after_a_secret_key_rotation(newcomer, settings):
+    from cardreveal.accounts.otp import replace_backup_codes, verify_sign_in_code
+
+    codes = replace_backup_codes(user=newcomer)
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a-new-secret-key-for-this-test-only-" + "x" * 20
+    assert verify_sign_in_code(user=newcomer, code=codes[0].upper()).ok
+    assert not verify_sign_in_code(user=newcomer, code=codes[0]).ok

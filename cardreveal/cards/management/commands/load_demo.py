@@ -106,7 +106,8 @@ class Command(BaseCommand):
         user, _ = user_model.objects.get_or_create(username=username)
         user.email = f"{username}@example.com"
         user.is_staff = user.is_superuser = staff
-        user.set_password(password)
+        if not user.check_password(password):  # a re-run is not a password change (cool-off)
+            user.set_password(password)
         user.save()
         return user
 

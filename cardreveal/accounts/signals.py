@@ -1,0 +1,37 @@
+"""Account-security signals, sent for the audit trail to record; this app only sends them.
+
+Every signal is sent synchronously, after the state change it reports has been written, inside
+any transaction the caller holds (an audit row written by a receiver commits or rolls back with
+it). `client` is a `cardreveal.audit.services.ClientInfo` or None when no request is at hand.
+`sender` is always `AccountSecurity`.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+# The user reached the failure threshold. kwargs: user, locked_until (aware datetime),
+# failures (int), trigger ("password" or "otp"), client.
+account_locked = Signal()
+
+# An admin lifted a lock before it ran out. kwargs: user, by (the admin user), client.
+# Locks that simply expire send nothing.
+account_unlocked = Signal()
+
+# A one-time code was not accepted, for any reason but a replay (exactly one of otp_failed or
+# otp_replay_rejected per failed check). kwargs: user, reason (an OtpFailure value such as
+# "otp_invalid", "otp_throttled", "otp_malformed", "account_locked"), context ("sign_in" or
+# "reveal"), client.
+otp_failed = Signal()
+
+# The code just accepted was submitted again (a replay or a double submit). kwargs: user,
+# context, client.
+otp_replay_rejected = Signal()
+
+# A signed-in account's password changed (any path: own page, admin, changepassword).
+# kwargs: user, changed_at, cooloff_until.
+password_changed = Signal()
+
+# A TOTP authenticator was confirmed (enrolment) or added confirmed in the admin.
+# kwargs: user, device, added_at, cooloff_until, by (the admin user, or None for the cardholder).
+authenticator_added = Signal()

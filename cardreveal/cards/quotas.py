@@ -1,0 +1,125 @@
+"""Reveal quotas: successful reveals per user per clock hour and per card per UTC day.
+
+Counters live in the default cache (Redis in production, so every worker shares them) under keys
+named for the window, and change only with the cache's atomic `incr`/`decr`. A reveal takes one
+unit of both quotas just before the provider call and gives it back if the reveal then fails, so
+the quotas count successful reveals only. Counters hold numbers, never anything about a card.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from cardreveal.accounts.lockout import utc_clock
+
+_PREFIX = "cardreveal:reveal-quota"
+
+
+class RevealQuotaExceeded(Exception):
+    """A quota is used up: a stable `code`, a user-facing `message`, seconds until it refills."""
+
+    def __init__(self, code: str, message: str, retry_after: int) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class _Window:
+    code: str
+    key: str
+    limit: int
+    ends_at: float  # epoch seconds
+
+    def exceeded(self, now: float) -> RevealQuotaExceeded:
+        retry_after = max(1, math.ceil(self.ends_at - now))
+        again = utc_clock(datetime.fromtimestamp(self.ends_at, tz=UTC))
+        if self.code == "quota_user_hour":
+            message = (
+                f"You have seen {self.limit} security codes this hour, the most allowed. "
+                f"You can see more from {again}."
+            )
+        else:
+            message = (
+                f"This card's security code has been shown {self.limit} times today, the most "
+                f"allowed. You can see it again from {again}."
+            )
+        return RevealQuotaExceeded(self.code, message, retry_after)
+
+
+@dataclass(frozen=True)
+class QuotaReservation:
+    """The units one reveal took; hand back to `reveal_quota_release` if the reveal fails."""
+
+    keys: tuple[str, ...]
+
+
+def _windows(*, user: object, card: object, now: float) -> list[_Window]:
+    hour = int(now // 3600)
+    day = int(now // 86400)
+    return [
+        _Window(
+            "quota_user_hour",
+            f"{_PREFIX}:user:{getattr(user, 'pk', user)}:hour:{hour}",
+            settings.CARDREVEAL_REVEALS_PER_USER_HOUR,
+            (hour + 1) * 3600.0,
+        ),
+        _Window(
+            "quota_card_day",
+            f"{_PREFIX}:card:{getattr(card, 'pk', card)}:day:{day}",
+            settings.CARDREVEAL_REVEALS_PER_CARD_DAY,
+            (day + 1) * 86400.0,
+        ),
+    ]
+
+
+def reveal_quota_check(*, user: object, card: object) -> None:
+    """Raise RevealQuotaExceeded if either quota is already used up; takes nothing.
+
+    Called before the code is checked, so a full quota does not use up the cardholder's code.
+    """
+    now = timezone.now().timestamp()
+    windows = _windows(user=user, card=card, now=now)
+    used = cache.get_many([w.key for w in windows])
+    for window in windows:
+        if int(used.get(window.key, 0)) >= window.limit:
+            raise window.exceeded(now)
+
+
+def reveal_quota_reserve(*, user: object, card: object) -> QuotaReservation:
+    """Take one unit of each quota atomically; raise RevealQuotaExceeded (taking nothing) when
+    either is used up. Concurrent reserves never take more than the limit."""
+    now = timezone.now().timestamp()
+    taken: list[str] = []
+    for window in _windows(user=user, card=card, now=now):
+        count = _incr(window.key, timeout=math.ceil(window.ends_at - now) + 60)
+        taken.append(window.key)
+        if count > window.limit:
+            reveal_quota_release(QuotaReservation(tuple(taken)))
+            raise window.exceeded(now)
+    return QuotaReservation(tuple(taken))
+
+
+def reveal_quota_release(reservation: QuotaReservation) -> None:
+    """Give back the units of a reveal that did not happen."""
+    for key in reservation.keys:
+        with contextlib.suppress(ValueError):  # the window ended and its counter expired
+            cache.decr(key)
+
+
+def _incr(key: str, *, timeout: int) -> int:
+    for _ in range(3):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # expired between add and incr; make it again
+            continue
+    raise RuntimeError(f"could not count reveal quota {key}")

@@ -1,0 +1,69 @@
+"""Session lifetime (T-IDLE-1): 15 minutes idle, 12 hours absolute however active, a fresh session
+key after the password and after the code."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import SESSION_KEY
+
+from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
+from tests.conftest import sign_in, totp_code
+
+
+@pytest.fixture
+def browser(client, alice, clock, wall_clock):
+    """alice signed in and verified at 10:00:00 UTC (the wall clock)."""
+    sign_in(client, alice, clock)
+    assert client.get("/").status_code == 200
+    return client
+
+
+def signed_in(client) -> bool:
+    return client.get("/").status_code == 200
+
+
+def test_an_idle_session_lasts_15_minutes_and_no_longer(browser, wall_clock):
+    wall_clock.advance(minutes=14, seconds=59)
+    assert signed_in(browser)  # and this request pushes the expiry out again
+    wall_clock.advance(minutes=15, seconds=1)
+    assert not signed_in(browser)
+    assert browser.get("/").url.startswith("/accounts/login/")
+
+
+def test_activity_cannot_keep_a_session_past_12_hours(browser, wall_clock):
+    for _ in range(12 * 6 - 1):  # a request every 10 minutes up to 11:50 after sign-in
+        wall_clock.advance(minutes=10)
+        assert signed_in(browser)
+    wall_clock.advance(minutes=9, seconds=59)
+    assert signed_in(browser)
+    wall_clock.advance(seconds=1)  # 12:00:00 after sign-in
+    response = browser.get("/", follow=True)
+    assert response.redirect_chain[-1][0].startswith("/accounts/login/")
+    assert b"signed out 12 hours after signing in" in response.content
+    assert SESSION_KEY not in browser.session
+
+
+def test_the_cap_counts_from_the_password_not_the_code(client, alice, clock, wall_clock):
+    client.post("/accounts/login/", {"username": "alice", "password": alice.password})
+    wall_clock.advance(minutes=10)
+    client.post("/accounts/verify/", {"code": totp_code(alice.device, clock)})
+    assert client.session[SESSION_SIGNED_IN_AT] == int(wall_clock.now.timestamp()) - 600
+
+
+def test_a_signed_in_session_without_a_sign_in_time_is_ended(browser):
+    session = browser.session
+    del session[SESSION_SIGNED_IN_AT]
+    session.save()
+    assert not signed_in(browser)
+
+
+def test_the_session_key_changes_after_the_password_and_after_the_code(client, alice, clock):
+    session = client.session
+    session["visited"] = True
+    session.save()
+    before = session.session_key
+    client.post("/accounts/login/", {"username": "alice", "password": alice.password})
+    after_password = client.session.session_key
+    assert after_password != before
+    client.post("/accounts/verify/", {"code": totp_code(alice.device, clock)})
+    assert client.session.session_key not in (before, after_password)
