@@ -1,1 +1,1 @@
-"""The audit trail: one record per reveal attempt, never a CVV; the cardholder's own history."""
+"""The audit trail: hash-chained reveal and account events, receipts, the global reveal switch."""

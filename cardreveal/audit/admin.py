@@ -1,17 +1,69 @@
-"""Read-only admin for the audit trail: admins can look, never edit or delete."""
+"""Read-only admin for the audit trail (filters, CSV export) and the global reveal switch."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db.models import QuerySet
+from django.http import HttpRequest, StreamingHttpResponse
+from django.utils import timezone
 
-from cardreveal.audit.models import RevealEvent
+from cardreveal.audit.context import client_for_request
+from cardreveal.audit.export import audit_csv_lines
+from cardreveal.audit.models import AuthEvent, ChainedRecord, RevealEvent, RevealSwitch
+from cardreveal.audit.services import auth_event_record
+
+
+class ReadOnlyAuditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Admins can look and export, never add, edit or delete."""
+
+    actions = ["export_csv"]
+    date_hierarchy = "created_at"
+    list_per_page = 100
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Export selected records as CSV", permissions=["view"])
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[ChainedRecord]
+    ) -> StreamingHttpResponse:
+        """Stream the selection as CSV, oldest first; the export itself is audited."""
+        model = self.model
+        columns = [field.attname for field in model._meta.concrete_fields]
+        count = queryset.count()
+        auth_event_record(
+            event=AuthEvent.Event.AUDIT_EXPORTED,
+            outcome=AuthEvent.Outcome.SUCCESS,
+            user=request.user,
+            reason="csv",
+            client=client_for_request(request),
+            resource=model._meta.label_lower,
+            detail=f"{count} records",
+        )
+        rows = queryset.order_by("seq").iterator(chunk_size=2000)
+        response = StreamingHttpResponse(
+            audit_csv_lines(rows, columns=columns), content_type="text/csv; charset=utf-8"
+        )
+        stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
+        response["Content-Disposition"] = (
+            f'attachment; filename="{model._meta.model_name}-{stamp}.csv"'
+        )
+        return response
 
 
 @admin.register(RevealEvent)
-class RevealEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class RevealEventAdmin(ReadOnlyAuditAdmin):
     list_display = [
         "created_at",
         "username",
@@ -22,19 +74,39 @@ class RevealEventAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "client_ip",
         "provider_kind",
         "provider_latency_ms",
+        "seq",
     ]
-    list_filter = ["outcome", "channel", "reason", "provider_kind"]
-    search_fields = ["username", "card_label", "request_id", "client_ip"]
-    date_hierarchy = "created_at"
+    list_filter = ["outcome", "channel", "reason", "provider_kind", "created_at"]
+    search_fields = ["username", "card_label", "requested_card_id", "request_id", "client_ip"]
 
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [field.name for field in RevealEvent._meta.fields]
+
+@admin.register(AuthEvent)
+class AuthEventAdmin(ReadOnlyAuditAdmin):
+    list_display = [
+        "created_at",
+        "username",
+        "event",
+        "outcome",
+        "reason",
+        "channel",
+        "client_ip",
+        "resource",
+        "seq",
+    ]
+    list_filter = ["event", "outcome", "channel", "reason", "created_at"]
+    search_fields = ["username", "resource", "detail", "request_id", "client_ip"]
+
+
+@admin.register(RevealSwitch)
+class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The one global switch: add it once, change it, never delete it. Changes are audited."""
+
+    list_display = ["__str__", "reveals_enabled", "note", "updated_at"]
+    fields = ["reveals_enabled", "note", "updated_at"]
+    readonly_fields = ["updated_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+        return super().has_add_permission(request) and not RevealSwitch.objects.exists()
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -1,21 +1,46 @@
-"""Writes to the audit trail."""
+"""Writes to the audit trail: one reveal or account event, escaped, appended to its hash chain."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from cardreveal.audit.models import RevealEvent
+from cardreveal.audit.chain import chain_append
+from cardreveal.audit.models import AuthEvent, RevealEvent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-_CONTROL = {i: f"\\x{i:02x}" for i in [*range(0x20), 0x7F]}
+# Bidirectional-text controls display text in a different order from how it is stored (spoofing).
+_BIDI_CONTROLS = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+
+
+def _escaped(char: str) -> str:
+    code = ord(char)
+    if char == "\\":
+        return "\\\\"  # so an escape in the record always means an escaped character
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return f"\\x{code:02x}"
+    if code in (0x2028, 0x2029) or code in _BIDI_CONTROLS:
+        return f"\\u{code:04x}"
+    return char
 
 
 def escape_control(text: str, *, limit: int) -> str:
-    """Escape control characters (log injection, T-AUD-3) and cut to `limit` characters."""
-    return text.translate(_CONTROL)[:limit]
+    """Escape control characters (log injection, T-AUD-3) and cut to at most `limit` characters.
+
+    C0 and C1 controls and DEL become `\\xNN`, line and paragraph separators and bidi controls
+    `\\uNNNN`, a backslash `\\\\`; the cut never splits an escape.
+    """
+    pieces: list[str] = []
+    size = 0
+    for char in text:
+        piece = _escaped(char)
+        if size + len(piece) > limit:
+            break
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -26,6 +51,14 @@ class ClientInfo:
     user_agent: str
     request_id: str
     channel: str
+
+
+SYSTEM_CLIENT = ClientInfo(ip=None, user_agent="", request_id="", channel="system")
+
+
+def _username(user: object | None) -> str:
+    get_username = getattr(user, "get_username", None)
+    return str(get_username()) if callable(get_username) else ""
 
 
 def reveal_event_record(
@@ -39,22 +72,57 @@ def reveal_event_record(
     provider_kind: str = "",
     provider_latency_ms: int | None = None,
 ) -> RevealEvent:
-    """Append one reveal event. `user` and `card` are model instances (card may be None)."""
+    """Append one reveal event to the reveal chain. `user` and `card` are model instances (card may
+    be None). Returns the saved event; raises if it cannot be written."""
     from cardreveal.cards.models import Card
 
     card_obj = card if isinstance(card, Card) else None
-    return RevealEvent.objects.create(
-        user=user,
-        username=escape_control(str(getattr(user, "get_username", lambda: "")()), limit=150),
-        card=card_obj,
-        card_label=escape_control(str(card_obj), limit=80) if card_obj else "",
-        requested_card_id=escape_control(requested_card_id, limit=64),
-        channel=client.channel,
-        outcome=outcome,
-        reason=reason,
-        client_ip=client.ip,
-        user_agent=escape_control(client.user_agent, limit=300),
-        request_id=escape_control(client.request_id, limit=64),
-        provider_kind=provider_kind,
-        provider_latency_ms=provider_latency_ms,
+    return chain_append(
+        RevealEvent(
+            user=user,
+            username=escape_control(_username(user), limit=150),
+            card=card_obj,
+            card_label=escape_control(str(card_obj), limit=80) if card_obj else "",
+            requested_card_id=escape_control(requested_card_id, limit=64),
+            channel=escape_control(client.channel, limit=10),
+            outcome=outcome,
+            reason=escape_control(reason, limit=40),
+            client_ip=client.ip,
+            user_agent=escape_control(client.user_agent, limit=300),
+            request_id=escape_control(client.request_id, limit=64),
+            provider_kind=escape_control(provider_kind, limit=30),
+            provider_latency_ms=provider_latency_ms,
+        )
+    )
+
+
+def auth_event_record(
+    *,
+    event: str,
+    outcome: str,
+    client: ClientInfo,
+    user: object | None = None,
+    username: str = "",
+    reason: str = "",
+    resource: str = "",
+    detail: str = "",
+) -> AuthEvent:
+    """Append one account event to the auth chain. `user` is a user instance or None (a failed
+    sign-in for an unknown name, then `username` is the name as typed). Never pass a secret in
+    `detail`. Returns the saved event; raises if it cannot be written."""
+    user_obj = cast("User | None", user if getattr(user, "pk", None) is not None else None)
+    return chain_append(
+        AuthEvent(
+            user=user_obj,
+            username=escape_control(username or _username(user_obj), limit=150),
+            event=event,
+            outcome=outcome,
+            reason=escape_control(reason, limit=40),
+            channel=escape_control(client.channel, limit=10),
+            client_ip=client.ip,
+            user_agent=escape_control(client.user_agent, limit=300),
+            request_id=escape_control(client.request_id, limit=64),
+            resource=escape_control(resource, limit=200),
+            detail=escape_control(detail, limit=300),
+        )
     )

@@ -157,7 +157,7 @@ def test_activity_lists_own_attempts_only(
     post_reveal(bob_client, bobs.pk, totp_code(bob.device, clock), client_key)
     body = signed_in.get("/activity/").content.decode()
     assert "Everyday" in body
-    assert "Revealed" in body
+    assert "Security code shown" in body
     assert "Bobs secret card" not in body
 
 

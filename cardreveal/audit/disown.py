@@ -1,0 +1,259 @@
+"""The receipt's "This wasn't me" link: signed, single-use; freezes the card, signs out everywhere."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY, get_user_model
+from django.core import signing
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
+from cardreveal.audit.services import ClientInfo, auth_event_record
+
+logger = logging.getLogger(__name__)
+
+SALT = "cardreveal.audit.disown-reveal"
+PURPOSE = "disown_reveal"
+
+
+class DisownRefused(Exception):
+    """The link cannot be used: a stable `code`, a message for the page, an HTTP status."""
+
+    def __init__(self, code: str, message: str, status_code: int, user: Any = None) -> None:
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.status_code = status_code
+        self.user = user
+
+
+def _invalid(user: Any = None) -> DisownRefused:
+    return DisownRefused(
+        "link_invalid",
+        "This link is not valid. Copy the whole link from the email, or contact your bank.",
+        400,
+        user,
+    )
+
+
+def _expired(user: Any = None) -> DisownRefused:
+    return DisownRefused(
+        "link_expired",
+        "This link has expired. If you did not ask to see a security code, contact your bank now.",
+        410,
+        user,
+    )
+
+
+def _used(user: Any = None) -> DisownRefused:
+    return DisownRefused(
+        "link_used",
+        "This link has already been used: the card is frozen and you were signed out everywhere.",
+        410,
+        user,
+    )
+
+
+@dataclass(frozen=True)
+class DisownClaim:
+    """What a valid link names: its own id, the reveal event, the cardholder and the card."""
+
+    link_id: str
+    event_id: int
+    user_id: int
+    card_id: str
+
+
+@dataclass(frozen=True)
+class DisownPreview:
+    """What the confirmation page shows about the reveal the link is for."""
+
+    card_label: str
+    when: datetime
+    client_ip: str | None
+    user_agent: str
+
+
+@dataclass(frozen=True)
+class DisownResult:
+    """What the link did."""
+
+    user_id: int
+    card_label: str
+    cards_frozen: int
+    sessions_ended: int
+    tokens_revoked: int
+
+
+def disown_token_make(*, event: RevealEvent) -> str:
+    """A signed token for `event` (a successful reveal): URL-safe, single-use, expiring after
+    CARDREVEAL_RECEIPT_LINK_MAX_AGE seconds. It holds ids only, nothing secret."""
+    payload = {
+        "j": secrets.token_hex(16),
+        "e": event.pk,
+        "u": event.user_id,
+        "c": str(event.card_id),
+    }
+    return signing.dumps(payload, salt=SALT, compress=False)
+
+
+def _user(user_id: int) -> Any:
+    return get_user_model()._default_manager.filter(pk=user_id).first()
+
+
+def disown_claim_read(*, token: str) -> DisownClaim:
+    """Check the signature, age and shape of `token`. Raises DisownRefused (invalid or expired)."""
+    max_age = settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE
+    try:
+        payload = signing.loads(token, salt=SALT, max_age=max_age)
+    except signing.SignatureExpired:
+        # Genuine but too old: name the user in the audit record of the refusal.
+        stale = signing.loads(token, salt=SALT)
+        stale_user = stale.get("u") if isinstance(stale, dict) else None
+        raise _expired(_user(stale_user) if isinstance(stale_user, int) else None) from None
+    except signing.BadSignature:
+        raise _invalid() from None
+    try:
+        return DisownClaim(
+            link_id=str(payload["j"]),
+            event_id=int(payload["e"]),
+            user_id=int(payload["u"]),
+            card_id=str(payload["c"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        raise _invalid() from None
+
+
+def _claimed_event(claim: DisownClaim) -> RevealEvent | None:
+    event: RevealEvent | None = RevealEvent.objects.filter(
+        pk=claim.event_id, user_id=claim.user_id, outcome=RevealEvent.Outcome.REVEALED
+    ).first()
+    if event is None or event.card_id is None or str(event.card_id) != claim.card_id:
+        return None
+    return event
+
+
+def disown_preview(*, token: str) -> DisownPreview:
+    """What the link is about, for the confirmation page; changes nothing.
+
+    Raises DisownRefused when the link is invalid, expired, already used, or names a reveal that
+    is not its holder's.
+    """
+    claim = disown_claim_read(token=token)
+    event = _claimed_event(claim)
+    if event is None:
+        raise _invalid()
+    if UsedLink.objects.filter(link_id=claim.link_id).exists():
+        raise _used()
+    return DisownPreview(
+        card_label=event.card_label,
+        when=event.created_at,
+        client_ip=event.client_ip,
+        user_agent=event.user_agent,
+    )
+
+
+def user_sessions_end(*, user: Any) -> int:
+    """Delete every unexpired web session of `user` (database-backed sessions); return how many."""
+    engine = import_module(settings.SESSION_ENGINE)
+    store_class = engine.SessionStore
+    if not hasattr(store_class, "get_model_class"):
+        raise ImproperlyConfigured(
+            "Signing a user out everywhere needs database sessions (SESSION_ENGINE db or cached_db)."
+        )
+    model = store_class.get_model_class()
+    user_key = str(user.pk)
+    rows = model.objects.filter(expire_date__gt=timezone.now()).values_list(
+        "session_key", "session_data"
+    )
+    ended = 0
+    for session_key, session_data in rows.iterator(chunk_size=500):
+        if store_class().decode(session_data).get(SESSION_KEY) == user_key:
+            store_class(session_key).delete()  # also drops a cached_db copy
+            ended += 1
+    return ended
+
+
+def user_api_tokens_revoke(*, user: Any) -> int:
+    """Delete every API token of `user` (django-rest-knox, when installed); return how many."""
+    if not apps.is_installed("knox"):
+        return 0
+    model = apps.get_model(getattr(settings, "KNOX_TOKEN_MODEL", "knox.AuthToken"))
+    _, per_model = model._default_manager.filter(user=user).delete()
+    return int(per_model.get(model._meta.label, 0))
+
+
+def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
+    """Act on a "This wasn't me" link: freeze the card (`reveal_enabled=False`), end all the
+    holder's sessions and API tokens, mark the link used, and audit it, all in one transaction.
+
+    Raises DisownRefused (invalid, expired, already used); a refusal is audited too.
+    """
+    try:
+        return _disown(token=token, client=client)
+    except DisownRefused as refused:
+        auth_event_record(
+            event=AuthEvent.Event.REVEAL_DISOWNED,
+            outcome=AuthEvent.Outcome.FAILURE,
+            user=refused.user,
+            reason=refused.code,
+            client=client,
+            resource="receipt_link",
+        )
+        raise
+
+
+def _disown(*, token: str, client: ClientInfo) -> DisownResult:
+    from cardreveal.cards.models import Card
+
+    claim = disown_claim_read(token=token)
+    with transaction.atomic():
+        user = _user(claim.user_id)
+        event = _claimed_event(claim)
+        if user is None or event is None or event.card_id is None:
+            raise _invalid(user)
+        try:
+            with transaction.atomic():
+                UsedLink.objects.create(link_id=claim.link_id, purpose=PURPOSE)
+        except IntegrityError:
+            raise _used(user) from None
+        frozen = Card.objects.filter(pk=event.card_id, owner_id=user.pk).update(
+            reveal_enabled=False
+        )
+        sessions = user_sessions_end(user=user)
+        tokens = user_api_tokens_revoke(user=user)
+        auth_event_record(
+            event=AuthEvent.Event.REVEAL_DISOWNED,
+            outcome=AuthEvent.Outcome.SUCCESS,
+            user=user,
+            reason="receipt_link",
+            client=client,
+            resource=f"card:{event.card_id}",
+            detail=(
+                f"reveal seq {event.seq}; card frozen={frozen}; sessions ended={sessions}; "
+                f"api tokens revoked={tokens}"
+            ),
+        )
+    logger.warning(
+        "reveal reported as not the cardholder's: user=%s card=%s reveal_seq=%s",
+        user.pk,
+        event.card_id,
+        event.seq,
+    )
+    return DisownResult(
+        user_id=user.pk,
+        card_label=event.card_label,
+        cards_frozen=frozen,
+        sessions_ended=sessions,
+        tokens_revoked=tokens,
+    )

@@ -1,0 +1,259 @@
+"""Signal receivers that turn account events into audit records (connected in AuditConfig.ready)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.apps import apps
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db import transaction
+from django.db.models.signals import post_delete, post_init, post_save
+from django.http import HttpRequest
+
+from cardreveal.accounts import signals as account_signals
+from cardreveal.audit.context import client_for_request, current_scope
+from cardreveal.audit.models import AuthEvent
+from cardreveal.audit.services import ClientInfo, auth_event_record
+
+logger = logging.getLogger(__name__)
+
+Event = AuthEvent.Event
+Outcome = AuthEvent.Outcome
+
+_ADMIN_ACTIONS = {ADDITION: "added", CHANGE: "changed", DELETION: "deleted"}
+
+
+def _client(request: HttpRequest | None = None, client: ClientInfo | None = None) -> ClientInfo:
+    return client if client is not None else client_for_request(request)
+
+
+# ------------------------------------------------------------------------------ Django auth
+
+
+def on_logged_in(sender: object, request: HttpRequest | None, user: object, **kwargs: Any) -> None:
+    """Password accepted (the first sign-in step; the code step is audited on failure)."""
+    auth_event_record(
+        event=Event.LOGIN, outcome=Outcome.SUCCESS, user=user, client=_client(request)
+    )
+
+
+def on_logged_out(
+    sender: object, request: HttpRequest | None, user: object | None, **kwargs: Any
+) -> None:
+    if user is None:
+        return
+    auth_event_record(
+        event=Event.LOGOUT, outcome=Outcome.SUCCESS, user=user, client=_client(request)
+    )
+
+
+def on_login_failed(
+    sender: object,
+    credentials: dict[str, Any],
+    request: HttpRequest | None = None,
+    **kwargs: Any,
+) -> None:
+    """Wrong password or unknown name. Only the name is read from `credentials` (Django has
+    already masked the password; it is never touched here)."""
+    model = get_user_model()
+    typed = str(credentials.get(model.USERNAME_FIELD) or credentials.get("username") or "")
+    user = model._default_manager.filter(**{model.USERNAME_FIELD: typed}).first() if typed else None
+    auth_event_record(
+        event=Event.LOGIN_FAILED,
+        outcome=Outcome.FAILURE,
+        user=user,
+        username=typed,
+        reason="bad_credentials" if user is not None else "unknown_user",
+        client=_client(request),
+    )
+
+
+# ------------------------------------------------------------------------------ accounts app
+
+
+def on_otp_failed(
+    sender: object,
+    user: object,
+    reason: str = "otp_invalid",
+    context: str = "",
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    auth_event_record(
+        event=Event.OTP_FAILED,
+        outcome=Outcome.FAILURE,
+        user=user,
+        reason=str(reason),
+        resource=f"step:{context}" if context else "",
+        client=_client(client=client),
+    )
+
+
+def on_otp_replay_rejected(
+    sender: object, user: object, context: str = "", client: ClientInfo | None = None, **kwargs: Any
+) -> None:
+    auth_event_record(
+        event=Event.OTP_REPLAY_REJECTED,
+        outcome=Outcome.FAILURE,
+        user=user,
+        reason="otp_replayed",
+        resource=f"step:{context}" if context else "",
+        client=_client(client=client),
+    )
+
+
+def on_account_locked(
+    sender: object,
+    user: object,
+    locked_until: Any = None,
+    failures: int | None = None,
+    trigger: str = "",
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    """Audit the lock and email the account holder once the lock is committed."""
+    from cardreveal.audit.notifications import lockout_notice_send
+
+    resolved = _client(client=client)
+    until_text = locked_until.isoformat() if locked_until is not None else ""
+    auth_event_record(
+        event=Event.ACCOUNT_LOCKED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        reason=f"too_many_{trigger}_failures" if trigger else "too_many_failures",
+        client=resolved,
+        resource=f"user:{getattr(user, 'pk', '')}",
+        detail=f"failures={failures}; locked_until={until_text}",
+    )
+    transaction.on_commit(
+        lambda: lockout_notice_send(user=user, locked_until=locked_until, client=resolved),
+        robust=True,
+    )
+
+
+def on_account_unlocked(
+    sender: object,
+    user: object,
+    by: object | None = None,
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    by_name = str(getattr(by, "get_username", lambda: "")())
+    auth_event_record(
+        event=Event.ACCOUNT_UNLOCKED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        reason="lifted_by_admin" if by is not None else "lifted",
+        client=_client(client=client),
+        resource=f"user:{getattr(user, 'pk', '')}",
+        detail=f"by={by_name}" if by_name else "",
+    )
+
+
+def on_password_changed(sender: object, user: object, **kwargs: Any) -> None:
+    auth_event_record(
+        event=Event.PASSWORD_CHANGED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(),
+        resource=f"user:{getattr(user, 'pk', '')}",
+    )
+
+
+# ------------------------------------------------------------------------------ OTP devices
+
+
+def _device_resource(device: Any) -> str:
+    return f"device:{device._meta.model_name}/{device.pk}"
+
+
+def on_device_init(sender: type, instance: Any, **kwargs: Any) -> None:
+    # Remember whether the device was confirmed when loaded, to see the moment it becomes so.
+    instance._audit_was_confirmed = instance.__dict__.get("confirmed", False)
+
+
+def on_device_saved(sender: type, instance: Any, created: bool, **kwargs: Any) -> None:
+    """A device that has just become confirmed (enrolled, or added confirmed) was added.
+    Saves of code counters and throttling (every verification) are not events."""
+    confirmed = bool(instance.__dict__.get("confirmed", False))
+    was = getattr(instance, "_audit_was_confirmed", False)
+    instance._audit_was_confirmed = confirmed
+    if not confirmed or (was and not created):
+        return
+    auth_event_record(
+        event=Event.DEVICE_ADDED,
+        outcome=Outcome.SUCCESS,
+        user=instance.user,
+        client=_client(),
+        resource=_device_resource(instance),
+        detail=f"name={instance.name}",
+    )
+
+
+def on_device_deleted(sender: type, instance: Any, **kwargs: Any) -> None:
+    if not instance.__dict__.get("confirmed", False):
+        return  # an enrolment that was never finished
+    user_model = get_user_model()
+    user = user_model._default_manager.filter(pk=instance.user_id).first()
+    auth_event_record(
+        event=Event.DEVICE_REMOVED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(),
+        resource=_device_resource(instance),
+        detail=f"name={instance.name}",
+    )
+
+
+# ------------------------------------------------------------------------------ admin
+
+
+def on_admin_log_entry(sender: type, instance: LogEntry, created: bool, **kwargs: Any) -> None:
+    """Every admin add, change and single deletion; the middleware covers what has no LogEntry."""
+    if not created:
+        return
+    scope = current_scope()
+    if scope is not None:
+        scope.admin_change_recorded = True
+    content_type = instance.content_type
+    model = f"{content_type.app_label}.{content_type.model}" if content_type else "?"
+    auth_event_record(
+        event=Event.ADMIN_CHANGE,
+        outcome=Outcome.SUCCESS,
+        user=instance.user,
+        reason=_ADMIN_ACTIONS.get(instance.action_flag, "other"),
+        client=_client(),
+        resource=f"{model}:{instance.object_id}",
+        detail=f"{instance.object_repr}: {instance.get_change_message()}",
+    )
+
+
+# ------------------------------------------------------------------------------ wiring
+
+
+def connect() -> None:
+    """Connect every receiver; called once from AuditConfig.ready()."""
+    uid = "cardreveal.audit."
+    user_logged_in.connect(on_logged_in, dispatch_uid=uid + "logged_in")
+    user_logged_out.connect(on_logged_out, dispatch_uid=uid + "logged_out")
+    user_login_failed.connect(on_login_failed, dispatch_uid=uid + "login_failed")
+    account_signals.otp_failed.connect(on_otp_failed, dispatch_uid=uid + "otp_failed")
+    account_signals.otp_replay_rejected.connect(
+        on_otp_replay_rejected, dispatch_uid=uid + "otp_replay"
+    )
+    account_signals.account_locked.connect(on_account_locked, dispatch_uid=uid + "locked")
+    account_signals.account_unlocked.connect(on_account_unlocked, dispatch_uid=uid + "unlocked")
+    account_signals.password_changed.connect(on_password_changed, dispatch_uid=uid + "password")
+    post_save.connect(on_admin_log_entry, sender=LogEntry, dispatch_uid=uid + "logentry")
+
+    from django_otp.models import Device
+
+    for model in apps.get_models():
+        if issubclass(model, Device):
+            name = model._meta.label_lower
+            post_init.connect(on_device_init, sender=model, dispatch_uid=uid + "init." + name)
+            post_save.connect(on_device_saved, sender=model, dispatch_uid=uid + "save." + name)
+            post_delete.connect(on_device_deleted, sender=model, dispatch_uid=uid + "del." + name)

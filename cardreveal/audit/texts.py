@@ -1,0 +1,60 @@
+"""Plain-language texts for audit reason codes, as the cardholder's activity page shows them."""
+
+from __future__ import annotations
+
+REASON_TEXTS: dict[str, str] = {
+    # reveals
+    "ok": "Shown",
+    "card_not_found": "Card not found",
+    "card_disabled": "Turned off for this card",
+    "binding_disabled": "Unavailable for this card's bank connection",
+    "reveals_paused": "Paused for everyone by the bank",
+    "client_key_invalid": "The browser or app sent an unusable key",
+    "reveal_cooloff": "Held back after a recent password or authenticator change",
+    "quota_exceeded": "Too many requests",
+    # codes and sign-in
+    "otp_missing": "No code entered",
+    "otp_malformed": "The code was not 6 digits",
+    "otp_invalid": "Wrong code",
+    "otp_replayed": "A code that had already been used",
+    "otp_throttled": "Too many wrong codes in a row",
+    "otp_no_device": "No authenticator set up",
+    "account_locked": "Account locked",
+    "bad_credentials": "Wrong password",
+    "unknown_user": "Unknown user name",
+    "too_many_password_failures": "Too many wrong passwords",
+    "too_many_otp_failures": "Too many wrong codes",
+    "too_many_failures": "Too many failed attempts",
+    "lifted_by_admin": "Lifted by the bank",
+    "lifted": "Lifted",
+    "receipt_link": "Reported with the link in a receipt",
+    "link_invalid": "The link was not valid",
+    "link_expired": "The link had expired",
+    "link_used": "The link had already been used",
+    # the provider
+    "card_details_mismatch": "The bank did not recognise the card details",
+    "cvv_blocked": "Blocked at the bank",
+    "provider_error": "The bank's system had a problem",
+    "provider_unavailable": "The bank's system was unavailable",
+    "provider_timeout": "The bank's system was too slow",
+    "provider_tls_error": "The bank's system was unavailable",
+    "provider_circuit_open": "The bank's system was unavailable",
+    "provider_bad_response": "The bank's system had a problem",
+    "provider_connection_lost": "The connection to the bank's system was lost",
+    "provider_busy": "The bank's system was busy",
+    "provider_auth_error": "The bank's system had a problem",
+    "provider_rate_limited": "The bank's system was busy",
+    "provider_server_error": "The bank's system had a problem",
+    "provider_config_error": "Unavailable for this card's bank connection",
+}
+
+
+def reason_text(code: str) -> str:
+    """The plain text for `code`; an unknown code reads as a generic refusal, never as the raw code
+    alone (the code follows in brackets, for support calls)."""
+    text = REASON_TEXTS.get(code)
+    if text is not None:
+        return text
+    if code.startswith("quota"):
+        return "Too many requests"
+    return f"Not shown ({code})" if code else ""

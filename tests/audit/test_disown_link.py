@@ -1,0 +1,208 @@
+"""The receipt's "This wasn't me" link: GET only asks, POST freezes the card and signs the holder out
+everywhere (sessions and API tokens), once; expired, tampered and mismatched links do nothing.
+Every use and refusal is audited."""
+
+from __future__ import annotations
+
+import re
+import time
+import types
+from datetime import timedelta
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.core import mail, signing
+from django.test import Client
+
+from cardreveal.audit import disown
+from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
+from tests.audit.conftest import web_reveal
+from tests.conftest import sign_in
+
+LINK_RE = re.compile(r"https?://[^/\s]+(?P<path>/receipts/not-me/[^/\s]+/)")
+
+
+@pytest.fixture
+def link(signed_in, alice, card, clock, client_key):
+    """The path of the link in the receipt of one of alice's reveals."""
+    assert web_reveal(signed_in, card, alice, clock, client_key).status_code == 200
+    (message,) = mail.outbox
+    return LINK_RE.search(message.body)["path"]
+
+
+def sessions_of(user) -> int:
+    return sum(
+        1 for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") == str(user.pk)
+    )
+
+
+def disowned(outcome: str) -> list[AuthEvent]:
+    return list(AuthEvent.objects.filter(event=AuthEvent.Event.REVEAL_DISOWNED, outcome=outcome))
+
+
+def test_opening_the_link_only_asks_and_changes_nothing(link, card, alice):
+    page = Client().get(link)
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "Everyday •••• 0001" in body
+    assert 'method="post"' in body
+    assert "no-store" in page["Cache-Control"]
+    card.refresh_from_db()
+    assert card.reveal_enabled
+    assert sessions_of(alice.user) == 1
+    assert UsedLink.objects.count() == 0
+    assert disowned("success") == []
+
+
+def test_confirming_freezes_the_card_and_signs_out_every_session(
+    link, signed_in, alice, card, make_card, clock
+):
+    other_card = make_card(alice.user, label="Other")
+    phone = Client()
+    sign_in(phone, alice, clock)
+    assert sessions_of(alice.user) == 2
+    response = Client().post(link)  # from a browser that is not signed in
+    assert response.status_code == 200
+    assert "the card is frozen" in response.content.decode()
+    card.refresh_from_db()
+    other_card.refresh_from_db()
+    assert card.reveal_enabled is False
+    assert other_card.reveal_enabled is True  # only the card named in the receipt
+    assert sessions_of(alice.user) == 0
+    assert signed_in.get("/").status_code == 302  # both browsers are signed out
+    assert phone.get("/").status_code == 302
+    (event,) = disowned("success")
+    assert (event.user, event.resource) == (alice.user, f"card:{card.pk}")
+    assert "sessions ended=2" in event.detail
+    assert "card frozen=1" in event.detail
+
+
+def test_confirming_revokes_the_holders_api_tokens(link, alice, bob):
+    from django.apps import apps
+    from django.conf import settings
+
+    if not apps.is_installed("knox"):
+        pytest.skip("no API tokens in this build")
+    token_model = apps.get_model(settings.KNOX_TOKEN_MODEL)
+    token_model.objects.create(user=alice.user)
+    token_model.objects.create(user=alice.user)
+    token_model.objects.create(user=bob.user)
+    Client().post(link)
+    assert token_model.objects.filter(user=alice.user).count() == 0
+    assert token_model.objects.filter(user=bob.user).count() == 1
+    assert "api tokens revoked=2" in disowned("success")[0].detail
+
+
+def test_confirming_in_the_holders_own_browser_signs_it_out_cleanly(link, signed_in, alice, card):
+    response = signed_in.post(link)
+    assert response.status_code == 200
+    assert "_auth_user_id" not in signed_in.session
+    card.refresh_from_db()
+    assert card.reveal_enabled is False
+
+
+def test_a_frozen_card_refuses_the_next_reveal(link, alice, card, clock, client_key):
+    Client().post(link)
+    browser = Client()
+    sign_in(browser, alice, clock)
+    assert web_reveal(browser, card, alice, clock, client_key).json()["error"]["code"] == (
+        "card_disabled"
+    )
+
+
+def test_the_link_works_once(link, alice):
+    assert Client().post(link).status_code == 200
+    again = Client().post(link)
+    assert again.status_code == 410
+    assert "already been used" in again.content.decode()
+    assert Client().get(link).status_code == 410
+    (refusal,) = disowned("failure")
+    assert (refusal.user, refusal.reason) == (alice.user, "link_used")
+    assert len(disowned("success")) == 1
+
+
+def test_an_expired_link_does_nothing(link, alice, card, monkeypatch, settings):
+    later = time.time() + settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE + 60
+    monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=lambda: later))
+    response = Client().post(link)
+    assert response.status_code == 410
+    assert "expired" in response.content.decode()
+    card.refresh_from_db()
+    assert card.reveal_enabled
+    (refusal,) = disowned("failure")
+    assert (refusal.user, refusal.reason) == (alice.user, "link_expired")
+
+
+def test_a_link_still_works_just_before_it_expires(link, card, monkeypatch, settings):
+    later = time.time() + settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE - 60
+    monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=lambda: later))
+    assert Client().post(link).status_code == 200
+    card.refresh_from_db()
+    assert card.reveal_enabled is False
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda token: token[:-1] + ("A" if token[-1] != "A" else "B"),  # signature
+        lambda token: "x" + token,  # payload
+        lambda token: "not-a-token",
+    ],
+)
+def test_a_tampered_link_does_nothing(link, card, tamper):
+    token = link.split("/")[-2]
+    response = Client().post(f"/receipts/not-me/{tamper(token)}/")
+    assert response.status_code == 400
+    assert "not valid" in response.content.decode()
+    card.refresh_from_db()
+    assert card.reveal_enabled
+    (refusal,) = disowned("failure")
+    assert (refusal.user, refusal.reason) == (None, "link_invalid")
+
+
+def test_another_signed_in_user_using_the_link_acts_on_its_holder_only(
+    link, alice, bob, card, make_card, clock
+):
+    bobs_card = make_card(bob.user)
+    bobs_browser = Client()
+    sign_in(bobs_browser, bob, clock)
+    assert bobs_browser.post(link).status_code == 200
+    card.refresh_from_db()
+    bobs_card.refresh_from_db()
+    assert card.reveal_enabled is False
+    assert bobs_card.reveal_enabled is True
+    assert sessions_of(bob.user) == 1
+    assert bobs_browser.get("/").status_code == 200  # bob stays signed in
+    assert disowned("success")[0].user == alice.user
+
+
+def test_a_link_naming_another_users_reveal_does_nothing(link, alice, bob, card, make_card):
+    """Even with a valid signature (only the server can make one), the reveal must be the named
+    holder's own successful reveal of the named card."""
+    event = RevealEvent.objects.get(outcome="revealed")
+    forged = signing.dumps(
+        {"j": "f" * 32, "e": event.pk, "u": bob.user.pk, "c": str(event.card_id)},
+        salt=disown.SALT,
+    )
+    response = Client().post(f"/receipts/not-me/{forged}/")
+    assert response.status_code == 400
+    card.refresh_from_db()
+    assert card.reveal_enabled
+
+
+def test_a_link_for_a_refused_reveal_does_nothing(signed_in, alice, card, client_key):
+    signed_in.post(f"/cards/{card.pk}/reveal", {"otp_code": "000000", "public_key": "x"})
+    event = RevealEvent.objects.get()
+    assert event.outcome != "revealed"
+    token = signing.dumps(
+        {"j": "e" * 32, "e": event.pk, "u": alice.user.pk, "c": str(card.pk)}, salt=disown.SALT
+    )
+    assert Client().post(f"/receipts/not-me/{token}/").status_code == 400
+
+
+def test_only_get_and_post_are_allowed(link):
+    assert Client().put(link).status_code == 405
+
+
+def test_the_link_lasts_seven_days_by_default(settings):
+    assert timedelta(days=7).total_seconds() == settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE

@@ -1,0 +1,110 @@
+"""The global kill switch: one row in the admin, read on every reveal, so pausing holds at once for
+every card, user, channel and worker; refused with `reveals_paused`, no provider call, audited."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from cardreveal.audit.models import AuthEvent, RevealEvent, RevealSwitch
+from cardreveal.audit.selectors import reveals_globally_enabled
+from cardreveal.audit.services import ClientInfo
+from cardreveal.cards.services import RevealError, reveal_cvv
+from tests.audit.conftest import web_reveal
+from tests.conftest import sign_in, totp_code
+
+CLIENT = ClientInfo(
+    ip="198.51.100.7", user_agent="pytest", request_id="req-12345678", channel="api"
+)
+
+
+def pause(on: bool = True) -> None:
+    RevealSwitch.objects.update_or_create(
+        pk=RevealSwitch.SINGLETON_ID, defaults={"reveals_enabled": not on}
+    )
+
+
+def test_reveals_are_on_by_default_and_without_a_row(db):
+    assert reveals_globally_enabled()
+    RevealSwitch.objects.all().delete()
+    assert reveals_globally_enabled()
+
+
+def test_a_paused_site_refuses_every_reveal_without_calling_the_provider(
+    signed_in, alice, card, clock, client_key, provider_calls
+):
+    calls = provider_calls("mastercard")
+    pause()
+    response = web_reveal(signed_in, card, alice, clock, client_key)
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "reveals_paused"
+    assert "paused for everyone" in response.json()["error"]["message"]
+    assert "no-store" in response["Cache-Control"]
+    assert calls.count == 0
+    event = RevealEvent.objects.get()
+    assert (event.outcome, event.reason, event.card_id) == ("refused", "reveals_paused", card.pk)
+
+
+def test_the_pause_holds_on_the_api_path_too_and_keeps_the_code(alice, card, clock, client_key):
+    pause()
+    code = totp_code(alice.device, clock)
+    with pytest.raises(RevealError) as info:
+        reveal_cvv(
+            user=alice.user,
+            card_id=card.pk,
+            otp_code=code,
+            client_public_key=client_key.public_b64,
+            client=CLIENT,
+        )
+    assert (info.value.code, info.value.status_code) == ("reveals_paused", 503)
+    pause(on=False)
+    result = reveal_cvv(
+        user=alice.user,
+        card_id=card.pk,
+        otp_code=code,  # refused before the code was checked, so still unused
+        client_public_key=client_key.public_b64,
+        client=CLIENT,
+    )
+    assert client_key.open(result.sealed) == "347"
+
+
+def test_unpausing_takes_effect_at_the_next_reveal(signed_in, alice, card, clock, client_key):
+    pause()
+    assert web_reveal(signed_in, card, alice, clock, client_key).status_code == 503
+    pause(on=False)
+    assert web_reveal(signed_in, card, alice, clock, client_key).status_code == 200
+
+
+def test_another_users_card_is_still_not_found_while_paused(
+    signed_in, alice, bob, make_card, clock, client_key
+):
+    pause()
+    response = web_reveal(signed_in, make_card(bob.user), alice, clock, client_key)
+    assert response.status_code == 404
+
+
+def test_admins_pause_reveals_in_the_admin_and_it_is_audited(
+    admin_client, staff, alice, card, clock, client_key
+):
+    browser = Client()
+    sign_in(browser, alice, clock)
+    switch, _ = RevealSwitch.objects.get_or_create(pk=RevealSwitch.SINGLETON_ID)
+    listing = admin_client.get("/admin/audit/revealswitch/")
+    assert "Reveals on" in listing.content.decode()
+    response = admin_client.post(
+        f"/admin/audit/revealswitch/{switch.pk}/change/",
+        {"note": "incident 42"},  # the box unticked
+    )
+    assert response.status_code == 302
+    assert web_reveal(browser, card, alice, clock, client_key).status_code == 503
+    change = AuthEvent.objects.get(event=AuthEvent.Event.ADMIN_CHANGE)
+    assert change.user == staff[0]
+    assert change.resource == "audit.revealswitch:1"
+    assert "Reveals enabled" in change.detail
+
+
+def test_the_switch_cannot_be_deleted_or_duplicated_in_the_admin(admin_client):
+    switch, _ = RevealSwitch.objects.get_or_create(pk=RevealSwitch.SINGLETON_ID)
+    admin_client.post(f"/admin/audit/revealswitch/{switch.pk}/delete/", {"post": "yes"})
+    assert RevealSwitch.objects.filter(pk=switch.pk).exists()
+    assert admin_client.get("/admin/audit/revealswitch/add/").status_code == 403
