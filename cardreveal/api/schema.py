@@ -1,0 +1,161 @@
+"""OpenAPI pieces: the token security scheme, the error shape, and the API's written description."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
+from rest_framework import serializers
+
+SEALED_FORMAT = """
+**`jwe-rsa-oaep-256-a256gcm`** (the usual answer). `sealed` is a JWE in compact serialization
+(RFC 7516): five base64url segments without padding, `header.encrypted_key.iv.ciphertext.tag`.
+
+1. The protected header (segment 1) decodes to JSON
+   `{"alg":"RSA-OAEP-256","enc":"A256GCM","cty":"application/json"}`. Refuse any other `alg`/`enc`.
+2. Decrypt `encrypted_key` (segment 2) with the app's RSA private key: RSAES-OAEP with SHA-256
+   as the hash and in MGF1, empty label. The result is the 32-byte content key.
+3. Decrypt with AES-256-GCM: key = the content key, nonce = `iv` (segment 3, 12 bytes),
+   ciphertext = segment 4, tag = segment 5 (16 bytes), additional authenticated data = the ASCII
+   bytes of segment 1 exactly as received.
+4. The plaintext is UTF-8 JSON `{"cvv": "123"}`: 3 or 4 digits, as a string.
+
+**`rsa-oaep-256-hex`** / **`rsa-oaep-256-base64`** (a Mastercard binding set to pass the app's key
+to Mastercard, so the CVV never exists in plaintext on our servers). `sealed` is one RSA block as
+long as the key (256 bytes for RSA-2048), uppercase hex or base64, encrypted by Mastercard to the
+app's key with RSAES-OAEP, SHA-256 and MGF1-SHA-256, empty label. The plaintext is the CVV's ASCII
+digits. (`rsa-oaep-sha1-*` and `rsa-pkcs1v15-*` name the other paddings a binding may be set to.)
+
+Show the CVV for `display_seconds`, then wipe it; never store it, log it or send it anywhere.
+"""
+
+PUBLIC_KEY_FORMAT = (
+    "The app's RSA public key for this reveal: base64 (standard alphabet) of the DER "
+    "SubjectPublicKeyInfo (what Android's `PublicKey.getEncoded()` or WebCrypto's "
+    '`exportKey("spki")` give), or PEM. RSA 2048-4096 bits, odd exponent of at least 3. Use a '
+    "fresh key pair per reveal, or one kept in the platform keystore; never send the private key."
+)
+
+API_DESCRIPTION = f"""
+The cardholder API of cardreveal, for the mobile app. JSON in (`Content-Type: application/json`,
+else 415) and JSON out; other methods than those listed answer 405.
+
+## Signing in
+`POST /api/v1/auth/login` with username, password and a current code from the authenticator app
+(or a backup code) returns a token for this device. Send it as `Authorization: Bearer <token>`.
+Tokens are stored only as hashes; they lapse after **15 minutes without use** and **12 hours
+after sign-in** whatever the use (both configurable). `GET /api/v1/auth/tokens` lists the user's
+devices; `DELETE /api/v1/auth/tokens/{{id}}` revokes one; `POST /api/v1/auth/logout` revokes the
+current one, `POST /api/v1/auth/logout-all` all of them. A signed-in browser session (verified
+with a code) works too and must send its CSRF token on POST.
+
+## Revealing a CVV
+`POST /api/v1/cards/{{id}}/reveal` with a **fresh** code (each code works once, and the one used
+to sign in does not count) and the app's public key. The answer carries the CVV only encrypted
+to that key:
+{SEALED_FORMAT}
+
+## Errors
+Every error has one shape: `{{"error": {{"code": "...", "message": "...", "request_id": "..."}}}}`.
+`code` is stable (switch on it), `message` is safe to show, `request_id` matches the
+`X-Request-ID` response header (quote it to support). Input errors add `fields`. 429 and 503
+answers may carry `Retry-After` (seconds). Reveal and sign-in answers, errors included, carry
+`Cache-Control: no-store`, as does every other answer of this API.
+
+## Rate limits
+Per signed-in user and per client address; sign-in per address and per username; reveals and
+authenticator enrolment have their own, tighter, limits (see docs/api.md). Over a limit: 429
+with `code: throttled` and `Retry-After`.
+"""
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
+    """Describes ApiTokenAuthentication as an HTTP bearer scheme."""
+
+    target_class = "cardreveal.api.authentication.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "crv_ followed by 64 hex digits",
+            "description": "The token from POST /api/v1/auth/login.",
+        }
+
+
+class ErrorDetailSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="Stable machine code, e.g. `otp_invalid`.")
+    message = serializers.CharField(help_text="What went wrong, safe to show to the cardholder.")
+    request_id = serializers.CharField(help_text="Same as the X-Request-ID response header.")
+    # A field named like Serializer.fields: DRF's metaclass takes declared fields off the class.
+    fields = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Only for `invalid_input`: what is wrong with each field.",
+    )
+
+    class Meta:
+        ref_name = "ErrorDetail"
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A wrong code",
+            value={
+                "error": {
+                    "code": "otp_invalid",
+                    "message": "That code is not correct. Check your authenticator app and "
+                    "try again.",
+                    "request_id": "0f6c1d2e9b3a4c5d8e7f6a5b4c3d2e1f",
+                }
+            },
+        )
+    ]
+)
+class ErrorSerializer(serializers.Serializer[Any]):
+    error = ErrorDetailSerializer()
+
+    class Meta:
+        ref_name = "Error"
+
+
+_ERROR_MEANINGS = {
+    400: "Invalid input (`invalid_input`, `malformed_json`) or a refused request.",
+    401: "No token, or the token is invalid, expired or revoked (`not_authenticated`, "
+    "`authentication_failed`).",
+    403: "Not allowed (`permission_denied`, `otp_required`, `csrf_failed` for browser sessions).",
+    404: "Not found; another cardholder's card looks exactly like a missing one.",
+    405: "Method not allowed.",
+    409: "Conflict with the current state.",
+    415: "The body is not JSON (`unsupported_media_type`).",
+    423: "The account is locked after too many failed attempts (`account_locked`); see "
+    "Retry-After.",
+    429: "Too many requests (`throttled`); see Retry-After.",
+    502: "The card issuer's system answered wrongly or refused us; try later.",
+    503: "The card issuer's system is unavailable or busy; see Retry-After.",
+    504: "The card issuer's system was too slow.",
+}
+
+
+def error_responses(*statuses: int, authed: bool = True, **meanings: str) -> dict[int, Any]:
+    """OpenAPI responses in the error shape for these statuses, plus 429, and 401/403 if `authed`.
+
+    `meanings` override the description of a status, keyed `s404=...`.
+    """
+    wanted = sorted({*statuses, 429, *((401, 403) if authed else ())})
+    return {
+        status: OpenApiResponse(
+            response=ErrorSerializer,
+            description=meanings.get(f"s{status}", _ERROR_MEANINGS[status]),
+        )
+        for status in wanted
+    }
+
+
+def describe_api(result: dict[str, Any], generator: Any, request: Any, public: bool) -> Any:
+    """drf-spectacular postprocessing hook: put the long description into `info`."""
+    result.setdefault("info", {})["description"] = API_DESCRIPTION.strip()
+    return result

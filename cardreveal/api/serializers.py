@@ -1,0 +1,87 @@
+"""Output shapes shared by several API operations; each operation's input lives with its API class."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from cardreveal.audit.models import RevealEvent
+from cardreveal.cards.models import Card
+
+
+class CardSerializer(serializers.Serializer[Card]):
+    """A card as the cardholder knows it: never a full number, never a CVV."""
+
+    id = serializers.UUIDField()
+    # A field named like Field.label: DRF's metaclass takes declared fields off the class.
+    label = serializers.CharField()  # type: ignore[assignment]
+    brand = serializers.ChoiceField(choices=Card.Brand.choices)
+    last4 = serializers.CharField(help_text="The last four digits of the card number.")
+    expiry_month = serializers.IntegerField(min_value=1, max_value=12)
+    expiry_year = serializers.IntegerField(min_value=2000, max_value=2099)
+    expiry = serializers.CharField(source="expiry_display", help_text="MM/YY")
+    reveal_available = serializers.SerializerMethodField(
+        help_text="False when revealing is switched off for this card or its issuer connection."
+    )
+
+    class Meta:
+        ref_name = "Card"
+
+    def get_reveal_available(self, card: Card) -> bool:
+        return bool(card.reveal_enabled and card.binding.enabled)
+
+
+class RevealEventSerializer(serializers.Serializer[RevealEvent]):
+    """One reveal attempt on the cardholder's account, from the audit trail."""
+
+    id = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    card_id = serializers.UUIDField(allow_null=True, help_text="Null if the card was deleted.")
+    card_label = serializers.CharField(help_text="The card as it was shown then.")
+    channel = serializers.ChoiceField(choices=RevealEvent.Channel.choices)
+    outcome = serializers.ChoiceField(choices=RevealEvent.Outcome.choices)
+    reason = serializers.CharField(help_text="A stable code: `ok`, `otp_invalid`, ...")
+    client_ip = serializers.IPAddressField(allow_null=True)
+    user_agent = serializers.CharField()
+    request_id = serializers.CharField()
+
+    class Meta:
+        ref_name = "RevealEvent"
+
+
+class ApiTokenSerializer(serializers.Serializer[Any]):
+    """A signed-in device; the token itself is never shown again after sign-in."""
+
+    id = serializers.UUIDField()
+    device_name = serializers.CharField()
+    created = serializers.DateTimeField(help_text="When the device signed in.")
+    expiry = serializers.DateTimeField(help_text="Lapses if unused until then (idle timeout).")
+    absolute_expiry = serializers.DateTimeField(help_text="Lapses then however much it is used.")
+    current = serializers.SerializerMethodField(help_text="True for the token making this call.")
+
+    class Meta:
+        ref_name = "ApiToken"
+
+    def get_current(self, token: Any) -> bool:
+        current = self.context.get("current_digest")
+        return bool(current) and token.digest == current
+
+
+class OtpDeviceSerializer(serializers.Serializer[Any]):
+    """One of the cardholder's authenticators or backup-code sets, without any key or code."""
+
+    id = serializers.IntegerField()
+    type = serializers.ChoiceField(
+        choices=[("totp", "Authenticator app"), ("backup_codes", "Backup codes")]
+    )
+    name = serializers.CharField()
+    confirmed = serializers.BooleanField(help_text="Unconfirmed authenticators do not count yet.")
+    created_at = serializers.DateTimeField(allow_null=True)
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    remaining_codes = serializers.IntegerField(
+        allow_null=True, help_text="Backup codes left (null for authenticator apps)."
+    )
+
+    class Meta:
+        ref_name = "OtpDevice"

@@ -1,0 +1,237 @@
+"""API writes: sign in for a token, sign out, revoke tokens, and enrol another authenticator.
+
+Reveals are not here: the API calls the one reveal service, `cardreveal.cards.services.reveal_cvv`.
+"""
+
+from __future__ import annotations
+
+import re
+from base64 import b32encode
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+from django_otp.plugins.otp_totp.models import TOTPDevice
+from knox.settings import knox_settings
+
+from cardreveal.accounts.cooloff import authenticator_added_record
+from cardreveal.accounts.lockout import lock_message, locked_until_for_username, seconds_until
+from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
+from cardreveal.api.exceptions import ApiError
+from cardreveal.api.models import ApiToken
+from cardreveal.audit.services import escape_control
+from providers.sensitive import Sensitive
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+MAX_AUTHENTICATORS = 5
+_TOTP_RE = re.compile(r"^[0-9]{6}$")
+
+LOGIN_FAILED_MESSAGE = (
+    "The username, password or code is not correct. "
+    "Each code works once: if you just used one, wait for the next."
+)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token: its record, and the token itself, shown to the client once and never stored."""
+
+    record: ApiToken
+    secret: Sensitive[str]
+
+
+@dataclass(frozen=True)
+class PendingAuthenticator:
+    """An authenticator waiting for its first code; the key is shown once, at enrolment."""
+
+    device: TOTPDevice
+    secret: Sensitive[str]
+    otpauth_uri: Sensitive[str]
+
+
+@sensitive_variables("password", "otp_code")
+def api_login(
+    *, request: HttpRequest, username: str, password: str, otp_code: str, device_name: str
+) -> IssuedToken:
+    """Sign in with password and a one-time code (TOTP, or a backup code), for a new device token.
+
+    The password goes through Django's authentication backends (so failures count towards the
+    per-user lockout, and a locked account is refused); the code is consumed as at web sign-in,
+    so it cannot be reused, here or for a reveal. Raises ApiError: `invalid_credentials` (400)
+    for any wrong password, code or username alike, so the answer never says which was wrong;
+    `account_locked` (423, with Retry-After) while the account is locked, as the web says it.
+    Sends `user_logged_in` on success.
+    """
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        _refuse_if_locked(locked_until_for_username(username))
+        raise ApiError("invalid_credentials", LOGIN_FAILED_MESSAGE)
+    check = verify_sign_in_code(user=user, code=otp_code)
+    if not check.ok:
+        _refuse_if_locked(check.locked_until)
+        raise ApiError("invalid_credentials", LOGIN_FAILED_MESSAGE)
+    issued = api_token_issue(
+        user=user,
+        device_name=device_name or request.headers.get("User-Agent", ""),
+    )
+    _send_without_starting_a_session(request, user)
+    return issued
+
+
+def _send_without_starting_a_session(request: HttpRequest, user: Any) -> None:
+    """Send `user_logged_in` (audit and last-login receivers need it) for a token sign-in.
+
+    Receivers written for web sign-in may stamp `request.session`; the API issues tokens, never
+    sessions, so a session the request did not already have is dropped (no row, no cookie).
+    """
+    session = getattr(request, "session", None)
+    had_session = session is not None and session.session_key is not None
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    if session is not None and not had_session:
+        session.clear()  # left empty, Django's SessionMiddleware neither saves it nor sets a cookie
+
+
+def api_token_issue(*, user: User, device_name: str) -> IssuedToken:
+    """Create a token for one device; the user's expired tokens are deleted and, past the
+    per-user limit, the oldest live ones are revoked to make room."""
+    limit = int(knox_settings.TOKEN_LIMIT_PER_USER or 10)
+    with transaction.atomic():
+        ApiToken.objects.filter(user=user, expiry__lte=timezone.now()).delete()
+        live = list(
+            ApiToken.objects.select_for_update()
+            .filter(user=user)
+            .order_by("-created")
+            .values_list("digest", flat=True)
+        )
+        if len(live) >= limit:
+            ApiToken.objects.filter(digest__in=live[limit - 1 :]).delete()
+        record, secret = ApiToken.objects.create(
+            user=user,
+            expiry=knox_settings.TOKEN_TTL,
+            device_name=escape_control(device_name.strip(), limit=100),
+        )
+    return IssuedToken(record=record, secret=Sensitive(secret))
+
+
+def api_logout(*, request: HttpRequest, user: User, token: ApiToken) -> None:
+    """Revoke the token the request came with. Sends `user_logged_out`."""
+    ApiToken.objects.filter(digest=token.digest).delete()
+    user_logged_out.send(sender=user.__class__, request=request, user=user)
+
+
+def api_logout_everywhere(*, request: HttpRequest, user: User) -> int:
+    """Revoke every token of the user (every device). Returns how many. Sends `user_logged_out`."""
+    count: int = ApiToken.objects.filter(user=user).delete()[0]
+    user_logged_out.send(sender=user.__class__, request=request, user=user)
+    return count
+
+
+def api_token_revoke(*, user: User, token_id: object) -> bool:
+    """Revoke one of the user's tokens by its public id; False if no such token is theirs."""
+    count: int = ApiToken.objects.filter(user=user, id=token_id).delete()[0]
+    return count > 0
+
+
+@sensitive_variables("password", "otp_code")
+def totp_device_enrol(
+    *, request: HttpRequest, user: User, password: str, otp_code: str, name: str
+) -> PendingAuthenticator:
+    """Start enrolling another authenticator app, after re-checking password and a current code.
+
+    Any earlier unconfirmed authenticator of the user is discarded (its key was shown once and
+    must not come back). Raises ApiError: `reauthentication_failed` (403), `account_locked` (423)
+    or `too_many_authenticators` (409). The new device works only once confirmed with a code from it.
+    """
+    if _confirmed_authenticators(user) >= MAX_AUTHENTICATORS:
+        raise _too_many_authenticators()
+    again = authenticate(request, username=user.get_username(), password=password)
+    check: OtpCheck | None = None
+    if again is not None and again.pk == user.pk:
+        check = verify_sign_in_code(user=user, code=otp_code)
+    if check is None or not check.ok:
+        _refuse_if_locked(check.locked_until if check else locked_until_for_username(user.username))
+        raise ApiError(
+            "reauthentication_failed",
+            "The password or code is not correct. Each code works once.",
+            403,
+        )
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        if _confirmed_authenticators(user) >= MAX_AUTHENTICATORS:
+            raise _too_many_authenticators()
+        device = TOTPDevice.objects.create(user=user, name=name.strip(), confirmed=False)
+    return PendingAuthenticator(
+        device=device,
+        secret=Sensitive(b32encode(device.bin_key).decode("ascii")),
+        otpauth_uri=Sensitive(device.config_url),
+    )
+
+
+def totp_device_confirm(*, user: User, device_id: int, otp_code: str) -> TOTPDevice:
+    """Confirm an authenticator being enrolled with a code from it; from then on it counts.
+
+    Raises ApiError `device_not_found` (404) if it is not the user's pending authenticator, or
+    `otp_invalid` (400) for a wrong code (django-otp's back-off on that device applies). Like a
+    web enrolment, a confirmed authenticator starts the reveal cool-off and emails the cardholder.
+    """
+    code = normalise_code(otp_code)
+    outcome: Any = None
+    with transaction.atomic():
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(user=user, pk=device_id, confirmed=False)
+            .first()
+        )
+        if device is not None and _TOTP_RE.fullmatch(code) and device.verify_token(code):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            # Starts the reveal cool-off and emails the cardholder, as a web enrolment does.
+            authenticator_added_record(user=user, device=device, by=None)
+            outcome = device
+        elif device is not None:
+            outcome = "wrong_code"
+    # Raised outside the transaction so the device's failure counter (django-otp) is kept.
+    if outcome is None:
+        raise ApiError(
+            "device_not_found", "No authenticator with this id is waiting for a code.", 404
+        )
+    if outcome == "wrong_code":
+        raise ApiError(
+            "otp_invalid",
+            "That code does not match. Check the key was entered correctly and the phone's "
+            "clock is right, then try a new code.",
+            400,
+        )
+    confirmed: TOTPDevice = outcome
+    return confirmed
+
+
+def _refuse_if_locked(locked_until: datetime | None) -> None:
+    if locked_until is not None:
+        raise ApiError(
+            "account_locked",
+            lock_message(locked_until),
+            423,
+            retry_after=seconds_until(locked_until),
+        )
+
+
+def _confirmed_authenticators(user: User) -> int:
+    count: int = TOTPDevice.objects.filter(user=user, confirmed=True).count()
+    return count
+
+
+def _too_many_authenticators() -> ApiError:
+    return ApiError(
+        "too_many_authenticators",
+        f"You already have {MAX_AUTHENTICATORS} authenticator apps; ask support to remove one.",
+        409,
+    )

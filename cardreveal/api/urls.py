@@ -1,0 +1,30 @@
+"""URLs of the API, version 1: mounted at /api/v1/ by the root URLconf."""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView
+
+from cardreveal.api import docs, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/login", views.LoginApi.as_view(), name="login"),
+    path("auth/logout", views.LogoutApi.as_view(), name="logout"),
+    path("auth/logout-all", views.LogoutEverywhereApi.as_view(), name="logout-all"),
+    path("auth/tokens", views.TokenListApi.as_view(), name="tokens"),
+    path("auth/tokens/<uuid:token_id>", views.TokenRevokeApi.as_view(), name="token-revoke"),
+    path("cards", views.CardListApi.as_view(), name="cards"),
+    path("cards/<uuid:card_id>", views.CardDetailApi.as_view(), name="card"),
+    path("cards/<uuid:card_id>/reveal", views.CardRevealApi.as_view(), name="card-reveal"),
+    path("reveals", views.RevealHistoryApi.as_view(), name="reveals"),
+    path("otp-devices", views.OtpDeviceListApi.as_view(), name="otp-devices"),
+    path("otp-devices/totp", views.TotpEnrolApi.as_view(), name="totp-enrol"),
+    path(
+        "otp-devices/totp/<int:device_id>/confirm",
+        views.TotpConfirmApi.as_view(),
+        name="totp-confirm",
+    ),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", docs.api_docs, name="docs"),
+    re_path(r"^.*$", views.NotFoundApi.as_view(), name="not-found"),
+]

@@ -1,0 +1,567 @@
+"""API operations, one class each: validate input, call one service or selector, render JSON."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cardreveal.api.authentication import ApiTokenAuthentication
+from cardreveal.api.exceptions import ApiError
+from cardreveal.api.models import ApiToken
+from cardreveal.api.schema import PUBLIC_KEY_FORMAT, SEALED_FORMAT, error_responses
+from cardreveal.api.selectors import api_tokens_for_user, otp_devices_for_user
+from cardreveal.api.serializers import (
+    ApiTokenSerializer,
+    CardSerializer,
+    OtpDeviceSerializer,
+    RevealEventSerializer,
+)
+from cardreveal.api.services import (
+    api_login,
+    api_logout,
+    api_logout_everywhere,
+    api_token_revoke,
+    totp_device_confirm,
+    totp_device_enrol,
+)
+from cardreveal.api.throttles import (
+    LoginIpThrottle,
+    LoginUsernameThrottle,
+    OtpDeviceThrottle,
+    PerIpThrottle,
+    PerUserThrottle,
+    RevealIpThrottle,
+    RevealUserThrottle,
+)
+from cardreveal.audit.selectors import reveal_events_for_user
+from cardreveal.cards.selectors import card_for_user, cards_for_user
+from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
+from cardreveal.client_info import client_info
+
+OTP_CODE_HELP = "The current 6-digit code from the authenticator app."
+SAMPLE_TOKEN = "crv_" + "0123456789abcdef" * 4
+
+
+class ApiView(APIView):
+    """Every operation: JSON only, the one error shape, and `Cache-Control: no-store` on every
+    answer (errors included): the API only ever answers with one cardholder's data."""
+
+    # No OPTIONS: like any method an operation does not list, it answers 405 (and is not in Allow).
+    http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+
+def signed_in(request: Request) -> User:
+    """The request's user, typed; every caller sits behind IsVerifiedCardholder."""
+    user = request.user
+    if not isinstance(user, User):
+        raise exceptions.NotAuthenticated()
+    return user
+
+
+# ---------------------------------------------------------------------------------------- auth
+
+
+@method_decorator(sensitive_post_parameters("password", "otp_code"), name="dispatch")
+class LoginApi(ApiView):
+    """Sign in with username, password and a one-time code; get a token for this device."""
+
+    authentication_classes: list[type[Any]] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [PerIpThrottle, LoginIpThrottle, LoginUsernameThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        username = serializers.CharField(max_length=150)
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        otp_code = serializers.CharField(
+            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
+        )
+        device_name = serializers.CharField(
+            max_length=100,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="Shown in the list of signed-in devices; defaults to the User-Agent.",
+        )
+
+        class Meta:
+            ref_name = "Login"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        token = serializers.CharField(help_text="Send as `Authorization: Bearer <token>`.")
+        token_id = serializers.UUIDField(help_text="This device's id in the token list.")
+        expiry = serializers.DateTimeField(help_text="Idle deadline, pushed out on each use.")
+        absolute_expiry = serializers.DateTimeField(help_text="Sign in again after this.")
+
+        class Meta:
+            ref_name = "LoginResult"
+
+    @extend_schema(
+        operation_id="auth_login",
+        tags=["auth"],
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                415,
+                423,
+                authed=False,
+                s400="`invalid_credentials` (the same whether the password or the code was "
+                "wrong), `invalid_input` or `malformed_json`.",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "Sign in",
+                request_only=True,
+                value={
+                    "username": "alice",
+                    "password": "correct horse battery staple",
+                    "otp_code": "123456",
+                    "device_name": "Alice's phone",
+                },
+            ),
+            OpenApiExample(
+                "Signed in",
+                response_only=True,
+                value={
+                    "token": SAMPLE_TOKEN,
+                    "token_id": "6d1f0c2a-3b4e-4f5a-8b9c-0d1e2f3a4b5c",
+                    "expiry": "2025-01-01T12:15:00Z",
+                    "absolute_expiry": "2025-01-02T00:00:00Z",
+                },
+            ),
+        ],
+    )
+    @sensitive_variables("serializer", "data", "issued", "output")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        issued = api_login(
+            request=request._request,
+            username=data["username"],
+            password=data["password"],
+            otp_code=data["otp_code"],
+            device_name=data["device_name"],
+        )
+        output = self.OutputSerializer(
+            {
+                "token": issued.secret.reveal(),
+                "token_id": issued.record.id,
+                "expiry": issued.record.expiry,
+                "absolute_expiry": issued.record.absolute_expiry,
+            }
+        )
+        return Response(output.data)
+
+
+class LogoutApi(ApiView):
+    """Revoke the token this request carries."""
+
+    authentication_classes = [ApiTokenAuthentication]
+
+    @extend_schema(
+        operation_id="auth_logout",
+        tags=["auth"],
+        request=None,
+        responses={204: None, **error_responses()},
+    )
+    def post(self, request: Request) -> Response:
+        token = request.auth
+        if not isinstance(token, ApiToken):  # pragma: no cover - token auth only
+            raise exceptions.NotAuthenticated()
+        api_logout(request=request._request, user=signed_in(request), token=token)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutEverywhereApi(ApiView):
+    """Revoke every token of the signed-in user: every device is signed out."""
+
+    authentication_classes = [ApiTokenAuthentication]
+
+    @extend_schema(
+        operation_id="auth_logout_all",
+        tags=["auth"],
+        request=None,
+        responses={204: None, **error_responses()},
+    )
+    def post(self, request: Request) -> Response:
+        api_logout_everywhere(request=request._request, user=signed_in(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenListApi(ApiView):
+    """The signed-in devices (live tokens) of the user."""
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        results = ApiTokenSerializer(many=True)
+
+        class Meta:
+            ref_name = "ApiTokenList"
+
+    @extend_schema(
+        operation_id="auth_tokens_list",
+        tags=["auth"],
+        responses={200: OutputSerializer, **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        tokens = api_tokens_for_user(user=signed_in(request))
+        current = request.auth.digest if isinstance(request.auth, ApiToken) else None
+        output = self.OutputSerializer({"results": tokens}, context={"current_digest": current})
+        return Response(output.data)
+
+
+class TokenRevokeApi(ApiView):
+    """Revoke one of the user's tokens (sign a device out)."""
+
+    @extend_schema(
+        operation_id="auth_tokens_revoke",
+        tags=["auth"],
+        responses={204: None, **error_responses(404, s404="No such token of yours.")},
+    )
+    def delete(self, request: Request, token_id: uuid.UUID) -> Response:
+        if not api_token_revoke(user=signed_in(request), token_id=token_id):
+            raise ApiError("token_not_found", "No such token.", status.HTTP_404_NOT_FOUND)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# ---------------------------------------------------------------------------------------- cards
+
+
+class CardListApi(ApiView):
+    """The cardholder's cards."""
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        results = CardSerializer(many=True)
+
+        class Meta:
+            ref_name = "CardList"
+
+    @extend_schema(
+        operation_id="cards_list",
+        tags=["cards"],
+        responses={200: OutputSerializer, **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        cards = cards_for_user(user=signed_in(request))
+        return Response(self.OutputSerializer({"results": cards}).data)
+
+
+class CardDetailApi(ApiView):
+    """One of the cardholder's cards."""
+
+    @extend_schema(
+        operation_id="cards_retrieve",
+        tags=["cards"],
+        responses={200: CardSerializer, **error_responses(404, s404="`card_not_found`.")},
+    )
+    def get(self, request: Request, card_id: uuid.UUID) -> Response:
+        card = card_for_user(user=signed_in(request), card_id=card_id)
+        if card is None:
+            raise ApiError("card_not_found", CARD_NOT_FOUND_MESSAGE, status.HTTP_404_NOT_FOUND)
+        return Response(CardSerializer(card).data)
+
+
+@method_decorator(sensitive_post_parameters("otp_code", "public_key"), name="dispatch")
+class CardRevealApi(ApiView):
+    """Reveal a card's CVV, sealed to the app's key, after a fresh one-time code."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, RevealUserThrottle, RevealIpThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        otp_code = serializers.CharField(
+            max_length=20,
+            help_text=OTP_CODE_HELP + " Each code works once; the sign-in code does not count.",
+        )
+        public_key = serializers.CharField(max_length=8000, help_text=PUBLIC_KEY_FORMAT)
+
+        class Meta:
+            ref_name = "Reveal"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        scheme = serializers.CharField(
+            help_text="How `sealed` is encrypted: `jwe-rsa-oaep-256-a256gcm`, or "
+            "`rsa-oaep-256-hex` / `rsa-oaep-256-base64` for Mastercard's own encryption."
+        )
+        sealed = serializers.CharField(help_text="The CVV, encrypted to `public_key`.")
+        display_seconds = serializers.IntegerField(
+            help_text="Show the CVV this long, then wipe it."
+        )
+
+        class Meta:
+            ref_name = "SealedCvv"
+
+    @extend_schema(
+        operation_id="cards_reveal",
+        tags=["cards"],
+        summary="Reveal a card's CVV, sealed to the app's key",
+        description=(
+            "Needs a fresh one-time code (consumed here) and the app's RSA public key; the CVV "
+            "is fetched live from the card issuer and leaves the server only encrypted to that "
+            "key. Every attempt is recorded in the reveal history (channel `api`).\n"
+            + SEALED_FORMAT
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                404,
+                415,
+                423,
+                502,
+                503,
+                504,
+                s400="`client_key_invalid` (missing, malformed or weak key), `invalid_input`, "
+                "`malformed_json`.",
+                s403="`otp_missing`, `otp_malformed`, `otp_invalid`, `otp_replayed`, "
+                "`otp_no_device`, `card_disabled`, `reveal_cooloff` (a password or authenticator "
+                "changed recently; see Retry-After), `otp_required`, `csrf_failed`.",
+                s404="`card_not_found`: no such card, or not yours (same answer); or the issuer "
+                "does not know the card.",
+                s429="`throttled`, `otp_throttled` or a reveal quota used up; see Retry-After.",
+                s503="The issuer's system is unavailable or busy, or reveals are paused "
+                "(`reveals_paused`); see Retry-After.",
+            ),
+        },
+        examples=[
+            OpenApiExample(
+                "Reveal request",
+                request_only=True,
+                value={"otp_code": "654321", "public_key": "MIIBIjANBgkqhkiG9w0BAQEFAAOC..."},
+            ),
+            OpenApiExample(
+                "Sealed CVV",
+                response_only=True,
+                value={
+                    "scheme": "jwe-rsa-oaep-256-a256gcm",
+                    "sealed": "eyJhbGciOiJSU0EtT0FFUC0yNTYiLCJlbmMiOiJBMjU2R0NNIiwiY3R5IjoiYXBwbGlj"
+                    "YXRpb24vanNvbiJ9.kT3...<256 bytes>.q5...<12 bytes>.Zm9v....<16 bytes>",
+                    "display_seconds": 30,
+                },
+            ),
+        ],
+    )
+    @sensitive_variables("serializer", "result", "output")
+    def post(self, request: Request, card_id: uuid.UUID) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = reveal_cvv(
+            user=signed_in(request),
+            card_id=card_id,
+            otp_code=serializer.validated_data["otp_code"],
+            client_public_key=serializer.validated_data["public_key"],
+            client=client_info(request._request, channel="api"),
+        )
+        output = self.OutputSerializer(
+            {
+                "scheme": result.scheme,
+                "sealed": result.sealed,
+                "display_seconds": result.display_seconds,
+            }
+        )
+        return Response(output.data)
+
+
+class RevealHistoryApi(ApiView):
+    """Every reveal attempt on the cardholder's cards, newest first."""
+
+    class FilterSerializer(serializers.Serializer[Any]):
+        limit = serializers.IntegerField(
+            min_value=1,
+            max_value=100,
+            default=50,
+            required=False,
+            help_text="How many of the newest attempts.",
+        )
+
+        class Meta:
+            ref_name = "RevealHistoryFilter"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        results = RevealEventSerializer(many=True)
+
+        class Meta:
+            ref_name = "RevealHistory"
+
+    @extend_schema(
+        operation_id="reveals_list",
+        tags=["cards"],
+        parameters=[FilterSerializer],
+        responses={200: OutputSerializer, **error_responses(400)},
+    )
+    def get(self, request: Request) -> Response:
+        query = self.FilterSerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events = reveal_events_for_user(
+            user=signed_in(request), limit=query.validated_data["limit"]
+        )
+        return Response(self.OutputSerializer({"results": events}).data)
+
+
+# ---------------------------------------------------------------------------------------- OTP
+
+
+class OtpDeviceListApi(ApiView):
+    """The cardholder's authenticator apps and backup codes (never their keys or codes)."""
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        results = OtpDeviceSerializer(many=True)
+
+        class Meta:
+            ref_name = "OtpDeviceList"
+
+    @extend_schema(
+        operation_id="otp_devices_list",
+        tags=["otp"],
+        responses={200: OutputSerializer, **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        devices = otp_devices_for_user(user=signed_in(request))
+        return Response(self.OutputSerializer({"results": devices}).data)
+
+
+@method_decorator(sensitive_post_parameters("password", "otp_code"), name="dispatch")
+class TotpEnrolApi(ApiView):
+    """Start enrolling another authenticator app; needs the password and a current code."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        otp_code = serializers.CharField(
+            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
+        )
+        name = serializers.CharField(max_length=64, help_text="e.g. 'New phone'.")
+
+        class Meta:
+            ref_name = "TotpEnrol"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        id = serializers.IntegerField(help_text="Confirm with POST .../totp/{id}/confirm.")
+        name = serializers.CharField()
+        confirmed = serializers.BooleanField()
+        secret = serializers.CharField(help_text="Base32 key, shown this once.")
+        otpauth_uri = serializers.CharField(help_text="otpauth:// URI for a QR code, shown once.")
+
+        class Meta:
+            ref_name = "TotpEnrolment"
+
+    @extend_schema(
+        operation_id="otp_devices_totp_enrol",
+        tags=["otp"],
+        request=InputSerializer,
+        responses={
+            201: OutputSerializer,
+            **error_responses(
+                400,
+                409,
+                415,
+                423,
+                s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
+                s409="`too_many_authenticators`.",
+            ),
+        },
+    )
+    @sensitive_variables("serializer", "data", "pending", "output")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pending = totp_device_enrol(
+            request=request._request,
+            user=signed_in(request),
+            password=data["password"],
+            otp_code=data["otp_code"],
+            name=data["name"],
+        )
+        output = self.OutputSerializer(
+            {
+                "id": pending.device.pk,
+                "name": pending.device.name,
+                "confirmed": False,
+                "secret": pending.secret.reveal(),
+                "otpauth_uri": pending.otpauth_uri.reveal(),
+            }
+        )
+        return Response(output.data, status=status.HTTP_201_CREATED)
+
+
+@method_decorator(sensitive_post_parameters("otp_code"), name="dispatch")
+class TotpConfirmApi(ApiView):
+    """Finish enrolling an authenticator app with a code from it."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        otp_code = serializers.CharField(
+            max_length=20, help_text="A code from the new authenticator app."
+        )
+
+        class Meta:
+            ref_name = "TotpConfirm"
+
+    @extend_schema(
+        operation_id="otp_devices_totp_confirm",
+        tags=["otp"],
+        request=InputSerializer,
+        responses={
+            200: OtpDeviceSerializer,
+            **error_responses(
+                400,
+                404,
+                415,
+                s400="`otp_invalid`, `invalid_input`, `malformed_json`.",
+                s404="`device_not_found`: no authenticator of yours waits with this id.",
+            ),
+        },
+    )
+    @sensitive_variables("serializer")
+    def post(self, request: Request, device_id: int) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = signed_in(request)
+        device = totp_device_confirm(
+            user=user, device_id=device_id, otp_code=serializer.validated_data["otp_code"]
+        )
+        shown = next(
+            d for d in otp_devices_for_user(user=user) if d.type == "totp" and d.id == device.pk
+        )
+        return Response(OtpDeviceSerializer(shown).data)
+
+
+# ---------------------------------------------------------------------------------------- misc
+
+
+@extend_schema(exclude=True)
+class NotFoundApi(ApiView):
+    """Any other URL under /api/v1/: a 404 in the API's error shape, for every method."""
+
+    authentication_classes: list[type[Any]] = []
+    permission_classes = [AllowAny]
+    throttle_classes = [PerIpThrottle]
+
+    def _not_found(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        raise exceptions.NotFound("No such API endpoint. See /api/v1/docs/.")
+
+    http_method_names = [*ApiView.http_method_names, "options", "trace"]
+    get = post = put = patch = delete = head = options = trace = _not_found  # type: ignore[assignment]

@@ -1,0 +1,89 @@
+"""The CVV leaves no trace through the API either (T-SAD-1..7): the canary is searched in every sink."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.core import mail
+
+from tests.api.conftest import client_with, token_for
+from tests.conftest import totp_code
+from tests.test_no_cvv_traces import canary, debug_logs, dump_cache, dump_database  # noqa: F401
+
+
+def test_api_reveal_leaves_the_canary_nowhere(alice, canary, clock, client_key, debug_logs):  # noqa: F811
+    card, value = canary
+    client = client_with(token_for(alice, clock))
+    response = client.post(
+        f"/api/v1/cards/{card.pk}/reveal",
+        {"otp_code": totp_code(alice.device, clock), "public_key": client_key.public_b64},
+        format="json",
+    )
+    assert response.status_code == 200
+    sealed = response.json()["sealed"]
+    assert client_key.open(sealed) == value  # the canary really flowed
+
+    assert value not in response.content.decode().replace(sealed, "")
+    assert value not in dump_database()
+    assert value not in dump_cache()
+    assert value not in "\n".join(r.getMessage() for r in debug_logs.records)
+    assert value not in "\n".join(str(r.args) for r in debug_logs.records)
+    assert all(value not in m.body for m in mail.outbox)
+    for header, header_value in response.items():
+        assert value not in header_value, header
+    history = client.get("/api/v1/reveals").content.decode()
+    assert value not in history
+
+
+def test_api_error_after_the_provider_answered_reports_no_canary(
+    alice,
+    canary,  # noqa: F811
+    clock,
+    client_key,
+    monkeypatch,
+    caplog,
+):
+    """An exception after the provider answered: a plain JSON 500, and the server-side report
+    (what Django's AdminEmailHandler would mail) hides the CVV and the posted secrets."""
+    from django.views.debug import ExceptionReporter
+
+    import cardreveal.cards.services as services
+
+    card, value = canary
+
+    def broken_seal(result, client_key):
+        raise RuntimeError("sealing broke")
+
+    monkeypatch.setattr(services, "seal", broken_seal)
+    client = client_with(token_for(alice, clock))
+    code = totp_code(alice.device, clock)
+    with caplog.at_level(logging.ERROR, logger="cardreveal.api.exceptions"):
+        response = client.post(
+            f"/api/v1/cards/{card.pk}/reveal",
+            {"otp_code": code, "public_key": client_key.public_b64},
+            format="json",
+        )
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "server_error"
+    assert value not in response.content.decode()
+
+    record = next(r for r in caplog.records if r.name == "cardreveal.api.exceptions")
+    request = record.request
+    assert set(request.sensitive_post_parameters) == {"otp_code", "public_key"}
+    reporter = ExceptionReporter(request, *record.exc_info)
+    html = reporter.get_traceback_html()
+    text = reporter.get_traceback_text()
+    assert "reveal_cvv" in text  # the report covers the service frame
+    for secret in (value, code):
+        assert secret not in html
+        assert secret not in text
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cards", "/api/v1/reveals"])
+def test_api_reads_never_show_a_full_card_number(authed, alice, make_card, path):
+    import re
+
+    make_card(alice.user)
+    text = authed.get(path).content.decode()
+    assert not re.search(r"\d{13,19}", text)
