@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -91,6 +94,30 @@ def join_url(base_url: str, path: str) -> str:
 def basic_authorization(*, api_key: str) -> str:
     """The `Authorization` value JusBiz expects: Basic with the API key as user, empty password."""
     return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode("ascii")
+
+
+# Parsing an RSA private key checks it (tens of ms of CPU) and a provider is built per reveal, so
+# parsed keys are kept per process, keyed by a digest of (key, password), never by the secret
+# itself; bounded so rotated keys do not pile up. Errors are not remembered.
+_KEY_CACHE_SIZE = 16
+_key_cache: OrderedDict[bytes, RSAPrivateKey] = OrderedDict()
+_key_cache_lock = threading.Lock()
+
+
+def _cached_response_key(data: bytes, *, password: str) -> RSAPrivateKey:
+    """`load_response_key(data, password=password)`, remembered per process."""
+    digest = hashlib.sha256(hashlib.sha256(password.encode()).digest() + data).digest()
+    with _key_cache_lock:
+        cached = _key_cache.get(digest)
+        if cached is not None:
+            _key_cache.move_to_end(digest)
+            return cached
+    key = load_response_key(data, password=password)
+    with _key_cache_lock:
+        _key_cache[digest] = key
+        while len(_key_cache) > _KEY_CACHE_SIZE:
+            _key_cache.popitem(last=False)
+    return key
 
 
 def load_response_key(data: bytes, *, password: str = "") -> RSAPrivateKey:
@@ -381,7 +408,7 @@ class JuspayProvider(Provider):
         """The binding's decryption key, parsed once per provider instance."""
         if self._key is None:
             try:
-                self._key = load_response_key(
+                self._key = _cached_response_key(
                     self.config.secret_bytes("response_decryption_key"),
                     password=self.config.secret_text("response_decryption_key_password"),
                 )

@@ -425,7 +425,8 @@ class MastercardProvider(Provider):
     ) -> dict[str, str]:
         """Check the consumer key is set, the signing .p12 opens with its password and holds an
         RSA key, and (when payload encryption is on, or when given) the encryption certificate
-        is a current RSA certificate and the decryption key opens. Returns field -> message;
+        is a current RSA certificate and the decryption key opens, and that a pass-through to the
+        viewer's key uses the one padding browsers can open. Returns field -> message;
         messages never repeat a secret.
         """
         errors: dict[str, str] = {}
@@ -463,6 +464,17 @@ class MastercardProvider(Provider):
             errors["decryption_key"] = (
                 "Upload your Mastercard Encryption Key (the private key, .p12 or PEM), or turn "
                 "payload encryption off."
+            )
+        try:
+            passing = _as_bool(options.get("pass_client_key", False), name="pass_client_key")
+        except ProviderConfigError:
+            passing = False
+        if passing and str(options.get("client_key_padding") or "oaep-sha256") != "oaep-sha256":
+            # The reveal page's key is a WebCrypto RSA-OAEP SHA-256 key: it opens nothing else.
+            errors["client_key_padding"] = (
+                "When Mastercard encrypts the CVC to the viewer's key, the padding must be "
+                "oaep-sha256: browsers open only RSA-OAEP with SHA-256. Choose oaep-sha256 or "
+                "turn the pass-through off."
             )
         return errors
 

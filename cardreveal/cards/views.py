@@ -12,10 +12,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.audit.selectors import reveal_events_for_user
+from cardreveal.audit.selectors import activity_for_user
 from cardreveal.cards.selectors import card_for_user, cards_for_user
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import client_info
+
+MAX_EXTENSIONS = 10
 
 
 @require_GET
@@ -27,6 +29,9 @@ def card_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+# The reveal page itself never holds a CVV, but no-store keeps it out of the back/forward cache, so
+# history never restores the page with its script state (the script also wipes on pagehide).
+@never_cache
 @require_GET
 @verified_required
 def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
@@ -40,7 +45,8 @@ def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
         {
             "card": card,
             "display_seconds": settings.CARDREVEAL_REVEAL_SECONDS,
-            "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * 3,
+            # WCAG 2.2.1: "More time" restarts the countdown at least ten times, up to this cap.
+            "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * (1 + MAX_EXTENSIONS),
         },
     )
 
@@ -78,9 +84,9 @@ def card_reveal(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
 @require_GET
 @verified_required
 def activity(request: HttpRequest) -> HttpResponse:
-    """Every reveal attempt on the cardholder's account, newest first."""
+    """The cardholder's reveal attempts, sign-ins and account security events, newest first."""
     return render(
         request,
         "cards/activity.html",
-        {"events": reveal_events_for_user(user=signed_in_user(request))},
+        {"items": activity_for_user(user=signed_in_user(request))},
     )

@@ -1,10 +1,19 @@
 // Reveals one CVV: makes a fresh non-extractable RSA-OAEP key, sends its public half with the
-// one-time code, opens the sealed answer locally, shows it for a limited time, then wipes it.
+// one-time code, opens the sealed answer here, shows it for a limited time, then wipes it.
+//
+// The plaintext exists only in the decrypted buffer (zeroed once read), one local string, and the
+// one text node of #cvv-value; nothing is kept in attributes, storage, cookies or globals.
 "use strict";
 
 (function () {
   const section = document.getElementById("reveal");
-  if (!section || !window.crypto || !window.crypto.subtle) {
+  if (!section) {
+    return;
+  }
+  const unsupported = document.getElementById("reveal-unsupported");
+  if (!window.isSecureContext || !window.crypto || !window.crypto.subtle || !window.fetch) {
+    // WebCrypto exists only on https:// (or localhost): without it the code cannot be sealed.
+    if (unsupported) unsupported.hidden = false;
     return;
   }
   section.hidden = false;
@@ -12,6 +21,7 @@
   const form = document.getElementById("reveal-form");
   const codeInput = document.getElementById("otp-code");
   const button = document.getElementById("reveal-button");
+  const buttonLabel = button.querySelector(".label") || button;
   const statusEl = document.getElementById("reveal-status");
   const errorEl = document.getElementById("reveal-error");
   const box = document.getElementById("cvv-box");
@@ -21,24 +31,42 @@
   const hideButton = document.getElementById("cvv-hide");
   const extendButton = document.getElementById("cvv-extend");
   const copyButton = document.getElementById("cvv-copy");
-  const displaySeconds = parseInt(section.dataset.displaySeconds, 10) || 30;
-  const maxSeconds = parseInt(section.dataset.maxDisplaySeconds, 10) || displaySeconds * 3;
+  const defaultSeconds = parseInt(section.dataset.displaySeconds, 10) || 30;
+  const maxSecondsSetting = parseInt(section.dataset.maxDisplaySeconds, 10) || defaultSeconds;
+  const idleLabel = buttonLabel.textContent;
+  // WCAG 2.2.1: warn while there are still 20 s to act (half the time when the display is shorter).
+  const WARN_SECONDS = 20;
+  const CVV_PATTERN = /^[0-9]{3,4}$/;
 
-  let timer = null;
-  let remaining = 0;
-  let shownFor = 0;
+  // Only the decryption this page's key can do: RSA-OAEP with SHA-256 (see docs/browser-sealing.md).
+  const OPENERS = {
+    "jwe-rsa-oaep-256-a256gcm": openJwe,
+    "rsa-oaep-256-hex": function (text, key) { return openRsaOaep(hexToBytes(text), key); },
+    "rsa-oaep-256-base64": function (text, key) { return openRsaOaep(b64ToBytes(text), key); },
+  };
+
+  let hideTimer = null;
+  let tickTimer = null;
+  let deadline = 0;        // performance.now() at which the code is hidden
+  let hardLimit = 0;       // performance.now() past which "More time" cannot go
+  let shownSeconds = defaultSeconds;
+  let warned = false;
   let copied = false;
+  let lockTimer = null;
 
-  function b64urlToBytes(text) {
-    const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-    const padded = b64 + "===".slice((b64.length + 3) % 4);
-    const raw = atob(padded);
+  // ------------------------------------------------------------------ bytes
+
+  function b64ToBytes(text) {
+    const b64 = text.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
+    if (!/^[A-Za-z0-9+/]*$/.test(b64)) throw new Error("not base64");
+    const raw = atob(b64 + "===".slice((b64.length + 3) % 4));
     const out = new Uint8Array(raw.length);
     for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
     return out;
   }
 
   function hexToBytes(hex) {
+    if (!/^(?:[0-9A-Fa-f]{2})+$/.test(hex)) throw new Error("not hex");
     const out = new Uint8Array(hex.length / 2);
     for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
     return out;
@@ -46,160 +74,294 @@
 
   function bytesToB64(bytes) {
     let raw = "";
-    bytes.forEach(function (b) { raw += String.fromCharCode(b); });
+    for (let i = 0; i < bytes.length; i++) raw += String.fromCharCode(bytes[i]);
     return btoa(raw);
   }
 
-  async function newKeyPair() {
+  // Reads the digits out of a decrypted buffer, then zeroes it.
+  function digitsFrom(buffer) {
+    const bytes = new Uint8Array(buffer);
+    try {
+      const text = new TextDecoder().decode(bytes);
+      return CVV_PATTERN.test(text) ? text : null;
+    } finally {
+      bytes.fill(0);
+    }
+  }
+
+  // ------------------------------------------------------------------ crypto
+
+  function newKeyPair() {
     return crypto.subtle.generateKey(
       { name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
-      false, // the private key can never be exported from this page
+      false, // extractable: false, the private key can never leave this page's WebCrypto store
       ["encrypt", "decrypt"]
     );
   }
 
-  // Opens a compact JWE (RSA-OAEP-256 + A256GCM) addressed to our private key.
+  // A compact JWE (RSA-OAEP-256 + A256GCM) addressed to our key; its plaintext is {"cvv": "..."}.
   async function openJwe(token, privateKey) {
     const parts = token.split(".");
     if (parts.length !== 5) throw new Error("sealed answer malformed");
-    const cek = await crypto.subtle.decrypt({ name: "RSA-OAEP" }, privateKey, b64urlToBytes(parts[1]));
-    const aesKey = await crypto.subtle.importKey("raw", cek, "AES-GCM", false, ["decrypt"]);
-    const ct = b64urlToBytes(parts[3]);
-    const tag = b64urlToBytes(parts[4]);
+    const header = JSON.parse(new TextDecoder().decode(b64ToBytes(parts[0])));
+    if (header.alg !== "RSA-OAEP-256" || header.enc !== "A256GCM") throw new Error("unexpected JWE algorithms");
+    const cek = new Uint8Array(await crypto.subtle.decrypt({ name: "RSA-OAEP" }, privateKey, b64ToBytes(parts[1])));
+    let aesKey;
+    try {
+      aesKey = await crypto.subtle.importKey("raw", cek, "AES-GCM", false, ["decrypt"]);
+    } finally {
+      cek.fill(0);
+    }
+    const ct = b64ToBytes(parts[3]);
+    const tag = b64ToBytes(parts[4]);
     const joined = new Uint8Array(ct.length + tag.length);
     joined.set(ct);
     joined.set(tag, ct.length);
-    const plain = await crypto.subtle.decrypt(
-      { name: "AES-GCM", iv: b64urlToBytes(parts[2]), additionalData: new TextEncoder().encode(parts[0]), tagLength: 128 },
+    const plain = new Uint8Array(await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: b64ToBytes(parts[2]), additionalData: new TextEncoder().encode(parts[0]), tagLength: 128 },
       aesKey, joined
-    );
-    return JSON.parse(new TextDecoder().decode(plain)).cvv;
+    ));
+    try {
+      const text = new TextDecoder().decode(plain);
+      const match = /^\{\s*"cvv"\s*:\s*"([0-9]{3,4})"\s*\}$/.exec(text);
+      return match ? match[1] : null;
+    } finally {
+      plain.fill(0);
+    }
   }
 
-  // Opens a CVV the provider itself encrypted to our key (RSA-OAEP-SHA256, hex).
-  async function openProviderSealed(hex, privateKey) {
-    const plain = await crypto.subtle.decrypt({ name: "RSA-OAEP" }, privateKey, hexToBytes(hex));
-    return new TextDecoder().decode(plain);
+  // A CVV the provider itself encrypted to our key (Mastercard's Customer-Public-Rsa-Key).
+  async function openRsaOaep(bytes, privateKey) {
+    return digitsFrom(await crypto.subtle.decrypt({ name: "RSA-OAEP" }, privateKey, bytes));
   }
 
-  function showError(message) {
+  // ------------------------------------------------------------------ states
+
+  function announce(text) {
+    statusEl.textContent = text;
+  }
+
+  function showError(message, kind) {
     errorEl.textContent = message;
+    errorEl.dataset.kind = kind || "error";
     errorEl.hidden = false;
+    codeInput.setAttribute("aria-invalid", kind === "code" ? "true" : "false");
+  }
+
+  function clearError() {
+    errorEl.hidden = true;
+    errorEl.textContent = "";
+    codeInput.removeAttribute("aria-invalid");
+  }
+
+  function setBusy(busy) {
+    section.setAttribute("aria-busy", busy ? "true" : "false");
+    section.classList.toggle("is-loading", busy);
+    button.disabled = busy || lockTimer !== null;
+    buttonLabel.textContent = busy ? "Checking…" : idleLabel;
+  }
+
+  // Locked: too many attempts. The form stays visible but cannot be sent until the wait is over.
+  function lock(seconds, message) {
+    showError(message, "locked");
+    section.classList.add("is-locked");
+    button.disabled = true;
+    codeInput.disabled = true;
+    if (lockTimer) clearTimeout(lockTimer);
+    lockTimer = setTimeout(function () {
+      lockTimer = null;
+      section.classList.remove("is-locked");
+      button.disabled = false;
+      codeInput.disabled = false;
+      clearError();
+      announce("You can try again now.");
+    }, Math.max(1, seconds) * 1000);
+  }
+
+  function secondsLeft() {
+    return Math.max(0, Math.ceil((deadline - performance.now()) / 1000));
+  }
+
+  function render() {
+    const left = secondsLeft();
+    countdownEl.textContent = String(left);
+    progressEl.value = Math.round((left / shownSeconds) * 100);
+    extendButton.disabled = deadline >= hardLimit - 500;
+    const warnAt = shownSeconds > WARN_SECONDS ? WARN_SECONDS : Math.ceil(shownSeconds / 2);
+    if (!warned && left <= warnAt) {
+      warned = true;
+      announce(left + " seconds left. Choose More time to keep the code on screen.");
+    }
+  }
+
+  function schedule() {
+    if (hideTimer) clearTimeout(hideTimer);
+    hideTimer = setTimeout(function () { wipe("Time is up: the security code is hidden."); },
+      Math.max(0, deadline - performance.now()));
+    render();
   }
 
   function wipe(reason) {
-    if (timer) { clearInterval(timer); timer = null; }
-    valueEl.textContent = "";
+    if (hideTimer) { clearTimeout(hideTimer); hideTimer = null; }
+    if (tickTimer) { clearInterval(tickTimer); tickTimer = null; }
+    if (box.hidden && valueEl.firstChild === null) return; // nothing shown: leave the form alone
+    const focusWasInside = box.contains(document.activeElement) || document.activeElement === document.body;
+    // Remove the text node itself, not just its value.
+    while (valueEl.firstChild) valueEl.removeChild(valueEl.firstChild);
     box.hidden = true;
-    remaining = 0;
-    if (copied && navigator.clipboard && navigator.clipboard.writeText) {
-      navigator.clipboard.writeText("").catch(function () {});
-      copied = false;
-    }
-    statusEl.textContent = reason || "The security code is hidden.";
+    section.classList.remove("is-showing");
+    deadline = 0;
     form.hidden = false;
     codeInput.value = "";
-  }
-
-  function tick() {
-    remaining -= 1;
-    shownFor += 1;
-    countdownEl.textContent = String(Math.max(remaining, 0));
-    progressEl.value = Math.max(0, Math.round((remaining / displaySeconds) * 100));
-    if (remaining === 10) statusEl.textContent = "10 seconds left.";
-    if (remaining <= 0) wipe("Time is up: the security code is hidden.");
+    let message = reason;
+    if (copied) {
+      copied = false;
+      if (navigator.clipboard && navigator.clipboard.writeText) {
+        navigator.clipboard.writeText("").catch(function () {
+          announce(message + " The clipboard could not be cleared: copy something else over it.");
+        });
+      } else {
+        message += " Copy something else over the clipboard.";
+      }
+    }
+    announce(message);
+    if (focusWasInside && !document.hidden) codeInput.focus();
   }
 
   function show(cvv, seconds) {
-    errorEl.hidden = true;
+    clearError();
     form.hidden = true;
+    shownSeconds = seconds;
+    warned = false;
+    const now = performance.now();
+    deadline = now + seconds * 1000;
+    hardLimit = now + Math.max(seconds, maxSecondsSetting) * 1000;
     valueEl.textContent = cvv;
-    remaining = seconds;
-    shownFor = 0;
-    countdownEl.textContent = String(remaining);
-    progressEl.value = 100;
     box.hidden = false;
-    statusEl.textContent = "Security code shown for " + seconds + " seconds.";
-    hideButton.focus();
-    timer = setInterval(tick, 1000);
+    section.classList.add("is-showing");
+    announce("Security code shown for " + seconds + " seconds.");
+    valueEl.focus();
+    schedule();
+    tickTimer = setInterval(render, 250);
+  }
+
+  // ------------------------------------------------------------------ the reveal
+
+  function errorMessage(response, data) {
+    if (data && data.error && data.error.message) return data.error.message;
+    if (response.status === 403 || response.status === 401 || response.redirected) {
+      return "Your session has ended. Reload the page and sign in again.";
+    }
+    return "Something went wrong. Please try again.";
   }
 
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
-    errorEl.hidden = true;
+    if (lockTimer) return;
+    clearError();
     const code = codeInput.value.replace(/[\s-]/g, "");
     if (!/^[0-9]{6}$/.test(code)) {
-      showError("Enter the 6 digits shown in your authenticator app.");
+      showError("Enter the 6 digits shown in your authenticator app.", "code");
       codeInput.focus();
       return;
     }
-    button.disabled = true;
-    statusEl.textContent = "Checking your code and asking your bank…";
+    setBusy(true);
+    announce("Checking your code and asking your bank…");
     let keys = null;
     try {
       keys = await newKeyPair();
       const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
-      const body = new FormData(form);
+      const body = new FormData();
       body.set("otp_code", code);
       body.set("public_key", bytesToB64(spki));
       const response = await fetch(section.dataset.revealUrl, {
-        method: "POST", body: body, credentials: "same-origin", cache: "no-store",
+        method: "POST", body: body, credentials: "same-origin", cache: "no-store", redirect: "error",
         headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
-      });
-      let data = null;
-      try { data = await response.json(); } catch (e) { data = null; }
-      if (!response.ok || !data) {
-        const message = data && data.error ? data.error.message : "Something went wrong. Please try again.";
-        statusEl.textContent = "";
-        showError(message);
-        codeInput.value = "";
-        codeInput.focus();
+      }).catch(function () { return null; });
+      if (response === null) {
+        announce("");
+        showError("Could not reach the server. Check your connection, or reload the page and sign in again.");
         return;
       }
-      const cvv = data.scheme.indexOf("jwe") === 0
-        ? await openJwe(data.sealed, keys.privateKey)
-        : await openProviderSealed(data.sealed, keys.privateKey);
-      const seconds = parseInt(data.display_seconds, 10) || displaySeconds;
+      const isJson = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+      let data = isJson ? await response.json().catch(function () { return null; }) : null;
+      if (!response.ok || !data || !data.sealed) {
+        announce("");
+        const message = errorMessage(response, data);
+        const errorCode = data && data.error ? String(data.error.code) : "";
+        const retry = parseInt(response.headers.get("Retry-After") || "", 10);
+        codeInput.value = "";
+        if (response.status === 429 || response.status === 423) {
+          lock(retry || 30, message);
+        } else {
+          showError(message, errorCode.indexOf("otp_") === 0 ? "code" : "error");
+          codeInput.focus();
+        }
+        return;
+      }
+      const opener = OPENERS[data.scheme];
+      if (!opener) {
+        announce("");
+        showError("Your bank sent the code in a form this browser cannot open. Please contact support.");
+        return;
+      }
+      const seconds = parseInt(data.display_seconds, 10) || defaultSeconds;
+      const cvv = await opener(String(data.sealed), keys.privateKey);
       data = null;
+      if (!cvv) throw new Error("not a security code");
+      setBusy(false);
       show(cvv, seconds);
     } catch (e) {
-      statusEl.textContent = "";
-      showError("The security code could not be opened in this browser. Please try again.");
+      announce("");
+      showError("The security code could not be opened in this browser. Please try again with a new code.");
     } finally {
-      keys = null;
-      button.disabled = false;
+      keys = null; // the key pair is used once; dropping it lets WebCrypto discard the private key
+      setBusy(false);
     }
   });
+
+  // ------------------------------------------------------------------ controls
 
   hideButton.addEventListener("click", function () { wipe("The security code is hidden."); });
 
   extendButton.addEventListener("click", function () {
-    const allowed = maxSeconds - shownFor;
-    const added = Math.min(displaySeconds, allowed - remaining);
-    if (added <= 0) {
-      statusEl.textContent = "This is the longest the code can be shown.";
+    if (!deadline) return;
+    const target = Math.min(performance.now() + shownSeconds * 1000, hardLimit);
+    if (target <= deadline) {
+      announce("This is the longest the code can be shown. Show it again with a new code if you need it.");
+      extendButton.disabled = true;
       return;
     }
-    remaining += added;
-    countdownEl.textContent = String(remaining);
-    statusEl.textContent = "Added " + added + " seconds.";
+    deadline = target;
+    warned = false;
+    schedule();
+    announce("The code stays for " + secondsLeft() + " more seconds.");
   });
 
   copyButton.addEventListener("click", function () {
     if (!navigator.clipboard || !navigator.clipboard.writeText) {
-      statusEl.textContent = "Copying is not available in this browser.";
+      announce("Copying is not available in this browser.");
       return;
     }
     navigator.clipboard.writeText(valueEl.textContent).then(function () {
       copied = true;
-      statusEl.textContent = "Copied. The clipboard is cleared when the time is up.";
+      announce("Copied. The clipboard is cleared when the time is up.");
     }, function () {
-      statusEl.textContent = "Copying was not allowed by the browser.";
+      announce("Copying was not allowed by the browser.");
     });
   });
 
-  document.addEventListener("visibilitychange", function () {
-    if (document.hidden && !box.hidden) wipe("Hidden because you left the page.");
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && !box.hidden) {
+      event.preventDefault();
+      wipe("The security code is hidden.");
+    }
   });
-  window.addEventListener("pagehide", function () { if (!box.hidden) wipe(""); });
+
+  // Leaving the tab or the page hides the code at once; it never survives into history.
+  document.addEventListener("visibilitychange", function () {
+    if (document.hidden) wipe("Hidden because you left the page.");
+  });
+  window.addEventListener("pagehide", function () { wipe("The security code is hidden."); });
+  document.addEventListener("freeze", function () { wipe("The security code is hidden."); });
 })();

@@ -112,6 +112,28 @@ def test_garbage_key_file_is_refused(admin_client, make_binding):
     assert b"errornote" in response.content
 
 
+def test_pass_through_with_a_padding_browsers_cannot_open_is_refused(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        {
+            "name": binding.name,
+            "base_url": binding.base_url,
+            "enabled": "on",
+            "option__encrypt_payloads": "on",
+            "option__encrypted_value_field": "encryptedValue",
+            "option__jwe_iv_size": "16",
+            "option__pass_client_key": "on",
+            "option__client_key_padding": "pkcs1v15",
+            "option__send_idempotency_key": "on",
+        },
+    )
+    assert response.status_code == 200
+    assert "browsers open only RSA-OAEP with SHA-256" in response.content.decode()
+    binding.refresh_from_db()
+    assert not binding.options.get("pass_client_key")
+
+
 def test_plain_http_provider_url_is_refused(admin_client, make_binding, settings):
     settings.CARDREVEAL_ALLOW_LOOPBACK_HTTP = False
     binding = make_binding("mastercard")

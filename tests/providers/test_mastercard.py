@@ -676,6 +676,21 @@ def test_validate_secrets_accepts_a_current_certificate_and_a_pem_decryption_key
     assert "nope-nope" not in errors["decryption_key"]
 
 
+@pytest.mark.parametrize("padding_name", ["oaep-sha1", "pkcs1v15"])
+def test_validate_secrets_refuses_a_pass_through_padding_browsers_cannot_open(
+    keys: MastercardEmulator, padding_name: str
+) -> None:
+    options = {**keys.binding_options(), "pass_client_key": True}
+    assert MastercardProvider.validate_secrets(keys.binding_secrets(), options) == {}
+    errors = MastercardProvider.validate_secrets(
+        keys.binding_secrets(), {**options, "client_key_padding": padding_name}
+    )
+    assert set(errors) == {"client_key_padding"}
+    assert "oaep-sha256" in errors["client_key_padding"]
+    off = {**options, "pass_client_key": False, "client_key_padding": padding_name}
+    assert MastercardProvider.validate_secrets(keys.binding_secrets(), off) == {}
+
+
 def test_validate_secrets_requires_encryption_keys_only_when_encrypting(
     keys: MastercardEmulator,
 ) -> None:
