@@ -6,7 +6,7 @@ APP_PORT ?= 8000
 SANDBOX_PORT ?= 8765
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test lint typecheck migrations-check pytest install sandbox clean
+.PHONY: run test lint typecheck migrations-check pytest install sandbox clean serve bench
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("Python 3.11+ is required") if sys.version_info < (3, 11) else None'
@@ -28,6 +28,35 @@ run: install
 ## sandbox: only the provider emulators, on $(SANDBOX_PORT).
 sandbox: install
 	$(PY) -m providers.sandbox --port $(SANDBOX_PORT) --state var/sandbox
+
+## serve: production mode (docs/deploy.md). Needs DJANGO_SECRET_KEY, DJANGO_ALLOWED_HOSTS,
+## DATABASE_URL, REDIS_URL and CARDREVEAL_FIELD_KEYS; collects static files, migrates, runs gunicorn.
+## Static files are collected again only when static/ or the installed packages change.
+STATIC_ROOT := $(abspath $(or $(DJANGO_STATIC_ROOT),var/staticfiles))
+
+$(STATIC_ROOT)/staticfiles.json: $(VENV)/.installed $(shell find static -type f)
+	DJANGO_SETTINGS_MODULE=cardreveal.settings.production DJANGO_STATIC_ROOT=$(STATIC_ROOT) \
+	  $(PY) manage.py collectstatic --noinput -v0
+
+serve: install $(STATIC_ROOT)/staticfiles.json
+	DJANGO_SETTINGS_MODULE=cardreveal.settings.production $(PY) manage.py migrate --noinput -v0
+	DJANGO_SETTINGS_MODULE=cardreveal.settings.production DJANGO_STATIC_ROOT=$(STATIC_ROOT) \
+	  exec $(VENV)/bin/gunicorn -c gunicorn.conf.py
+
+$(VENV)/.bench-installed: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[bench]'
+	touch $@
+
+## bench: gunicorn + PostgreSQL + Redis + sandbox with 50 ms latency, Locust headless; prints the table.
+## BENCH_ARGS="--duration 60 --users 150 --write docs/benchmarks.md" for a longer run (docs/benchmarks.md).
+bench: $(VENV)/.bench-installed
+	$(PY) -m bench.run_bench $(BENCH_ARGS)
+
+## bench-resilience: one provider dead, slow or dripping; do reveals through another keep their
+## latency? Prints a table (docs/benchmarks.md). BENCH_RESILIENCE_ARGS="--duration 60" for longer.
+.PHONY: bench-resilience
+bench-resilience: install
+	$(PY) bench/resilience.py $(BENCH_RESILIENCE_ARGS)
 
 ## test: lint, format, types, migrations, Django checks, and the whole suite.
 test: lint typecheck migrations-check pytest

@@ -1,4 +1,4 @@
-"""Root URLs: the cardholder site, accounts, and the OTP-protected admin."""
+"""Root URLs: the cardholder site, accounts, the API for the mobile app, and the OTP-protected admin."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -12,5 +12,7 @@ admin.site.site_title = "cardreveal admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("cardreveal.accounts.urls")),
+    path("receipts/", include("cardreveal.audit.urls")),
+    path("api/v1/", include("cardreveal.api.urls")),
     path("", include("cardreveal.cards.urls")),
 ]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
 
-from cardreveal.settings.env import env_int
+from cardreveal.settings.env import env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -24,14 +25,21 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "csp",
+    "rest_framework",
+    "knox",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "cardreveal.accounts",
     "cardreveal.audit",
     "cardreveal.cards",
+    "cardreveal.api",
     "providers",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /healthz and /readyz, answered before sessions and host checks (cardreveal/health.py).
+    "cardreveal.health.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -39,9 +47,13 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Signs a session out 12 hours after sign-in however active it is (the idle timeout is below).
+    "cardreveal.accounts.middleware.AbsoluteSessionLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "cardreveal.middleware.SecurityHeadersMiddleware",
+    # Keeps the request at hand for audit records written from signals; audits bulk admin actions.
+    "cardreveal.audit.middleware.AuditContextMiddleware",
 ]
 
 ROOT_URLCONF = "cardreveal.urls"
@@ -73,7 +85,11 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # Validates nothing: its password_changed() hook starts the reveal cool-off and emails.
+    {"NAME": "cardreveal.accounts.cooloff.PasswordChangeCooloff"},
 ]
+# Django's model backend that also refuses locked accounts (cardreveal/accounts/lockout.py).
+AUTHENTICATION_BACKENDS = ["cardreveal.accounts.backends.LockoutModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "cards:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -129,6 +145,29 @@ STATIC_ROOT: Path | None = BASE_DIR / "var" / "staticfiles"
 # How long the CVV stays on screen, in seconds (DESIGN invariant 4).
 CARDREVEAL_REVEAL_SECONDS = env_int("CARDREVEAL_REVEAL_SECONDS", 30, minimum=5, maximum=120)
 
+# Account security (cardreveal/accounts). Lockout per user, PCI DSS 8.3.4: at most 10 failed
+# password or code attempts, then at least 30 minutes locked.
+CARDREVEAL_LOCKOUT_THRESHOLD = env_int("CARDREVEAL_LOCKOUT_THRESHOLD", 10, minimum=1, maximum=10)
+CARDREVEAL_LOCKOUT_SECONDS = env_int("CARDREVEAL_LOCKOUT_SECONDS", 30 * 60, minimum=30 * 60)
+# Successful reveals allowed per user per clock hour and per card per UTC day (429 beyond).
+CARDREVEAL_REVEALS_PER_USER_HOUR = env_int("CARDREVEAL_REVEALS_PER_USER_HOUR", 20, minimum=1)
+CARDREVEAL_REVEALS_PER_CARD_DAY = env_int("CARDREVEAL_REVEALS_PER_CARD_DAY", 10, minimum=1)
+# Reveals pause this long after a new authenticator or a password change (0 turns it off).
+CARDREVEAL_REVEAL_COOLOFF_SECONDS = env_int(
+    "CARDREVEAL_REVEAL_COOLOFF_SECONDS", 60 * 60, minimum=0, maximum=7 * 24 * 3600
+)
+# A signed-in session ends this long after sign-in, however active (absolute cap).
+CARDREVEAL_SESSION_MAX_SECONDS = env_int(
+    "CARDREVEAL_SESSION_MAX_SECONDS", 12 * 3600, minimum=15 * 60, maximum=12 * 3600
+)
+
+# Reveal receipts (cardreveal/audit): links in emails start with this URL (e.g. https://cards.example);
+# when empty, with the host of the request being served. The "This wasn't me" link lasts this long.
+CARDREVEAL_SITE_URL = env_str("CARDREVEAL_SITE_URL", "")
+CARDREVEAL_RECEIPT_LINK_MAX_AGE = env_int(
+    "CARDREVEAL_RECEIPT_LINK_MAX_AGE", 7 * 24 * 3600, minimum=3600, maximum=30 * 24 * 3600
+)
+
 # Provider kinds and the dotted path of the class that implements each (STYLE rule 3).
 CARDREVEAL_PROVIDERS = {
     "juspay": "providers.juspay.JuspayProvider",
@@ -145,6 +184,87 @@ CARDREVEAL_PROVIDER_CONNECT_TIMEOUT = 3.05
 CARDREVEAL_PROVIDER_READ_TIMEOUT = 10.0
 CARDREVEAL_PROVIDER_DEADLINE = 15.0
 CARDREVEAL_PROVIDER_MAX_BODY_BYTES = 256 * 1024
+# Calls in flight per binding per worker process; more fail fast as "busy" (503) so that one slow
+# provider cannot hold every thread of a worker: keep it below the worker's thread count. A binding
+# may set its own (option max_concurrency).
+CARDREVEAL_PROVIDER_MAX_CONCURRENCY = env_int(
+    "CARDREVEAL_PROVIDER_MAX_CONCURRENCY", 4, minimum=1, maximum=1000
+)
+# The circuit breaker per binding: open after this many consecutive failures (connect errors,
+# timeouts, TLS failures, 5xx), fail fast for the cool-down, then let one trial call through. Its
+# state lives in this cache, so with Redis it is shared by every worker.
+CARDREVEAL_BREAKER_THRESHOLD = env_int("CARDREVEAL_BREAKER_THRESHOLD", 5, minimum=1, maximum=1000)
+CARDREVEAL_BREAKER_COOLDOWN_SECONDS = env_int(
+    "CARDREVEAL_BREAKER_COOLDOWN_SECONDS", 30, minimum=1, maximum=3600
+)
+CARDREVEAL_BREAKER_CACHE = "default"
+
+# ------------------------------------------------------------------------------ REST API (docs/api.md)
+# Tokens (django-rest-knox): stored as SHA-512 digests; idle expiry pushed out on use (at most once
+# a minute), never past the absolute cap counted from sign-in; at most this many devices per user.
+# knox ships a migration for its own token table, which the swapped-in api.ApiToken replaces;
+# without this the unused table (with a foreign key to users) would be created anyway.
+MIGRATION_MODULES = {"knox": None}
+KNOX_TOKEN_MODEL = "api.ApiToken"  # noqa: S105 - a model name, not a secret
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(minutes=env_int("CARDREVEAL_API_TOKEN_IDLE_MINUTES", 15, minimum=1)),
+    "AUTO_REFRESH": True,
+    "AUTO_REFRESH_MAX_TTL": timedelta(
+        hours=env_int("CARDREVEAL_API_TOKEN_MAX_HOURS", 12, minimum=1, maximum=24 * 30)
+    ),
+    "MIN_REFRESH_INTERVAL": 60,
+    "AUTH_HEADER_PREFIX": "Bearer",
+    "TOKEN_PREFIX": "crv_",
+    "TOKEN_LIMIT_PER_USER": 10,
+}
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "cardreveal.api.authentication.ApiTokenAuthentication",
+        # Browser sessions (OTP-verified) may call the API too; DRF enforces CSRF for them.
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["cardreveal.api.permissions.IsVerifiedCardholder"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "cardreveal.api.throttles.PerUserThrottle",
+        "cardreveal.api.throttles.PerIpThrottle",
+    ],
+    # Per user (signed in) and per client address; login per address and per username tried.
+    "DEFAULT_THROTTLE_RATES": {
+        "user": "120/min",
+        "ip": "300/min",
+        "login_ip": "10/min",
+        "login_username": "5/min",
+        "reveal_user": "10/min",
+        "reveal_ip": "30/min",
+        "otp_user": "5/min",
+    },
+    # The client address is REMOTE_ADDR (as in audit records), never a spoofable X-Forwarded-For.
+    "NUM_PROXIES": 0,
+    "EXCEPTION_HANDLER": "cardreveal.api.exceptions.api_exception_handler",
+    # OPTIONS answers 405 like any other method an endpoint does not list.
+    "DEFAULT_METADATA_CLASS": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cardreveal API",
+    "DESCRIPTION": "See the cardreveal.api.schema module; replaced by describe_api.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cardreveal.api.schema.describe_api",
+    ],
+}
 
 # ------------------------------------------------------------------------------ logging
 LOGGING = {

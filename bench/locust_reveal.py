@@ -1,0 +1,136 @@
+"""Locust users for `make bench`: signed-in cardholders revealing CVVs, or browsing their cards.
+
+Run by bench/run_bench.py (locust --headless -f bench/locust_reveal.py RevealUser|CardListUser).
+The sessions come from real sign-ins done before the run (BENCH_SESSIONS names the JSON file),
+so no password hashing happens while the clock runs.
+
+RevealUser: once a second (each user at its own fixed offset within the second, so the load is
+spread evenly instead of arriving in a burst at each second boundary), POST a reveal with a fresh
+TOTP code for the current 1-second step and a client public key, for the user's next card
+(round robin over the four providers). Keys: RSA-2048 generation costs ~50-100 ms, far more than a
+reveal, so a pool of keys is generated at start-up and users reuse public keys across reveals;
+a real browser makes a fresh key per reveal on the client's own CPU, which the server never sees.
+The sealed answer is opened and the CVV checked on the first reveal of each card and 1 in 10
+after that (decrypting is the client's cost, not the server's; sampled to keep the generator light).
+
+CardListUser: GET / back to back (a closed loop), to find the card list's throughput.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import os
+import random
+import time
+from typing import Any
+
+import gevent
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from locust import FastHttpUser, constant, events, task
+
+from bench.totp import totp
+from providers.jose import jwe_decrypt
+
+KEY_POOL_SIZE = 8
+VERIFY_EVERY = 10
+
+
+class _Shared:
+    sessions: list[dict[str, Any]] = []
+    next_session: itertools.count[int] = itertools.count()
+    keys: list[tuple[rsa.RSAPrivateKey, str]] = []
+
+
+@events.init.add_listener
+def _load(environment: Any, **_: Any) -> None:
+    with open(os.environ["BENCH_SESSIONS"]) as fh:
+        _Shared.sessions = json.load(fh)["sessions"]
+    for _ in range(KEY_POOL_SIZE):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        der = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        _Shared.keys.append((key, base64.b64encode(der).decode()))
+
+
+class _SignedIn(FastHttpUser):
+    abstract = True
+
+    def on_start(self) -> None:
+        index = next(_Shared.next_session) % len(_Shared.sessions)
+        self.session = _Shared.sessions[index]
+        self.client.client.cookiejar = None  # cookies are sent by hand: the session is fixed
+        host = self.host or ""
+        self.headers = {
+            "Cookie": (
+                f"__Host-sessionid={self.session['sessionid']}; "
+                f"__Host-csrftoken={self.session['csrftoken']}"
+            ),
+            # What the TLS-terminating load balancer adds; the app runs with SSL redirect on.
+            "X-Forwarded-Proto": "https",
+            "Origin": host.replace("http://", "https://"),
+        }
+
+
+class RevealUser(_SignedIn):
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.offset = random.random() * 0.9
+        self.last_step = int(time.time())  # the sign-in code used an earlier step
+        self.kinds = itertools.cycle(sorted(self.session["cards"]))
+        self.private_key, self.public_key = random.choice(_Shared.keys)
+        self.revealed: dict[str, int] = {}
+
+    def _wait_for_next_step(self) -> None:
+        now = time.time()
+        target = int(now) + self.offset
+        while target <= now or int(target) <= self.last_step:
+            target += 1
+        gevent.sleep(target - now)
+
+    @task
+    def reveal(self) -> None:
+        self._wait_for_next_step()
+        now = time.time()
+        self.last_step = int(now)
+        kind = next(self.kinds)
+        card = self.session["cards"][kind]
+        body = {
+            "otp_code": totp(self.session["totp_key"], now),
+            "public_key": self.public_key,
+            "csrfmiddlewaretoken": self.session["csrftoken"],
+        }
+        with self.client.post(
+            f"/cards/{card['id']}/reveal",
+            data=body,
+            headers=self.headers,
+            name=f"reveal {kind}",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code} {response.text[:200]}")
+                return
+            count = self.revealed.get(kind, 0)
+            self.revealed[kind] = count + 1
+            if count % VERIFY_EVERY == 0:
+                sealed = response.json()["sealed"]
+                cvv = json.loads(jwe_decrypt(sealed, self.private_key))["cvv"]
+                if str(cvv) != card["cvv"]:
+                    response.failure(f"wrong CVV from {kind}")
+
+
+class CardListUser(_SignedIn):
+    wait_time = constant(0)
+
+    @task
+    def card_list(self) -> None:
+        with self.client.get(
+            "/", headers=self.headers, name="card list (GET /)", catch_response=True
+        ) as response:
+            if response.status_code != 200 or b"bench" not in (response.content or b""):
+                response.failure(f"{response.status_code}")

@@ -1,0 +1,235 @@
+"""What one request costs the app, measured in process: CPU time, SQL queries, cache calls.
+
+python -m bench.profile_requests --sessions sessions.json --out profile.json [--cprofile top.txt]
+(with DJANGO_SETTINGS_MODULE=bench.settings, the database seeded and the sandbox running)
+
+Uses the sessions signed in by bench/run_bench.py, one reveal per cardholder (each with a fresh
+code from its own device, all in the same second), then the card list many times. CPU time is this
+process's (the provider's latency is waiting, not CPU), so the numbers hold on a busy machine too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import cProfile
+import io
+import json
+import os
+import pstats
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.totp import totp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Profile single requests in process.")
+    parser.add_argument("--sessions", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cprofile", type=Path)
+    parser.add_argument("--reveals", type=int, default=40)
+    parser.add_argument("--lists", type=int, default=200)
+    args = parser.parse_args()
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    import django
+
+    django.setup()
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from django.core.cache import caches
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    sessions = json.loads(args.sessions.read_text())["sessions"]
+    der = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    public_key = base64.b64encode(der).decode()
+
+    cache_calls = {"n": 0}
+    backend = type(caches["default"])
+    for name in ("get", "set", "add", "incr", "decr", "delete", "get_many", "set_many", "touch"):
+        original = getattr(backend, name, None)
+        if original is None:
+            continue
+
+        def counted(*a: Any, __original: Any = original, **k: Any) -> Any:
+            cache_calls["n"] += 1
+            return __original(*a, **k)
+
+        setattr(backend, name, counted)
+
+    # One client, so one handler: each new handler loads the middleware again, and WhiteNoise's
+    # start-up scan of the static files would be counted in every request.
+    shared = Client(
+        HTTP_HOST="127.0.0.1",
+        HTTP_X_FORWARDED_PROTO="https",
+        HTTP_ORIGIN="https://127.0.0.1",
+        enforce_csrf_checks=True,
+    )
+
+    def client_for(session: dict[str, Any]) -> Client:
+        client = shared
+        client.cookies.clear()
+        client.cookies["__Host-sessionid"] = session["sessionid"]
+        client.cookies["__Host-csrftoken"] = session["csrftoken"]
+        return client
+
+    # CPU attribution inside one reveal: each step the reveal service calls, timed where it is
+    # looked up (the service module's namespace), plus every provider's fetch_cvv.
+    import cardreveal.cards.services as services
+    import cardreveal.cards.views as views
+    from providers.registry import provider_class
+
+    steps: dict[str, float] = {}
+    timing = {"on": False}
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            if not timing["on"]:
+                return fn(*a, **k)
+            began = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                steps[name] = steps.get(name, 0.0) + time.process_time() - began
+
+        return wrapper
+
+    for name in (
+        "account_locked_until",
+        "card_for_user",
+        "reveals_globally_enabled",
+        "parse_client_key",
+        "reveal_cooloff",
+        "reveal_quota_check",
+        "verify_totp",
+        "reveal_quota_reserve",
+        "provider_for_binding",
+        "seal",
+        "reveal_event_record",
+        "reveal_receipt_send",
+    ):
+        if hasattr(services, name):
+            setattr(services, name, timed(name, getattr(services, name)))
+    if os.environ.get("BENCH_EXPERIMENT_CACHE_PROVIDERS"):
+        # Experiment only (not how the app runs): one provider object per binding version.
+        built: dict[tuple[Any, ...], Any] = {}
+        make = services.provider_for_binding
+
+        def cached_provider(binding: Any) -> Any:
+            key = (binding.pk, binding.updated_at)
+            if key not in built:
+                built[key] = make(binding)
+            return built[key]
+
+        services.provider_for_binding = cached_provider
+    views.reveal_cvv = timed("reveal_cvv (the whole service)", views.reveal_cvv)
+    for kind in sorted(sessions[0]["cards"]):
+        cls = provider_class(kind)
+        cls.fetch_cvv = timed("provider fetch_cvv (all providers)", cls.fetch_cvv)
+
+    query_log: list[str] = []
+
+    def measure(call: Any) -> tuple[float, float, int, int, int]:
+        cache_calls["n"] = 0
+        with CaptureQueriesContext(connection) as queries:
+            cpu, wall = time.process_time(), time.perf_counter()
+            status = call()
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        if not query_log:
+            query_log.extend(q["sql"][:160] for q in queries.captured_queries)
+        return cpu * 1000, wall * 1000, len(queries), cache_calls["n"], status
+
+    # CPU time, not wall time: waiting on the provider or the database costs the server nothing.
+    profiler = cProfile.Profile(time.process_time) if args.cprofile else None
+    list_profiler = cProfile.Profile(time.process_time) if args.cprofile else None
+    kinds = sorted(sessions[0]["cards"])
+    reveals = []
+    # Warm up: first request per process loads templates, URL conf, provider keys, connections.
+    for session in sessions[:4]:
+        client_for(session).get("/")
+    used = sessions[: args.reveals]
+
+    def reveal_each(profile: cProfile.Profile | None, batch: list[dict[str, Any]]) -> None:
+        time.sleep(1.05 - time.time() % 1)  # a new 1-second step: every code is fresh
+        for i, session in enumerate(batch):
+            card = session["cards"][kinds[i % len(kinds)]]
+            client = client_for(session)
+            form = {
+                "otp_code": totp(session["totp_key"], time.time()),
+                "public_key": public_key,
+                "csrfmiddlewaretoken": session["csrftoken"],
+            }
+            if profile:
+                profile.enable()
+            result = measure(
+                lambda c=client, f=form, cid=card["id"]: (
+                    c.post(f"/cards/{cid}/reveal", f, secure=True).status_code
+                )
+            )
+            if profile:
+                profile.disable()
+            else:
+                reveals.append(result)
+
+    # One reveal per provider first, as a running worker has made: keys parsed, connections open.
+    reveal_each(None, sessions[-len(kinds) :])
+    reveals.clear()
+    timing["on"] = True
+    reveal_each(None, used)  # measured without the profiler, whose overhead would inflate CPU time
+    timing["on"] = False
+    query_log_reveal = list(query_log)
+    query_log.clear()
+    if profiler:
+        reveal_each(profiler, used)
+        query_log.clear()
+    lists = []
+    client = client_for(sessions[0])
+    for _ in range(args.lists):
+        lists.append(measure(lambda: client.get("/", secure=True).status_code))
+    if list_profiler:
+        list_profiler.enable()
+        for _ in range(args.lists):
+            client.get("/", secure=True)
+        list_profiler.disable()
+
+    def summary(rows: list[tuple[float, float, int, int, int]]) -> dict[str, Any]:
+        ok = [r for r in rows if r[4] == 200]
+        return {
+            "count": len(rows),
+            "ok": len(ok),
+            "statuses": sorted({r[4] for r in rows}),
+            "cpu_ms_median": round(statistics.median(r[0] for r in ok), 2) if ok else None,
+            "wall_ms_median": round(statistics.median(r[1] for r in ok), 2) if ok else None,
+            "queries": sorted({r[2] for r in ok}),
+            "cache_calls": sorted({r[3] for r in ok}),
+        }
+
+    count = max(1, len(reveals))
+    breakdown = {name: round(total * 1000 / count, 2) for name, total in steps.items()}
+    result = {
+        "reveal": summary(reveals) | {"sql": query_log_reveal, "cpu_ms_by_step": breakdown},
+        "card_list": summary(lists) | {"sql": query_log},
+    }
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    if profiler and args.cprofile:
+        out = io.StringIO()
+        pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+        out.write("\n\n==================== card list\n")
+        pstats.Stats(list_profiler, stream=out).sort_stats("tottime").print_stats(40)
+        pstats.Stats(list_profiler, stream=out).sort_stats("cumulative").print_stats(60)
+        args.cprofile.write_text(out.getvalue())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,924 @@
+"""`make bench`: the app under gunicorn on PostgreSQL and Redis against provider sandboxes with a
+set latency, loaded by Locust, next to the same provider calls made directly (the physical limit).
+
+python -m bench.run_bench [--duration 20] [--users 120] [--latency-ms 50] [--write docs/benchmarks.md]
+
+Everything runs on this machine and only talks to 127.0.0.1: a throwaway PostgreSQL database
+(created and dropped), a Redis database with a key prefix of its own (its keys deleted after), the
+sandbox, an SMTP sink for the reveal receipts, gunicorn, and Locust. Each step is bounded in time
+and every process started here is stopped here. Logs stay in var/bench/<run>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import gzip
+import http.client
+import json
+import os
+import platform
+import re
+import secrets
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import sysconfig
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from cryptography.fernet import Fernet
+
+from bench.totp import totp
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+SECTION_START = "<!-- bench:reveal:start -->"
+SECTION_END = "<!-- bench:reveal:end -->"
+LOOPBACK = "127.0.0.1"
+
+
+# ---------------------------------------------------------------------------------- processes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(port: int, *, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"a process exited early ({proc.args!r}); see the logs")
+        with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), 0.5):
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"nothing listened on port {port} within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def started(
+    argv: list[str], *, env: dict[str, str], log: Path, stdout: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a process in its own session; on exit stop it (TERM, then KILL) and its children."""
+    with log.open("wb") as err, (stdout or log).open("ab") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            argv, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+def run(argv: list[str], *, env: dict[str, str], log: Path, timeout: float) -> None:
+    with log.open("ab") as out:
+        result = subprocess.run(  # noqa: S603
+            argv, cwd=ROOT, env=env, stdout=out, stderr=out, timeout=timeout, check=False
+        )
+    if result.returncode != 0:
+        tail = log.read_text(errors="replace")[-2500:]
+        raise SystemExit(f"{' '.join(argv[:4])} failed ({result.returncode}):\n{tail}")
+
+
+class SmtpSink(threading.Thread):
+    """Accepts and discards mail on loopback, so reveal receipts cost a real SMTP exchange."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True, name="smtp-sink")
+        self.port = port
+        self.messages = 0
+        self.ready = threading.Event()
+        self.loop = asyncio.new_event_loop()
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        try:
+            while line := await reader.readline():
+                verb = line[:4].upper()
+                if verb == b"DATA":
+                    writer.write(b"354 end with .\r\n")
+                    while (await reader.readline()) not in (b".\r\n", b""):
+                        pass
+                    self.messages += 1
+                    writer.write(b"250 queued\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                else:
+                    writer.write(b"250 ok\r\n")
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        server = self.loop.run_until_complete(
+            asyncio.start_server(self._session, LOOPBACK, self.port, backlog=256)
+        )
+        self.ready.set()
+        try:
+            self.loop.run_forever()
+        finally:
+            server.close()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+# ---------------------------------------------------------------------------------- CPU accounting
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_table() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used by it and its reaped children)."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        table[int(entry.name)] = (int(fields[1]), name, ticks / _TICKS)
+    return table
+
+
+def _group(table: dict[int, tuple[int, str, float]], roots: set[int]) -> float:
+    found = set(roots) & set(table)
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in found and pid not in found:
+                found.add(pid)
+                changed = True
+    return sum(table[p][2] for p in found)
+
+
+def _service_roots(table: dict[int, tuple[int, str, float]], name: str) -> set[int]:
+    """The top process of a service (postgres, redis-server): named so, with a parent not."""
+    return {
+        pid
+        for pid, (ppid, comm, _) in table.items()
+        if comm.startswith(name) and not table.get(ppid, (0, "", 0))[1].startswith(name)
+    }
+
+
+@dataclass
+class CpuMeter:
+    """Cores used per group over a scenario: the app (gunicorn and its workers), the sandbox,
+    PostgreSQL, Redis, and the load generator (Locust or the direct caller, with this script).
+    Each group counts its live processes and the ones they reaped, so short-lived PostgreSQL
+    backends are included."""
+
+    roots: dict[str, int]
+    before: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def _sample(self) -> dict[str, float]:
+        table = _proc_table()
+        used = {group: _group(table, {root}) for group, root in self.roots.items()}
+        used["postgresql"] = _group(table, _service_roots(table, "postgres"))
+        used["redis"] = _group(table, _service_roots(table, "redis-server"))
+        own = os.times()
+        used["load"] = own.user + own.system + own.children_user + own.children_system
+        return used
+
+    def start(self) -> None:
+        self.before = self._sample()
+        self.wall = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        wall = time.monotonic() - self.wall
+        return {k: round((after[k] - self.before.get(k, 0)) / wall, 2) for k in after}
+
+
+# ---------------------------------------------------------------------------------- the app over HTTP
+
+
+class App:
+    """Plain HTTP to gunicorn, dressed as the TLS-terminating load balancer would send it."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.origin = f"https://{LOOPBACK}:{port}"
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        cookies: dict[str, str] | None = None,
+        form: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        conn = http.client.HTTPConnection(LOOPBACK, self.port, timeout=30)
+        sent = {"Host": f"{LOOPBACK}:{self.port}", "X-Forwarded-Proto": "https"}
+        if cookies:
+            sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+            sent["Origin"] = self.origin
+        sent.update(headers or {})
+        try:
+            conn.request(method, path, body=body, headers=sent)
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if cookies is not None:
+            for header in response.msg.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, response.msg, data
+
+
+def sign_in(app: App, user: dict[str, Any]) -> dict[str, Any]:
+    """Sign in through the real pages (password, then a TOTP code); return the session."""
+    cookies: dict[str, str] = {}
+    status, _, page = app.request("GET", "/accounts/login/", cookies=cookies)
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if status != 200 or token is None:
+        raise SystemExit(f"login page answered {status}")
+    form = {
+        "csrfmiddlewaretoken": token.group(1).decode(),
+        "username": user["username"],
+        "password": user["password"],
+    }
+    status, _, _ = app.request("POST", "/accounts/login/", cookies=cookies, form=form)
+    if status != 302:
+        raise SystemExit(f"sign-in for {user['username']} answered {status}")
+    code = totp(user["totp_key"], time.time())
+    form = {"csrfmiddlewaretoken": cookies["__Host-csrftoken"], "code": code}
+    status, _, _ = app.request("POST", "/accounts/verify/", cookies=cookies, form=form)
+    if status != 302:
+        raise SystemExit(f"sign-in code for {user['username']} answered {status}")
+    return {
+        "sessionid": cookies["__Host-sessionid"],
+        "csrftoken": cookies["__Host-csrftoken"],
+        "totp_key": user["totp_key"],
+        "cards": user["cards"],
+    }
+
+
+_RESOURCE_RE = re.compile(
+    rb"<(?:script|img|iframe|source|video|audio|embed)\b[^>]*?\ssrc=[\"']([^\"']+)[\"']"
+    rb"|<link\b[^>]*?\shref=[\"']([^\"']+)[\"']",
+    re.IGNORECASE,
+)
+_CSS_URL_RE = re.compile(rb"url\(\s*[\"']?([^\"')]+)[\"']?\s*\)|@import\s+[\"']([^\"']+)[\"']")
+_ANY_URL_RE = re.compile(rb"(?:https?:)?//[A-Za-z0-9.-]+\.[A-Za-z]{2,}[^\s\"'<>)]*")
+
+
+def page_weight(app: App, session: dict[str, Any], path: str) -> dict[str, Any]:
+    """Bytes a browser downloads for `path` (HTML + CSS + JS + images, gzip where offered),
+    and every third-party URL it would request."""
+    cookies = {"__Host-sessionid": session["sessionid"], "__Host-csrftoken": session["csrftoken"]}
+    accept = {"Accept-Encoding": "gzip"}
+    status, headers, html = app.request("GET", path, cookies=dict(cookies), headers=accept)
+    if status != 200:
+        raise SystemExit(f"GET {path} answered {status}")
+    items = [(path, len(html), headers.get("Content-Encoding") or "identity")]
+    external: set[str] = set()
+    queue = [m.group(1) or m.group(2) for m in _RESOURCE_RE.finditer(html)]
+    seen: set[bytes] = set()
+    while queue:
+        url = queue.pop(0)
+        if url in seen or url.startswith(b"data:"):
+            continue
+        seen.add(url)
+        if url.startswith((b"http:", b"https:", b"//")):
+            external.add(url.decode())
+            continue
+        status, headers, body = app.request("GET", url.decode(), headers=accept)
+        if status != 200:
+            raise SystemExit(f"GET {url.decode()} (from {path}) answered {status}")
+        items.append((url.decode(), len(body), headers.get("Content-Encoding") or "identity"))
+        if url.endswith(b".css"):
+            text = gzip.decompress(body) if headers.get("Content-Encoding") == "gzip" else body
+            queue += [m.group(1) or m.group(2) for m in _CSS_URL_RE.finditer(text)]
+    # Anything that looks like an absolute URL in the HTML, for the record (links included).
+    mentioned = sorted({m.group(0).decode() for m in _ANY_URL_RE.finditer(html)})
+    return {
+        "path": path,
+        "requests": len(items),
+        "bytes": sum(size for _, size, _ in items),
+        "items": items,
+        "third_party_requests": sorted(external),
+        "absolute_urls_in_html": mentioned,
+    }
+
+
+# ---------------------------------------------------------------------------------- statistics
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def summarize_samples(samples: list[float], errors: int, duration: float) -> dict[str, float]:
+    return {
+        "requests": len(samples) + errors,
+        "rps": round((len(samples) + errors) / duration, 1),
+        "p50": round(percentile(samples, 50), 1),
+        "p95": round(percentile(samples, 95), 1),
+        "p99": round(percentile(samples, 99), 1),
+        "errors": errors,
+    }
+
+
+def read_locust_csv(prefix: Path) -> dict[str, dict[str, float]]:
+    rows = {}
+    with (prefix.parent / f"{prefix.name}_stats.csv").open() as fh:
+        for row in csv.DictReader(fh):
+            rows[row["Name"]] = {
+                "requests": int(row["Request Count"]),
+                "rps": round(float(row["Requests/s"]), 1),
+                "p50": float(row["50%"]),
+                "p95": float(row["95%"]),
+                "p99": float(row["99%"]),
+                "errors": int(row["Failure Count"]),
+            }
+    return rows
+
+
+def locust_failures(prefix: Path) -> list[str]:
+    path = prefix.parent / f"{prefix.name}_failures.csv"
+    if not path.exists():
+        return []
+    with path.open() as fh:
+        return [f"{r['Occurrences']}x {r['Name']}: {r['Error'][:160]}" for r in csv.DictReader(fh)]
+
+
+# ---------------------------------------------------------------------------------- the run
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory = "unknown"
+    with contextlib.suppress(OSError):
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        memory = f"{kb / 1024 / 1024:.1f} GiB"
+    return {
+        "load": Path("/proc/loadavg").read_text().split()[0]
+        if Path("/proc/loadavg").exists()
+        else "?",
+        "cpus": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": memory,
+        "python": platform.python_version(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def check_services(pg_url: str, redis_url: str) -> None:
+    import psycopg
+    import redis
+
+    try:
+        psycopg.connect(pg_url, connect_timeout=3).close()
+    except Exception as exc:
+        raise SystemExit(f"PostgreSQL is not reachable at {pg_url}: {exc}") from None
+    try:
+        redis.Redis.from_url(redis_url, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        raise SystemExit(f"Redis is not reachable at {redis_url}: {exc}") from None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per scenario")
+    parser.add_argument("--users", type=int, default=120, help="cardholders revealing, 1/s each")
+    parser.add_argument(
+        "--light-users", type=int, default=10, help="cardholders in the light-load reveal run"
+    )
+    parser.add_argument("--list-users", type=int, default=32, help="closed-loop card-list users")
+    parser.add_argument("--latency-ms", type=float, default=50.0, help="sandbox latency")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13")
+    parser.add_argument("--write", type=Path, help="update the results section of this file")
+    parser.add_argument(
+        "--static-root",
+        type=Path,
+        default=ROOT / "var" / "bench" / "staticfiles",
+        help="collect static files here; collected again only when static/ or the packages change",
+    )
+    parser.add_argument(
+        "--profile-only", action="store_true", help="stop after the in-process profile"
+    )
+    args = parser.parse_args()
+    if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
+        raise SystemExit("--duration must be 5-600 s and --users 1-1000")
+    for url in (args.postgres_url, args.redis_url):
+        if "127.0.0.1" not in url and "localhost" not in url:
+            raise SystemExit("the benchmark only talks to services on 127.0.0.1")
+    check_services(args.postgres_url, args.redis_url)
+    load = os.getloadavg()[0]
+    if load > 1.0:
+        print(
+            f"bench: warning: the 1-minute load average is {load:.1f}; other work on this "
+            "machine will show in the numbers",
+            flush=True,
+        )
+
+    run_id = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    workdir = ROOT / "var" / "bench" / run_id
+    workdir.mkdir(parents=True)
+    print(f"bench: logs in {workdir.relative_to(ROOT)}", flush=True)
+    database = f"cardreveal_bench_{secrets.token_hex(4)}"
+    prefix = f"bench-{run_id}"
+    ports = {"app": free_port(), "sandbox": free_port(), "smtp": free_port()}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", str(workdir)),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": LOOPBACK,
+        "DATABASE_URL": args.postgres_url.rsplit("/", 1)[0] + "/" + database,
+        "REDIS_URL": args.redis_url,
+        "CACHE_KEY_PREFIX": prefix,
+        "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),
+        "DJANGO_STATIC_ROOT": str(args.static_root.resolve()),
+        "EMAIL_HOST": LOOPBACK,
+        "EMAIL_PORT": str(ports["smtp"]),
+        # Quotas stay on (their counters are updated on every reveal) but above what the run
+        # needs: each simulated cardholder reveals once a second.
+        "CARDREVEAL_REVEALS_PER_USER_HOUR": "1000000",
+        "CARDREVEAL_REVEALS_PER_CARD_DAY": "1000000",
+        "PORT": str(ports["app"]),
+        "WEB_CONCURRENCY": str(args.workers),
+        "GUNICORN_THREADS": str(args.threads),
+        "GUNICORN_ACCESS_LOG": str(workdir / "access.log"),
+    }
+    python = str(VENV_BIN / "python")
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "args": {k: v for k, v in vars(args).items() if not isinstance(v, Path)},
+    }
+
+    import psycopg
+
+    with contextlib.ExitStack() as stack:
+        with psycopg.connect(args.postgres_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{database}"')
+
+        def drop_database() -> None:
+            with psycopg.connect(args.postgres_url, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+        stack.callback(drop_database)
+        stack.callback(_delete_redis_keys, args.redis_url, prefix)
+
+        sink = SmtpSink(ports["smtp"])
+        sink.start()
+        sink.ready.wait(10)
+        stack.callback(sink.stop)
+
+        print(f"bench: sandbox with {args.latency_ms:g} ms latency", flush=True)
+        sandbox = stack.enter_context(
+            started(
+                [
+                    python,
+                    "-m",
+                    "bench.sandbox_latency",
+                    "--port",
+                    str(ports["sandbox"]),
+                    "--state",
+                    str(workdir / "sandbox"),
+                    "--latency-ms",
+                    str(args.latency_ms),
+                ],
+                env=env,
+                log=workdir / "sandbox.log",
+            )
+        )
+        wait_for_port(ports["sandbox"], timeout=60, proc=sandbox)
+
+        print(f"bench: migrate and seed {args.users} cardholders", flush=True)
+        users_file = workdir / "users.json"
+        run(
+            [
+                python,
+                "-m",
+                "bench.seed",
+                "--sandbox-url",
+                f"http://{LOOPBACK}:{ports['sandbox']}",
+                "--state",
+                str(workdir / "sandbox"),
+                "--users",
+                str(max(args.users, args.list_users)),
+                "--out",
+                str(users_file),
+            ],
+            env=env,
+            log=workdir / "seed.log",
+            timeout=600,
+        )
+        manifest = Path(env["DJANGO_STATIC_ROOT"]) / "staticfiles.json"
+        if _collected_is_fresh(manifest):
+            print("bench: reusing collected static files", flush=True)
+        else:
+            print("bench: collectstatic", flush=True)
+            run(
+                [python, "manage.py", "collectstatic", "--noinput", "-v0"],
+                env=env,
+                log=workdir / "collectstatic.log",
+                timeout=900,
+            )
+        print(f"bench: gunicorn, {args.workers} workers x {args.threads} threads", flush=True)
+        gunicorn = stack.enter_context(
+            started(
+                [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+                env=env,
+                log=workdir / "gunicorn.log",
+            )
+        )
+        wait_for_port(ports["app"], timeout=60, proc=gunicorn)
+        app = App(ports["app"])
+        _wait_ready(app)
+
+        users = json.loads(users_file.read_text())["users"]
+        print(f"bench: signing in {len(users)} cardholders through the real pages", flush=True)
+        sessions = _sign_in_all(app, users)
+        sessions_file = workdir / "sessions.json"
+        sessions_file.write_text(json.dumps({"sessions": sessions}))
+
+        first = sessions[0]
+        results["pages"] = [
+            page_weight(app, first, "/"),
+            page_weight(app, first, f"/cards/{first['cards']['mastercard']['id']}/"),
+        ]
+
+        print("bench: profiling single requests in process", flush=True)
+        run(
+            [
+                python,
+                "-m",
+                "bench.profile_requests",
+                "--sessions",
+                str(sessions_file),
+                "--out",
+                str(workdir / "profile.json"),
+                "--cprofile",
+                str(workdir / "profile-reveal.txt"),
+                "--reveals",
+                str(min(40, len(sessions))),
+            ],
+            env=env,
+            log=workdir / "profile.log",
+            timeout=300,
+        )
+        results["profile"] = json.loads((workdir / "profile.json").read_text())
+        if args.profile_only:
+            print(json.dumps(results["profile"], indent=2))
+            return
+        time.sleep(1.05)  # the next reveals need a newer 1-second step than the profile used
+
+        roots = {"app": gunicorn.pid, "sandbox": sandbox.pid}
+        print(f"bench: direct provider calls, {args.users} callers, {args.duration} s", flush=True)
+        direct_out = workdir / "direct.json"
+        meter = CpuMeter(roots)
+        meter.start()
+        run(
+            [
+                python,
+                "-m",
+                "bench.direct_provider",
+                "--users",
+                str(args.users),
+                "--duration",
+                str(args.duration),
+                "--out",
+                str(direct_out),
+            ],
+            # The per-binding limit on calls in flight guards a worker's threads; the direct
+            # caller runs all its callers in one process, so it is lifted here.
+            env=env | {"CARDREVEAL_PROVIDER_MAX_CONCURRENCY": "1000"},
+            log=workdir / "direct.log",
+            timeout=args.duration + 120,
+        )
+        results["cpu_direct"] = meter.stop()
+        direct = json.loads(direct_out.read_text())
+        results["direct"] = _direct_summary(direct)
+
+        for scenario, user_class, count in (
+            ("reveal_light", "RevealUser", args.light_users),
+            ("reveal", "RevealUser", args.users),
+            ("list", "CardListUser", args.list_users),
+        ):
+            print(f"bench: locust {user_class}, {count} users, {args.duration} s", flush=True)
+            csv_prefix = workdir / f"locust-{scenario}"
+            locust_env = env | {"BENCH_SESSIONS": str(sessions_file)}
+            meter = CpuMeter(roots)
+            meter.start()
+            run(
+                [
+                    str(VENV_BIN / "locust"),
+                    "-f",
+                    "bench/locust_reveal.py",
+                    "--headless",
+                    "--users",
+                    str(count),
+                    "--spawn-rate",
+                    str(count),
+                    "--run-time",
+                    f"{args.duration}s",
+                    "--stop-timeout",
+                    "5",
+                    "--host",
+                    f"http://{LOOPBACK}:{ports['app']}",
+                    "--csv",
+                    str(csv_prefix),
+                    "--only-summary",
+                    "--exit-code-on-error",
+                    "0",
+                    "--loglevel",
+                    "WARNING",
+                    user_class,
+                ],
+                env=locust_env,
+                log=workdir / f"locust-{scenario}.log",
+                timeout=args.duration + 180,
+            )
+            results[f"cpu_{scenario}"] = meter.stop()
+            results[scenario] = read_locust_csv(csv_prefix)
+            results[f"{scenario}_failures"] = locust_failures(csv_prefix)
+        results["receipts_sent"] = sink.messages
+
+    (workdir / "results.json").write_text(json.dumps(results, indent=2))
+    report = render(results)
+    print()
+    print(report)
+    if args.write:
+        _write_section(args.write, report)
+        print(f"bench: wrote the results into {args.write}")
+
+
+def _collected_is_fresh(manifest: Path) -> bool:
+    """True when collectstatic's manifest is newer than every static source and the packages."""
+    if not manifest.exists():
+        return False
+    sources = [p for p in (ROOT / "static").rglob("*") if p.is_file()]
+    sources += list(VENV_BIN.parent.glob(".*installed"))
+    # Its modification time changes when a package is installed, upgraded or removed.
+    sources.append(Path(sysconfig.get_paths()["purelib"]))
+    newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
+    return manifest.stat().st_mtime > newest
+
+
+def _wait_ready(app: App) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            if app.request("GET", "/readyz")[0] == 200:
+                return
+        time.sleep(0.5)
+    raise SystemExit("the app did not become ready within 60 s")
+
+
+def _sign_in_all(app: App, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    # A user's sign-in code and first reveal code must be different 1-second steps; the reveal
+    # users wait for the next step anyway. Two at a time: PBKDF2 keeps both cores busy.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(lambda u: sign_in(app, u), users))
+
+
+def _delete_redis_keys(redis_url: str, prefix: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
+    for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        client.delete(key)
+
+
+def _direct_summary(direct: dict[str, Any]) -> dict[str, dict[str, float]]:
+    by_kind: dict[str, list[float]] = {}
+    for kind, ms in direct["samples"]:
+        by_kind.setdefault(kind, []).append(ms)
+    errors_by_kind: dict[str, int] = {}
+    for error in direct["errors"]:
+        kind = error.split(":", 1)[0]
+        errors_by_kind[kind] = errors_by_kind.get(kind, 0) + 1
+    summary = {
+        kind: summarize_samples(values, errors_by_kind.get(kind, 0), direct["duration"])
+        for kind, values in sorted(by_kind.items())
+    }
+    everything = [ms for _, ms in direct["samples"]]
+    summary["all"] = summarize_samples(everything, len(direct["errors"]), direct["duration"])
+    summary["all"]["mean"] = round(statistics.fmean(everything), 1) if everything else 0
+    for kind, cpu in direct.get("cpu_ms", {}).items():
+        if kind in summary:
+            summary[kind]["cpu_ms"] = cpu
+    return summary
+
+
+# ---------------------------------------------------------------------------------- the report
+
+
+def _row(name: str, r: dict[str, float]) -> str:
+    return (
+        f"| {name} | {r['requests']} | {r['rps']:.1f} | {r['p50']:.0f} | {r['p95']:.0f} "
+        f"| {r['p99']:.0f} | {r['errors']} |"
+    )
+
+
+def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, float]:
+    return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
+
+
+def render(results: dict[str, Any]) -> str:
+    m, a = results["machine"], results["args"]
+    direct, listing = results["direct"], results["list"]["Aggregated"]
+    light, full = results["reveal_light"]["Aggregated"], results["reveal"]["Aggregated"]
+    d_all = direct["all"]
+    light50, light99 = _added(light, d_all)
+    full50, full99 = _added(full, d_all)
+    pages = results["pages"]
+    lines = [
+        f"Run {m['date']} on {m['cpus']} CPUs ({m['cpu']}), {m['memory']} RAM, Python "
+        f"{m['python']}, load average {m['load']} at the start (other work on the machine shows "
+        f"in the numbers); gunicorn {a['workers']} workers x {a['threads']} threads; PostgreSQL, "
+        f"Redis, the sandbox and Locust on the same machine; sandbox latency "
+        f"{a['latency_ms']:g} ms; {a['duration']} s per scenario. Latencies in ms.",
+        "",
+        f"**Headline: at {a['light_users']} reveals/s a complete reveal through the app takes "
+        f"{light['p50']:.0f} ms at p50 and {light['p99']:.0f} ms at p99, against "
+        f"{d_all['p50']:.0f} / {d_all['p99']:.0f} ms for the same provider calls made directly: "
+        f"the app adds {light50:.0f} ms at p50 and {light99:.0f} ms at p99 (ratio "
+        f"{light['p50'] / d_all['p50']:.2f}x). With {a['users']} cardholders offering "
+        f"{a['users']} reveals/s it completes {full['rps']:.1f}/s and adds {full50:.0f} / "
+        f"{full99:.0f} ms.**",
+        "",
+        "| scenario | requests | per second | p50 | p95 | p99 | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        _row(f"provider calls made directly, {a['users']} callers at 1/s", d_all),
+        _row(f"complete reveals, {a['light_users']} cardholders at 1/s", light),
+        _row(f"complete reveals, {a['users']} cardholders at 1/s", full),
+        _row(f"card list (GET /), {a['list_users']} users back to back", listing),
+        "",
+        "Per provider (p50 / p99):",
+        "",
+        f"| provider | provider CPU ms per call | direct | app, {a['light_users']}/s | added "
+        f"| app, {a['users']}/s | added |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for kind in sorted(k for k in direct if k != "all"):
+        d = direct[kind]
+        cells = [str(d.get("cpu_ms", "-")), f"{d['p50']:.0f} / {d['p99']:.0f}"]
+        for scenario in ("reveal_light", "reveal"):
+            r = results[scenario].get(f"reveal {kind}")
+            if r is None:
+                cells += ["-", "-"]
+                continue
+            add50, add99 = _added(r, d)
+            cells += [f"{r['p50']:.0f} / {r['p99']:.0f}", f"{add50:.0f} / {add99:.0f}"]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Page weight (response bodies a browser downloads: the HTML, and CSS and JS gzip-compressed "
+        "by WhiteNoise):",
+        "",
+        "| page | requests | bytes | third-party requests |",
+        "|---|---:|---:|---:|",
+    ]
+    for page in pages:
+        shown = "/" if page["path"] == "/" else "/cards/<id>/ (the reveal page)"
+        lines.append(
+            f"| `{shown}` | {page['requests']} | {page['bytes']:,} "
+            f"| {len(page['third_party_requests'])} |"
+        )
+    prof = results["profile"]
+    lines += [
+        "",
+        "What one request costs the app, in process (median CPU time of the Django process, "
+        "SQL queries and cache calls per request; bench/profile_requests.py):",
+        "",
+        "| request | CPU ms | SQL queries | cache calls |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, key in (("reveal", "reveal"), ("card list", "card_list")):
+        p = prof[key]
+        lines.append(
+            f"| {label} | {p['cpu_ms_median']} | {', '.join(map(str, p['queries']))} "
+            f"| {', '.join(map(str, p['cache_calls']))} |"
+        )
+    steps = prof["reveal"].get("cpu_ms_by_step", {})
+    if steps:
+        lines += [
+            "",
+            "Where a reveal's CPU goes (mean ms per reveal, by step of the reveal service; the "
+            "rest of the request is the middleware: session, user, OTP device, CSRF, session "
+            "save):",
+            "",
+            "| step | CPU ms |",
+            "|---|---:|",
+            *[f"| {name} | {ms} |" for name, ms in steps.items()],
+        ]
+    groups = ["app", "postgresql", "redis", "sandbox", "load"]
+    lines += [
+        "",
+        "CPU used during each scenario, in cores (2 exist; `load` is Locust or the direct caller):",
+        "",
+        "| scenario | " + " | ".join(groups) + " |",
+        "|---|" + "---:|" * len(groups),
+    ]
+    for name, key in (
+        ("direct", "cpu_direct"),
+        (f"reveals, {a['light_users']}/s", "cpu_reveal_light"),
+        (f"reveals, {a['users']}/s", "cpu_reveal"),
+        ("card list", "cpu_list"),
+    ):
+        cpu = results[key]
+        lines.append(f"| {name} | " + " | ".join(f"{cpu.get(g, 0):.2f}" for g in groups) + " |")
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "**not met**"
+
+    weight_ok = all(p["bytes"] < 60 * 1024 for p in pages)
+    third_ok = all(not p["third_party_requests"] for p in pages)
+    full_ok = full["errors"] == 0 and full["rps"] >= 100
+    lines += [
+        "",
+        "Targets:",
+        "",
+        f"- a reveal adds at most 10 ms at p50: {verdict(light50 <= 10)} at "
+        f"{a['light_users']}/s ({light50:.0f} ms), {verdict(full50 <= 10)} at "
+        f"{a['users']}/s offered ({full50:.0f} ms)",
+        f"- a reveal adds at most 30 ms at p99: {verdict(light99 <= 30)} at "
+        f"{a['light_users']}/s ({light99:.0f} ms), {verdict(full99 <= 30)} at "
+        f"{a['users']}/s offered ({full99:.0f} ms)",
+        f"- at least 100 complete reveals/s with zero errors: {verdict(full_ok)} "
+        f"({full['rps']:.1f}/s, {full['errors']} errors)",
+        f"- card list at least 300 requests/s: "
+        f"{verdict(listing['rps'] >= 300 and listing['errors'] == 0)} "
+        f"({listing['rps']:.1f}/s, {listing['errors']} errors)",
+        f"- page weight under 60 KB: {verdict(weight_ok)}",
+        f"- no third-party requests: {verdict(third_ok)}",
+        "",
+        f"Reveal receipts sent over SMTP to the loopback sink during the run: "
+        f"{results['receipts_sent']}.",
+    ]
+    failures = [
+        f"{scenario}: {failure}"
+        for scenario in ("reveal_light", "reveal", "list")
+        for failure in results.get(f"{scenario}_failures", [])
+    ]
+    if failures:
+        lines += ["", "Failures seen:", "", *[f"- {f}" for f in failures[:12]]]
+    return "\n".join(lines)
+
+
+def _write_section(path: Path, report: str) -> None:
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    block = f"{SECTION_START}\n{report}\n{SECTION_END}"
+    if SECTION_START in text and SECTION_END in text:
+        head, rest = text.split(SECTION_START, 1)
+        tail = rest.split(SECTION_END, 1)[1]
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""gunicorn settings for `make serve` and containers; every knob can be set from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "")
+    return int(raw) if raw.strip() else default
+
+
+wsgi_app = "cardreveal.wsgi:application"
+bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:" + os.environ.get("PORT", "8000"))]
+
+# Threads, not just processes: a reveal spends most of its time waiting on the provider, so each
+# process keeps several requests in flight. Processes default to the number of cores.
+worker_class = "gthread"
+workers = _int("WEB_CONCURRENCY", os.cpu_count() or 2)
+threads = _int("GUNICORN_THREADS", 8)
+# Above the provider deadline (15 s), so a slow provider ends as a 504 from the app, not a kill.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+# Keep this above the load balancer's idle timeout, or the LB may reuse a connection we closed.
+keepalive = _int("GUNICORN_KEEPALIVE", 75)
+# Recycle processes now and then, jittered so they do not all restart at once.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 20000)
+max_requests_jitter = max_requests // 10
+
+# Bounded request lines and headers (gunicorn's defaults, stated).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# A load balancer that speaks the PROXY protocol hands us the client's address as REMOTE_ADDR,
+# which is what the audit records; only trust it from the addresses listed.
+proxy_protocol = os.environ.get("GUNICORN_PROXY_PROTOCOL", "") in {"1", "true", "yes", "on"}
+proxy_allow_ips = os.environ.get("GUNICORN_PROXY_ALLOW_IPS", "127.0.0.1,::1")
+forwarded_allow_ips = os.environ.get("GUNICORN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# Logs: JSON lines, errors on stderr and access on stdout (cardreveal/logging.py).
+logger_class = "cardreveal.logging.GunicornJsonLogger"
+errorlog = "-"
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+
+# No runtime control socket: the process manager (systemd, the orchestrator) starts and stops us,
+# and several instances on one host would otherwise fight over ~/.gunicorn/gunicorn.ctl.
+control_socket_disable = True
+
+# No version banner in the Server header; the app drops the header anyway.
+proc_name = "cardreveal"
+# Worker heartbeats on tmpfs when there is one: container overlay file systems can stall them.
+if Path("/dev/shm").is_dir():  # noqa: S108
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
