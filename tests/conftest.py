@@ -272,3 +272,26 @@ def signed_in(client: Client, alice: Cardholder, clock: Clock) -> Client:
     """A browser session of alice's, verified with a code; the clock has moved to a fresh code."""
     sign_in(client, alice, clock)
     return client
+
+
+@pytest.fixture
+def staff(db: None) -> tuple[object, TOTPDevice]:
+    """A superuser with a confirmed authenticator."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.create_superuser(
+        "root", "root@example.com", "pw-root-long-enough"
+    )
+    device = TOTPDevice.objects.create(user=user, name="admin phone", confirmed=True)
+    return user, device
+
+
+@pytest.fixture
+def admin_client(staff: tuple[object, TOTPDevice], clock: Clock) -> Client:
+    """A browser of its own, signed in as the superuser and verified with a code."""
+    _user, device = staff
+    browser = Client()
+    browser.post("/accounts/login/", {"username": "root", "password": "pw-root-long-enough"})
+    browser.post("/accounts/verify/", {"code": totp_code(device, clock)})
+    clock.advance(30)
+    return browser
