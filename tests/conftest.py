@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import types
 from collections.abc import Callable, Iterator
@@ -295,3 +296,21 @@ def admin_client(staff: tuple[object, TOTPDevice], clock: Clock) -> Client:
     browser.post("/accounts/verify/", {"code": totp_code(device, clock)})
     clock.advance(30)
     return browser
+
+
+# ---------------------------------------------------------------------------------- leak checks
+
+_TOKEN_EDGE = r"0-9A-Za-z_+/\-"
+
+
+def shows(value: str, text: str | bytes) -> bool:
+    """True when `value` (a CVV) stands on its own in `text`.
+
+    Random material (base64 JWEs, hex hashes, microsecond timestamps) contains any 3-4 digit run
+    by chance now and then; a leaked CVV stands apart from it (`"cvv": "347"`, `cvv=347`). Only
+    standalone occurrences count, so leak checks never fail by chance.
+    """
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    pattern = rf"(?<![{_TOKEN_EDGE}]){re.escape(value)}(?![{_TOKEN_EDGE}])"
+    return re.search(pattern, text) is not None

@@ -10,7 +10,7 @@ import pytest
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.services import RevealError, reveal_cvv
-from tests.conftest import make_client_key, totp_code
+from tests.conftest import make_client_key, shows, totp_code
 
 CLIENT = ClientInfo(
     ip="198.51.100.7", user_agent="pytest", request_id="req-12345678", channel="web"
@@ -40,7 +40,7 @@ def test_reveal_returns_cvv_sealed_to_client_key(alice, card, clock, client_key,
     calls = provider_calls("mastercard")
     result = reveal(alice, card.pk, totp_code(alice.device, clock), client_key)
     assert client_key.open(result.sealed) == "347"
-    assert "347" not in result.sealed
+    assert not shows("347", result.sealed)
     assert calls.count == 1
     event = last_event()
     assert (event.outcome, event.reason, event.channel) == ("revealed", "ok", "web")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 from django.test import Client
 
-from tests.conftest import sign_in, totp_code
+from tests.conftest import shows, sign_in, totp_code
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_reveal_answers_sealed_json_with_no_store(signed_in, alice, card, clock,
     assert data["scheme"] == "jwe-rsa-oaep-256-a256gcm"
     assert data["display_seconds"] == 30
     assert client_key.open(data["sealed"]) == "347"
-    assert b"347" not in response.content
+    assert not shows("347", response.content)
 
 
 def test_reveal_errors_are_json_with_no_store_and_a_message(signed_in, card, client_key):
