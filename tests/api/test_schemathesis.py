@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections, connections
 from hypothesis import HealthCheck, settings
 from knox.settings import knox_settings
 from schemathesis.checks import not_a_server_error
@@ -47,6 +49,24 @@ def _load_schema() -> schemathesis.BaseSchema:
 # Loaded at import (pytest-django has set Django up by then). schemathesis' fixture-based loader
 # (`schemathesis.pytest.from_fixture`) does not work with pytest 9: it touches a removed attribute.
 schema = _load_schema()
+# Serving the schema opened database connections before pytest-django switched to the test
+# database; on PostgreSQL those would be reused, pointing at the wrong (and then closed) database.
+connections.close_all()
+
+
+@pytest.fixture
+def keep_db_connection(db):
+    """Keep the test's database connection across the in-process WSGI calls.
+
+    The raw WSGI handler starts and ends each request with `close_old_connections` (Django's test client
+    switches that off, schemathesis does not); on PostgreSQL it would close the connection that
+    holds the test's transaction.
+    """
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture
@@ -62,7 +82,7 @@ def alices_card(alice, make_card):
     derandomize=True,
 )
 def test_api_answers_every_generated_request_as_its_schema_says(
-    case, alice, alices_card, no_throttles
+    case, keep_db_connection, alice, alices_card, no_throttles
 ):
     # A fresh real token per request: a generated logout must not starve the next requests.
     _record, token = ApiToken.objects.create(user=alice.user, expiry=knox_settings.TOKEN_TTL)
