@@ -36,6 +36,7 @@ from providers.errors import (
 )
 from providers.http import HttpDoor, HttpResponse
 from providers.jose import JoseError, jwe_decrypt, jwe_header
+from providers.payloads import field_ignoring_case, json_object
 from providers.sensitive import Sensitive
 
 SANDBOX_BASE_URL = "https://sandbox.biz.juspay.in/"
@@ -167,27 +168,6 @@ def message_code(document: Mapping[str, Any] | None) -> str:
     return ""
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The bytes as a JSON object, or None when they are not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _field(mapping: Mapping[str, Any], name: str) -> Any:
-    """`mapping[name]`, else the first key equal to `name` ignoring case (the docs' field table
-    says SecurityCode/CardImage, their sample securityCode/cardImage), else None."""
-    if name in mapping:
-        return mapping[name]
-    lowered = name.lower()
-    for key, value in mapping.items():
-        if isinstance(key, str) and key.lower() == lowered:
-            return value
-    return None
-
-
 def _status_of(document: Mapping[str, Any]) -> str:
     status = document.get("status")
     return status.upper() if isinstance(status, str) else ""
@@ -211,7 +191,7 @@ def error_for_answer(response: HttpResponse) -> ProviderError:
     `error_for_status`. Only a classification code of the message is kept, never its text.
     """
     status = response.status
-    code = message_code(_json_object(response.body))
+    code = message_code(json_object(response.body))
     detail = f"HTTP {status}" + (f" {code}" if code else "")
     if status == 400 and code == "INVALID_KEY_ID":
         return ProviderAuthError(detail, provider_code=code)
@@ -343,11 +323,11 @@ class JuspayProvider(Provider):
         inner = document.get("response")
         if not isinstance(inner, dict):
             raise ProviderBadResponse("response object missing")
-        result = checked_cvv(_field(inner, "SecurityCode"))
+        result = checked_cvv(field_ignoring_case(inner, "SecurityCode"))
         if not want_image:
             # Whatever JusBiz sent unasked is dropped here, never passed on.
             return result
-        raw_image = _field(inner, "CardImage")
+        raw_image = field_ignoring_case(inner, "CardImage")
         if raw_image is None or raw_image == "":
             return result
         return PlainCvv(result.value, card_image=decode_card_image(raw_image))
@@ -474,7 +454,7 @@ class JuspayProvider(Provider):
         `response`, is not published [unconfirmed]; both are accepted. An unencrypted FAILURE is
         passed through (it carries no card data); an unencrypted SUCCESS is refused.
         """
-        outer = _json_object(response.body)
+        outer = json_object(response.body)
         if outer is None:
             raise ProviderBadResponse("200 answer is not a JSON object")
         token = outer.get("encryptedResponse")
@@ -487,7 +467,7 @@ class JuspayProvider(Provider):
             raise ProviderBadResponse("200 answer without encryptedResponse")
         if not isinstance(token, str):
             raise ProviderBadResponse("encryptedResponse is not a string")
-        plain = _json_object(self._decrypt(token, key=key))
+        plain = json_object(self._decrypt(token, key=key))
         if plain is None:
             raise ProviderBadResponse("decrypted answer is not a JSON object")
         if "status" in plain:

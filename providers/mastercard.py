@@ -43,6 +43,7 @@ from providers.errors import (
 from providers.http import HttpResponse
 from providers.jose import JoseError, jwe_decrypt, jwe_encrypt, key_fingerprint, looks_like_jwe
 from providers.oauth1 import load_pkcs12_signing_key, oauth_header
+from providers.payloads import field_ignoring_case, json_object
 
 CONTENT_TYPE = "application/json;charset=utf-8"
 CONTRACT_ID_PATTERN = r"[0-9]{1,32}"
@@ -366,7 +367,7 @@ class MastercardProvider(Provider):
     def _response_payload(self, response: HttpResponse) -> dict[str, Any]:
         """The 200 body as a JSON object, decrypted when it carries a JWE (whatever our mode:
         Mastercard's libraries decrypt whenever the encrypted field is present)."""
-        payload = _json_object(response.body)
+        payload = json_object(response.body)
         if payload is None:
             raise ProviderBadResponse("response is not a JSON object")
         token = find_jwe(payload, preferred=self._encrypted_field)
@@ -376,7 +377,7 @@ class MastercardProvider(Provider):
             decrypted = jwe_decrypt(token, self._decryption_key)
         except JoseError as exc:
             raise ProviderBadResponse("encrypted response could not be decrypted") from exc
-        inner = _json_object(decrypted)
+        inner = json_object(decrypted)
         if inner is None:
             raise ProviderBadResponse("decrypted response is not a JSON object")
         return inner
@@ -623,34 +624,17 @@ def _bytes(value: bytes | str | None) -> bytes:
     return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
-def _json_object(data: bytes) -> dict[str, Any] | None:
-    try:
-        value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _get_ci(mapping: Mapping[str, Any], name: str) -> Any:
-    """A key of `mapping` matched case-insensitively (Mastercard mixes PascalCase and camelCase)."""
-    wanted = name.lower()
-    for key, value in mapping.items():
-        if isinstance(key, str) and key.lower() == wanted:
-            return value
-    return None
-
-
 def _reason_codes(body: bytes) -> list[str]:
     """The ReasonCodes of a Mastercard error envelope `{"Errors":{"Error":[...]}}`, any casing.
 
     Only short identifier-like codes are kept: nothing else from the body leaves this function.
     """
-    payload = _json_object(body)
+    payload = json_object(body)
     if payload is None:
         return []
-    errors = _get_ci(payload, "errors")
+    errors = field_ignoring_case(payload, "errors")
     if isinstance(errors, Mapping):
-        errors = _get_ci(errors, "error")
+        errors = field_ignoring_case(errors, "error")
     if isinstance(errors, Mapping):
         errors = [errors]
     if not isinstance(errors, list):
@@ -658,7 +642,7 @@ def _reason_codes(body: bytes) -> list[str]:
     codes: list[str] = []
     for item in errors:
         if isinstance(item, Mapping):
-            code = _get_ci(item, "reasonCode")
+            code = field_ignoring_case(item, "reasonCode")
             if isinstance(code, str) and _REASON_CODE_RE.fullmatch(code):
                 codes.append(code)
     return codes

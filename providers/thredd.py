@@ -32,6 +32,7 @@ from providers.errors import (
     error_for_status,
 )
 from providers.http import HttpDoor, HttpResponse
+from providers.payloads import json_object
 from providers.sensitive import Sensitive
 
 # The UAT pair shown in Thredd's Cards API docs [confirmed]. Production hosts are not confirmed,
@@ -144,15 +145,6 @@ class TokenCache:
 token_cache = TokenCache()
 
 
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    """The body as a JSON object, or None when it is not one."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 @dataclass(frozen=True)
 class _Problem:
     """What we keep from a problem-details body: a classification and a trace id, no text."""
@@ -167,7 +159,7 @@ def _read_problem(body: bytes) -> _Problem:
     How Thredd signals a blocked CVV on the retrieve call is not published [unconfirmed]: we treat
     any problem whose title, detail or validation errors mention both "CVV" and "blocked" as one.
     """
-    data = _json_object(body)
+    data = json_object(body)
     if data is None:
         return _Problem()
     texts: list[str] = [v for k in ("title", "detail") if isinstance(v := data.get(k), str)]
@@ -286,7 +278,7 @@ class ThreddProvider(Provider):
         response = self._call("GET", self._card_path(card, "cvv"), retry_safe=True)
         if response.status != 200:
             raise _api_error(response, blocked_means=True)
-        data = _json_object(response.body)
+        data = json_object(response.body)
         if data is None:
             raise ProviderBadResponse("CVV response is not a JSON object")
         result = data.get("resultStatus")
@@ -340,7 +332,7 @@ class ThreddProvider(Provider):
         response = self._call("GET", self._card_path(card, "cvv/status"), retry_safe=True)
         if response.status != 200:
             raise _api_error(response, blocked_means=False)
-        data = _json_object(response.body)
+        data = json_object(response.body)
         status = data.get("status") if data is not None else None
         if status not in CVV_STATUSES:
             raise ProviderBadResponse("CVV status is neither Blocked nor Unblocked")
@@ -463,7 +455,7 @@ class ThreddProvider(Provider):
         )
         if response.status != 200:
             raise _token_error(response)
-        data = _json_object(response.body)
+        data = json_object(response.body)
         if data is None:
             raise ProviderBadResponse("token response is not a JSON object")
         access_token = data.get("access_token")
@@ -495,7 +487,7 @@ def _token_error(response: HttpResponse) -> ProviderError:
     """Map a failed token request: refused credentials are ours to fix, a missing endpoint is a
     configuration error (not an unknown card), the rest as usual."""
     status = response.status
-    data = _json_object(response.body)
+    data = json_object(response.body)
     raw_code = data.get("error") if data is not None else None
     code = raw_code if isinstance(raw_code, str) and raw_code in _OAUTH_ERRORS else ""
     detail = f"token endpoint HTTP {status}"

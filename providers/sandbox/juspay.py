@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from providers.jose import jwe_encrypt
+from providers.payloads import json_object
 from providers.sandbox.core import Emulator, SandboxCard, SandboxRequest, SandboxResponse
 
 CVV_PATH = "/ardra/vt/cvv/v2"
@@ -189,7 +190,7 @@ class JuspayEmulator(Emulator):
             return SandboxResponse.json(405, _UNKNOWN_PATH, headers={"Allow": "POST"})
         with self._count_lock:
             self.cvv_requests += 1
-        body = _json_object(request.body)
+        body = json_object(request.body)
         raw_payout = body.get("payoutId") if body is not None else None
         payout_id = raw_payout if isinstance(raw_payout, str) else None
         refusal = self._authenticate(request, payout_id)
@@ -285,14 +286,6 @@ class JuspayEmulator(Emulator):
             json.dumps(document).encode(), self.uploaded_public_key, kid=self.key_id
         )
         return SandboxResponse.json(200, {"encryptedResponse": token})
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _failure(
