@@ -6,6 +6,7 @@ No admin page or action can reveal a CVV: the only admin call to a provider is "
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -305,40 +306,43 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.action(description="Show CVV status at the provider (Thredd)")
     def show_cvv_status(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
-        from cardreveal.cards.cvv_status import CvvStatusUnsupported, card_cvv_status
+        from cardreveal.cards.cvv_status import card_cvv_status
 
-        for card in queryset.select_related("binding"):
-            try:
-                status = card_cvv_status(card=card)
-            except CvvStatusUnsupported:
-                self.message_user(
-                    request, f"{card}: this provider has no CVV status.", messages.WARNING
-                )
-            except ProviderError as exc:
-                self.message_user(request, f"{card}: {exc.message} ({exc.code})", messages.ERROR)
-            else:
-                level = messages.WARNING if status == "Blocked" else messages.SUCCESS
-                self.message_user(request, f"{card}: CVV status is {status}.", level)
+        def show(card: Card) -> None:
+            status = card_cvv_status(card=card)
+            level = messages.WARNING if status == "Blocked" else messages.SUCCESS
+            self.message_user(request, f"{card}: CVV status is {status}.", level)
+
+        self._for_each_cvv_status(request, queryset, show)
 
     @admin.action(description="Unblock CVV at the provider (Thredd)")
     def unblock_cvv(self, request: HttpRequest, queryset: QuerySet[Card]) -> None:
         from cardreveal.accounts.decorators import signed_in_user
-        from cardreveal.cards.cvv_status import CvvStatusUnsupported, card_cvv_unblock
+        from cardreveal.cards.cvv_status import card_cvv_unblock
 
         admin_user = signed_in_user(request)
+
+        def unblock(card: Card) -> None:
+            card_cvv_unblock(
+                card=card, admin=admin_user, reason="Unblocked by an administrator in cardreveal"
+            )
+            self.log_change(request, card, "Unblocked the CVV at the provider.")
+            self.message_user(request, f"{card}: CVV unblocked.", messages.SUCCESS)
+
+        self._for_each_cvv_status(request, queryset, unblock)
+
+    def _for_each_cvv_status(
+        self, request: HttpRequest, queryset: QuerySet[Card], act: Callable[[Card], None]
+    ) -> None:
+        """Run `act` on each card, turning a provider without CVV status or a failure into a message."""
+        from cardreveal.cards.cvv_status import CvvStatusUnsupported
+
         for card in queryset.select_related("binding"):
             try:
-                card_cvv_unblock(
-                    card=card,
-                    admin=admin_user,
-                    reason="Unblocked by an administrator in cardreveal",
-                )
+                act(card)
             except CvvStatusUnsupported:
                 self.message_user(
                     request, f"{card}: this provider has no CVV status.", messages.WARNING
                 )
             except ProviderError as exc:
                 self.message_user(request, f"{card}: {exc.message} ({exc.code})", messages.ERROR)
-            else:
-                self.log_change(request, card, "Unblocked the CVV at the provider.")
-                self.message_user(request, f"{card}: CVV unblocked.", messages.SUCCESS)
