@@ -10,6 +10,21 @@ from cardreveal.cards.models import Card
 from tests.conftest import shows, totp_code
 
 
+def mastercard_change_form(binding, **changes):
+    """The Mastercard binding change form as the admin sends it unchanged, plus `changes`."""
+    return {
+        "name": binding.name,
+        "base_url": binding.base_url,
+        "enabled": "on",
+        "option__encrypt_payloads": "on",
+        "option__encrypted_value_field": "encryptedValue",
+        "option__jwe_iv_size": "16",
+        "option__client_key_padding": "oaep-sha256",
+        "option__send_idempotency_key": "on",
+        **changes,
+    }
+
+
 def test_admin_refuses_staff_without_otp(client, staff):
     client.force_login(staff[0])
     response = client.get("/admin/")
@@ -52,16 +67,7 @@ def test_saving_a_binding_with_blank_secrets_keeps_them(admin_client, make_bindi
     before = dict(binding.secrets)
     response = admin_client.post(
         f"/admin/cards/providerbinding/{binding.pk}/change/",
-        {
-            "name": binding.name,
-            "base_url": binding.base_url,
-            "enabled": "on",
-            "option__encrypt_payloads": "on",
-            "option__encrypted_value_field": "encryptedValue",
-            "option__jwe_iv_size": "16",
-            "option__client_key_padding": "oaep-sha256",
-            "option__send_idempotency_key": "on",
-        },
+        mastercard_change_form(binding),
     )
     assert response.status_code == 302, response.content.decode()[:3000]
     binding.refresh_from_db()
@@ -72,17 +78,7 @@ def test_wrong_p12_password_is_refused_with_a_clear_message(admin_client, make_b
     binding = make_binding("mastercard")
     response = admin_client.post(
         f"/admin/cards/providerbinding/{binding.pk}/change/",
-        {
-            "name": binding.name,
-            "base_url": binding.base_url,
-            "enabled": "on",
-            "secret__signing_key_password": "definitely-wrong",
-            "option__encrypt_payloads": "on",
-            "option__encrypted_value_field": "encryptedValue",
-            "option__jwe_iv_size": "16",
-            "option__client_key_padding": "oaep-sha256",
-            "option__send_idempotency_key": "on",
-        },
+        mastercard_change_form(binding, secret__signing_key_password="definitely-wrong"),
     )
     assert response.status_code == 200
     body = response.content.decode()
@@ -96,17 +92,10 @@ def test_garbage_key_file_is_refused(admin_client, make_binding):
     binding = make_binding("mastercard")
     response = admin_client.post(
         f"/admin/cards/providerbinding/{binding.pk}/change/",
-        {
-            "name": binding.name,
-            "base_url": binding.base_url,
-            "enabled": "on",
-            "secret__signing_key_p12": SimpleUploadedFile("key.p12", b"not a pkcs12 file"),
-            "option__encrypt_payloads": "on",
-            "option__encrypted_value_field": "encryptedValue",
-            "option__jwe_iv_size": "16",
-            "option__client_key_padding": "oaep-sha256",
-            "option__send_idempotency_key": "on",
-        },
+        mastercard_change_form(
+            binding,
+            secret__signing_key_p12=SimpleUploadedFile("key.p12", b"not a pkcs12 file"),
+        ),
     )
     assert response.status_code == 200
     assert b"errornote" in response.content
@@ -116,17 +105,9 @@ def test_pass_through_with_a_padding_browsers_cannot_open_is_refused(admin_clien
     binding = make_binding("mastercard")
     response = admin_client.post(
         f"/admin/cards/providerbinding/{binding.pk}/change/",
-        {
-            "name": binding.name,
-            "base_url": binding.base_url,
-            "enabled": "on",
-            "option__encrypt_payloads": "on",
-            "option__encrypted_value_field": "encryptedValue",
-            "option__jwe_iv_size": "16",
-            "option__pass_client_key": "on",
-            "option__client_key_padding": "pkcs1v15",
-            "option__send_idempotency_key": "on",
-        },
+        mastercard_change_form(
+            binding, option__pass_client_key="on", option__client_key_padding="pkcs1v15"
+        ),
     )
     assert response.status_code == 200
     assert "browsers open only RSA-OAEP with SHA-256" in response.content.decode()
