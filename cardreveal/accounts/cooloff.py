@@ -18,7 +18,12 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 
-from cardreveal.accounts.lockout import seconds_until, security_for_update, user_pk, utc_clock
+from cardreveal.accounts.lockout import (
+    account_security_read,
+    seconds_until,
+    security_for_update,
+    utc_clock,
+)
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import authenticator_added, password_changed
 
@@ -51,19 +56,21 @@ class Cooloff:
 
 def reveal_cooloff(*, user: object) -> Cooloff | None:
     """The cool-off in force for `user` now, or None. Reads only."""
+    return cooloff_from(account_security_read(user=user))
+
+
+def cooloff_from(security: AccountSecurity | None) -> Cooloff | None:
+    """The cool-off in force now by `security` (a user's row, or None for a user without one)."""
     seconds = settings.CARDREVEAL_REVEAL_COOLOFF_SECONDS
-    if seconds <= 0:
+    if seconds <= 0 or security is None:
         return None
-    row = (
-        AccountSecurity.objects.filter(user_id=user_pk(user))
-        .values_list("password_changed_at", "authenticator_added_at")
-        .first()
+    changes = (
+        (security.password_changed_at, "password_changed"),
+        (security.authenticator_added_at, "authenticator_added"),
     )
-    if row is None:
-        return None
     candidates = [
         Cooloff(changed_at + timedelta(seconds=seconds), reason)
-        for changed_at, reason in zip(row, ("password_changed", "authenticator_added"), strict=True)
+        for changed_at, reason in changes
         if changed_at is not None
     ]
     if not candidates:

@@ -24,4 +24,7 @@ def card_for_user(*, user: User, card_id: object) -> Card | None:
         parsed = uuid.UUID(str(card_id))
     except ValueError:
         return None
-    return Card.objects.filter(owner=user, pk=parsed).select_related("binding").first()
+    card = Card.objects.filter(owner=user, pk=parsed).select_related("binding").first()
+    if card is not None:
+        card.owner = user  # the filter proved it: no second query when the owner is needed
+    return card

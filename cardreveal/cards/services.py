@@ -13,8 +13,13 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from cardreveal.accounts.cooloff import reveal_cooloff
-from cardreveal.accounts.lockout import account_locked_until, lock_message, seconds_until
+from cardreveal.accounts.cooloff import cooloff_from
+from cardreveal.accounts.lockout import (
+    account_security_read,
+    lock_end,
+    lock_message,
+    seconds_until,
+)
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.notifications import reveal_receipt_send
@@ -129,7 +134,8 @@ def reveal_cvv(
         )
         return RevealError(reason, message, status, retry_after)
 
-    locked_until = account_locked_until(user=user)
+    security = account_security_read(user=user)  # one read for the lock and the cool-off
+    locked_until = lock_end(security)
     if locked_until is not None:
         raise refuse(
             "account_locked",
@@ -165,7 +171,7 @@ def reveal_cvv(
         client_key = parse_client_key(client_public_key)
     except ClientKeyError as exc:
         raise refuse("client_key_invalid", str(exc), 400, card=card) from None
-    cooloff = reveal_cooloff(user=user)
+    cooloff = cooloff_from(security)
     if cooloff is not None:
         raise refuse(
             "reveal_cooloff", cooloff.message, 403, card=card, retry_after=cooloff.retry_after

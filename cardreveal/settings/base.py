@@ -41,7 +41,8 @@ MIDDLEWARE = [
     # /healthz and /readyz, answered before sessions and host checks (cardreveal/health.py).
     "cardreveal.health.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Django's sessions, written back only when changed or once a minute for the idle expiry.
+    "cardreveal.accounts.middleware.IdleSessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -101,8 +102,12 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
 
 # ------------------------------------------------------------------------------ sessions and cookies
-SESSION_COOKIE_AGE = 15 * 60  # idle timeout: every request pushes expiry out again
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_AGE = 15 * 60  # idle timeout: activity pushes the expiry out again
+# ... at most once this many seconds (IdleSessionMiddleware), not with a write on every request.
+SESSION_SAVE_EVERY_REQUEST = False
+CARDREVEAL_SESSION_REFRESH_SECONDS = env_int(
+    "CARDREVEAL_SESSION_REFRESH_SECONDS", 60, minimum=1, maximum=5 * 60
+)
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

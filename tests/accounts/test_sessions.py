@@ -3,8 +3,13 @@ key after the password and after the code."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
 from tests.conftest import sign_in, totp_code
@@ -28,6 +33,39 @@ def test_an_idle_session_lasts_15_minutes_and_no_longer(browser, wall_clock):
     wall_clock.advance(minutes=15, seconds=1)
     assert not signed_in(browser)
     assert browser.get("/").url.startswith("/accounts/login/")
+
+
+def stored_expiry(client):
+    return Session.objects.get(session_key=client.cookies["sessionid"].value).expire_date
+
+
+def session_writes(client, path="/") -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(path).status_code == 200
+    return sum('UPDATE "django_session"' in q["sql"] for q in queries.captured_queries)
+
+
+def test_an_unchanged_session_is_written_back_at_most_once_a_minute(browser, wall_clock):
+    signed_in_expiry = stored_expiry(browser)
+    wall_clock.advance(seconds=59)
+    assert session_writes(browser) == 0
+    assert stored_expiry(browser) == signed_in_expiry
+    wall_clock.advance(seconds=1)
+    assert session_writes(browser) == 1
+    assert stored_expiry(browser) == wall_clock.now + timedelta(minutes=15)
+    assert session_writes(browser) == 0
+
+
+def test_an_idle_session_ends_within_15_minutes_of_its_last_request(browser, wall_clock):
+    # The request at +30 s does not move the expiry (the session was saved less than a minute
+    # before), so the session ends 15 minutes after sign-in: 14:30 after its last request. The
+    # refresh interval can only shorten the idle timeout, never lengthen it.
+    wall_clock.advance(seconds=30)
+    assert signed_in(browser)
+    wall_clock.advance(minutes=14, seconds=29)
+    assert stored_expiry(browser) > wall_clock.now
+    wall_clock.advance(seconds=1)
+    assert not signed_in(browser)
 
 
 def test_activity_cannot_keep_a_session_past_12_hours(browser, wall_clock):
