@@ -41,7 +41,7 @@ class IdleSessionMiddleware(SessionMiddleware):
                 or now - refreshed_at >= settings.CARDREVEAL_SESSION_REFRESH_SECONDS
             ):
                 session[SESSION_REFRESHED_AT] = now  # marks it modified: the parent saves it
-        return super().process_response(request, response)  # type: ignore[no-any-return]
+        return super().process_response(request, response)
 
 
 class AbsoluteSessionLimitMiddleware:
