@@ -88,7 +88,9 @@ def chain_append(record: R) -> R:
     transaction then rolls back with it: no record means no action).
     """
     model = type(record)
-    with transaction.atomic():
+    # No savepoint when nested: a failed append fails the caller's transaction too (no record, no
+    # action), and a reveal's record and receipt commit without two extra round trips.
+    with transaction.atomic(savepoint=False):
         head = _locked_head(model)
         record.seq = head.seq + 1
         record.prev_hash = head.hash

@@ -250,3 +250,29 @@ class RevealSwitch(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = self.SINGLETON_ID
         super().save(*args, **kwargs)
+
+
+class ReceiptOutbox(models.Model):
+    """A reveal receipt waiting to be emailed (`cardreveal.audit.receipts`); deleted once sent.
+
+    Written in the same transaction as its reveal's audit record, so a receipt is never lost to a
+    crash, and sent after the response by a background sender, so a slow mail relay never slows
+    a reveal. Holds ids and the site's address only: the email is built when it is sent.
+    """
+
+    event = models.OneToOneField(
+        RevealEvent, on_delete=models.CASCADE, related_name="+", help_text="The reveal."
+    )
+    site_url = models.CharField(
+        max_length=200, help_text="Where the receipt's link points, e.g. https://cards.example."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "receipt waiting to be sent"
+        verbose_name_plural = "receipts waiting to be sent"
+
+    def __str__(self) -> str:
+        return f"receipt for reveal {self.event_id} (attempts: {self.attempts})"

@@ -1,4 +1,5 @@
-"""Emails to the account holder: reveal receipts and lockout notices; never a CVV or a secret."""
+"""Emails to the account holder: reveal receipts (sent by `receipts`) and lockout notices; never a CVV
+or a secret."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
@@ -19,26 +20,30 @@ from cardreveal.audit.services import ClientInfo
 logger = logging.getLogger(__name__)
 
 
-def absolute_url(path: str) -> str:
-    """`path` on CARDREVEAL_SITE_URL when set, else on the host of the request being served (a
-    host Django has checked against ALLOWED_HOSTS); else `path` itself."""
+def site_url() -> str:
+    """The start of links in emails: CARDREVEAL_SITE_URL when set, else the scheme and host of the
+    request being served (a host Django has checked against ALLOWED_HOSTS); else "" (relative)."""
     base = str(getattr(settings, "CARDREVEAL_SITE_URL", "") or "").rstrip("/")
     if base:
-        return base + path
+        return base
     scope = current_scope()
     if scope is not None:
-        return scope.request.build_absolute_uri(path)
+        return scope.request.build_absolute_uri("/").rstrip("/")
     logger.warning("CARDREVEAL_SITE_URL is not set: emailed links are relative")
-    return path
+    return ""
 
 
 def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _send(*, template: str, context: dict[str, Any], to: str) -> bool:
+def _render(*, template: str, context: dict[str, Any]) -> tuple[str, str]:
     subject = " ".join(render_to_string(f"emails/{template}_subject.txt", context).split())
-    body = render_to_string(f"emails/{template}.txt", context)
+    return subject, render_to_string(f"emails/{template}.txt", context)
+
+
+def _send(*, template: str, context: dict[str, Any], to: str) -> bool:
+    subject, body = _render(template=template, context=context)
     try:
         send_mail(subject, body, None, [to], fail_silently=False)
     except Exception as exc:  # the event has happened; a mail outage must not undo or hide it
@@ -47,18 +52,11 @@ def _send(*, template: str, context: dict[str, Any], to: str) -> bool:
     return True
 
 
-def reveal_receipt_send(*, event: RevealEvent, card: Any) -> bool:
-    """Email `card`'s owner that its security code was shown: which card, when (UTC), from which
-    address and user agent, over which channel, and a single-use "This wasn't me" link.
-
-    Returns True when the mail was handed to the backend; False when the owner has no address or
-    the backend failed (logged, never raised: the reveal has already happened).
-    """
-    owner = card.owner
-    if not owner.email:
-        logger.info("reveal receipt not sent: user %s has no email address", owner.pk)
-        return False
-    link = absolute_url(reverse("audit:disown", args=[disown_token_make(event=event)]))
+def reveal_receipt_message(*, event: RevealEvent, owner: Any, base_url: str) -> EmailMessage:
+    """The receipt of `event` (a successful reveal) for `owner`: which card, when (UTC), from which
+    address and user agent, over which channel, and a single-use "This wasn't me" link on
+    `base_url`. Sent by `cardreveal.audit.receipts`; never holds the CVV."""
+    link = base_url + reverse("audit:disown", args=[disown_token_make(event=event)])
     context = {
         "name": owner.get_short_name() or owner.get_username(),
         "card_label": event.card_label,
@@ -69,7 +67,8 @@ def reveal_receipt_send(*, event: RevealEvent, card: Any) -> bool:
         "link": link,
         "link_days": max(1, settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE // 86400),
     }
-    return _send(template="reveal_receipt", context=context, to=owner.email)
+    subject, body = _render(template="reveal_receipt", context=context)
+    return EmailMessage(subject, body, None, [owner.email])
 
 
 def lockout_notice_send(*, user: Any, locked_until: datetime | None, client: ClientInfo) -> bool:

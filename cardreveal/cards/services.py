@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from cardreveal.accounts.cooloff import cooloff_from
@@ -22,7 +23,7 @@ from cardreveal.accounts.lockout import (
 )
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.notifications import reveal_receipt_send
+from cardreveal.audit.receipts import receipt_queue, receipts_wake
 from cardreveal.audit.selectors import reveals_globally_enabled
 from cardreveal.audit.services import ClientInfo, reveal_event_record
 from cardreveal.cards.bindings import provider_for_binding
@@ -108,7 +109,8 @@ def reveal_cvv(
     no credential-change cool-off in force, the reveal quotas not used up, and `otp_code` a fresh
     TOTP code (consumed here; failures count towards the lockout); only then is the provider
     called, with one unit of each quota taken (given back if it fails). Every outcome is audited
-    once, never with the CVV; a success also emails the owner a receipt.
+    once, never with the CVV; a success also queues a receipt for the owner, emailed after the
+    response (`cardreveal.audit.receipts`).
     Raises RevealError with the reason; returns a RevealResult.
     """
 
@@ -236,17 +238,19 @@ def reveal_cvv(
     latency = int((time.monotonic() - started) * 1000)
     scheme, sealed = seal(result, client_key)
     del result
-    event = reveal_event_record(
-        user=user,
-        client=client,
-        outcome=RevealEvent.Outcome.REVEALED,
-        reason="ok",
-        card=card,
-        requested_card_id=str(card.pk),
-        provider_kind=card.binding.kind,
-        provider_latency_ms=latency,
-    )
-    reveal_receipt_send(event=event, card=card)  # never raises; the email has no CVV
+    with transaction.atomic():  # the audit record and its receipt, or neither
+        event = reveal_event_record(
+            user=user,
+            client=client,
+            outcome=RevealEvent.Outcome.REVEALED,
+            reason="ok",
+            card=card,
+            requested_card_id=str(card.pk),
+            provider_kind=card.binding.kind,
+            provider_latency_ms=latency,
+        )
+        receipt_queue(event=event, owner=card.owner)
+    receipts_wake()  # emailed after the response; never raises; the email has no CVV
     return RevealResult(
         card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
     )

@@ -169,6 +169,9 @@ CARDREVEAL_SESSION_MAX_SECONDS = env_int(
 # Reveal receipts (cardreveal/audit): links in emails start with this URL (e.g. https://cards.example);
 # when empty, with the host of the request being served. The "This wasn't me" link lasts this long.
 CARDREVEAL_SITE_URL = env_str("CARDREVEAL_SITE_URL", "")
+# Receipts are emailed by a background thread of each app process, after the reveal's response
+# (cardreveal/audit/receipts.py); off, they are sent during the request (the tests do this).
+CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
 CARDREVEAL_RECEIPT_LINK_MAX_AGE = env_int(
     "CARDREVEAL_RECEIPT_LINK_MAX_AGE", 7 * 24 * 3600, minimum=3600, maximum=30 * 24 * 3600
 )

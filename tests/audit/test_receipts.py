@@ -3,16 +3,25 @@ time (UTC), the address and the user agent, with a "This wasn't me" link; never 
 
 from __future__ import annotations
 
+import io
 import random
 import re
+import threading
+import time
 from datetime import UTC
 
 import pytest
 from django.core import mail
+from django.core.mail.backends import locmem
+from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management import call_command
 
-from cardreveal.audit.models import RevealEvent
+from cardreveal.audit import receipts
+from cardreveal.audit.models import ReceiptOutbox, RevealEvent
+from cardreveal.audit.receipts import receipts_send_due
 from providers.sandbox.core import SandboxCard
 from tests.audit.conftest import UA, web_reveal
+from tests.conftest import sign_in
 from tests.test_no_cvv_traces import dump_database
 
 LINK_RE = re.compile(r"https?://\S+/receipts/not-me/(?P<token>[^/\s]+)/")
@@ -32,6 +41,7 @@ def test_a_successful_reveal_sends_one_receipt(signed_in, alice, card, clock, cl
     assert "the website" in message.body
     assert LINK_RE.search(message.body)
     assert message.body.count("/receipts/not-me/") == 1
+    assert not ReceiptOutbox.objects.exists()  # sent, so no longer waiting
 
 
 def test_the_link_uses_the_configured_site_url(signed_in, alice, card, clock, client_key, settings):
@@ -65,22 +75,148 @@ def test_a_cardholder_without_an_email_address_still_gets_the_reveal(
     assert mail.outbox == []
 
 
-def test_a_mail_outage_does_not_fail_the_reveal(
+def test_a_mail_outage_does_not_fail_the_reveal_and_the_receipt_waits(
     signed_in, alice, card, clock, client_key, settings, caplog
 ):
     settings.EMAIL_BACKEND = "tests.audit.test_receipts.BrokenBackend"
     response = web_reveal(signed_in, card, alice, clock, client_key)
     assert response.status_code == 200
     assert client_key.open(response.json()["sealed"]) == "347"
-    assert "reveal_receipt email not sent: ConnectionRefusedError" in caplog.text
+    assert "reveal_receipt email not sent (attempt 1, retried later): ConnectionRefusedError" in (
+        caplog.text
+    )
+    (queued,) = ReceiptOutbox.objects.all()
+    assert queued.event == RevealEvent.objects.get(outcome="revealed")
+    assert queued.attempts == 1
 
 
-class BrokenBackend:
-    def __init__(self, *args, **kwargs):
-        pass
+def test_a_waiting_receipt_is_sent_when_the_relay_is_back_after_its_back_off(
+    wall_clock, signed_in, alice, card, clock, client_key, settings
+):
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.BrokenBackend"
+    web_reveal(signed_in, card, alice, clock, client_key)
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    wall_clock.advance(seconds=29)
+    assert receipts_send_due() == 0  # backing off: the first retry waits 30 s
+    assert mail.outbox == []
+    wall_clock.advance(seconds=1)
+    assert receipts_send_due() == 1
+    (message,) = mail.outbox
+    assert "Everyday •••• 0001" in message.body
+    assert LINK_RE.search(message.body)
+    assert not ReceiptOutbox.objects.exists()
 
+
+def test_retries_back_off_and_a_receipt_is_dropped_after_the_last_attempt(
+    wall_clock, signed_in, alice, card, clock, client_key, settings, caplog
+):
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.BrokenBackend"
+    web_reveal(signed_in, card, alice, clock, client_key)
+    delays = []
+    for _ in range(receipts.MAX_ATTEMPTS - 1):
+        row = ReceiptOutbox.objects.get()
+        delays.append((row.next_attempt_at - wall_clock.now).total_seconds())
+        wall_clock.advance(seconds=delays[-1])
+        assert receipts_send_due() == 1
+    assert delays[:4] == [30, 60, 120, 240]
+    assert max(delays) == 3600
+    assert not ReceiptOutbox.objects.exists()
+    assert f"dropped after {receipts.MAX_ATTEMPTS} attempts: ConnectionRefusedError" in caplog.text
+
+
+def test_one_connection_sends_a_batch_and_an_outage_stops_it(
+    signed_in, alice, card, clock, client_key, settings
+):
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True  # queue only; nothing sends until asked
+    for _ in range(3):
+        assert web_reveal(signed_in, card, alice, clock, client_key).status_code == 200
+    assert ReceiptOutbox.objects.count() == 3
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.BrokenBackend"
+    assert receipts_send_due() == 1  # the first failure ends the batch: the rest stay due
+    assert ReceiptOutbox.objects.filter(attempts=0).count() == 2
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.CountingBackend"
+    CountingBackend.opened = 0
+    assert receipts_send_due() == 2
+    assert CountingBackend.opened == 1
+    assert len(mail.outbox) == 2
+
+
+def test_a_receipt_queued_for_a_user_who_lost_their_address_is_dropped(
+    signed_in, alice, card, clock, client_key, settings
+):
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+    web_reveal(signed_in, card, alice, clock, client_key)
+    alice.user.email = ""
+    alice.user.save(update_fields=["email"])
+    assert receipts_send_due() == 1
+    assert mail.outbox == []
+    assert not ReceiptOutbox.objects.exists()
+
+
+def test_the_send_receipts_command_sends_what_is_waiting(
+    signed_in, alice, card, clock, client_key, settings
+):
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+    web_reveal(signed_in, card, alice, clock, client_key)
+    web_reveal(signed_in, card, alice, clock, client_key)
+    out = io.StringIO()
+    call_command("send_receipts", stdout=out)
+    assert len(mail.outbox) == 2
+    assert "2 receipts sent or settled; 0 waiting." in out.getvalue()
+
+
+@pytest.fixture
+def background_sender(monkeypatch, settings):
+    """Receipts sent by a background sender thread of this test's own, as in the app."""
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+    sender = receipts.ReceiptSender(poll_seconds=30)
+    monkeypatch.setattr(receipts, "_sender", sender)
+    yield sender
+    SlowBackend.release.set()
+    sender.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_the_app_the_reveal_answers_before_a_slow_relay_and_the_receipt_follows(
+    sandbox, alice, card, clock, client_key, settings, client, background_sender
+):
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.SlowBackend"
+    SlowBackend.release.clear()
+    sign_in(client, alice, clock)
+    response = web_reveal(client, card, alice, clock, client_key)
+    assert response.status_code == 200  # answered while the relay is still stuck
+    assert client_key.open(response.json()["sealed"]) == "347"
+    assert mail.outbox == []
+    SlowBackend.release.set()
+    deadline = time.monotonic() + 10
+    while not mail.outbox and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (message,) = mail.outbox
+    assert message.to == ["alice@example.com"]
+    while ReceiptOutbox.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not ReceiptOutbox.objects.exists()
+
+
+class BrokenBackend(BaseEmailBackend):
     def send_messages(self, messages):
         raise ConnectionRefusedError("smtp down")
+
+
+class CountingBackend(locmem.EmailBackend):
+    opened = 0
+
+    def open(self):
+        CountingBackend.opened += 1
+        return True
+
+
+class SlowBackend(locmem.EmailBackend):
+    release = threading.Event()
+
+    def send_messages(self, messages):
+        SlowBackend.release.wait(timeout=10)
+        return super().send_messages(messages)
 
 
 @pytest.fixture

@@ -1,0 +1,194 @@
+"""Reveal receipts: queued with the reveal's audit record, emailed after the response, retried.
+
+A reveal only queues its receipt (`receipt_queue`, one INSERT in the audit record's transaction);
+`receipts_send_due` builds and sends what is due over one mail connection and deletes what was
+sent. In the app it runs in a background thread of each process (`receipts_wake`), so the reveal
+answers without waiting for the mail relay; `manage.py send_receipts` runs it by hand. Senders on
+several processes and hosts never send the same receipt twice at once (`SKIP LOCKED`); a process
+that dies mid-send leaves its rows for the next sender, so a receipt is sent at least once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage, get_connection
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from cardreveal.audit.models import ReceiptOutbox, RevealEvent
+from cardreveal.audit.notifications import reveal_receipt_message, site_url
+
+logger = logging.getLogger(__name__)
+
+# Attempt n (from 1) failed: the next one waits RETRY_BASE_SECONDS * 2**(n-1), at most an hour;
+# after MAX_ATTEMPTS (about a day of trying) the receipt is dropped with an error in the log.
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 3600
+MAX_ATTEMPTS = 30
+BATCH_SIZE = 50
+
+
+def receipt_queue(*, event: RevealEvent, owner: Any) -> ReceiptOutbox | None:
+    """Queue the receipt of `event` (a successful reveal) for `owner`, the card's owner.
+
+    Call in the transaction that wrote `event`. Returns the queued row, or None when the owner has
+    no email address (logged). Remembers the site's address now, while the request is at hand.
+    """
+    if not getattr(owner, "email", ""):
+        logger.info("reveal receipt not sent: user %s has no email address", owner.pk)
+        return None
+    return ReceiptOutbox.objects.create(event=event, site_url=site_url())
+
+
+def _retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2 ** (attempts - 1)))
+
+
+def receipts_send_due(*, limit: int = BATCH_SIZE) -> int:
+    """Send up to `limit` queued receipts that are due, oldest first, over one mail connection.
+
+    A receipt that was sent is deleted; one that failed is tried again later (backing off), and
+    dropped after MAX_ATTEMPTS; the batch stops at the first failure (the rest stay due). A
+    receipt whose user is gone or has no address now is dropped. Rows another sender holds are
+    skipped. Returns how many rows were handled (sent, failed or dropped): a caller may go on while
+    it returns `limit`. Never raises for a mail failure (it is logged).
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        rows = list(
+            ReceiptOutbox.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(next_attempt_at__lte=now)
+            .select_related("event")
+            .order_by("next_attempt_at", "id")[:limit]
+        )
+        if not rows:
+            return 0
+        connection = get_connection(fail_silently=False)
+        opened = False
+        sent: list[int] = []
+        for row in rows:
+            message = _message_for(row)
+            if message is None:
+                sent.append(row.pk)
+                continue
+            try:
+                if not opened:
+                    connection.open()
+                    opened = True
+                message.connection = connection
+                message.send(fail_silently=False)
+            except Exception as exc:  # the relay's failure is retried, never raised to a reveal
+                # Stop here: with the relay down the rest would fail too. They stay due.
+                _failed(row, exc, now=now)
+                handled = len(sent) + 1
+                break
+            sent.append(row.pk)
+        else:
+            handled = len(rows)
+        if opened:
+            _close_quietly(connection)
+        ReceiptOutbox.objects.filter(pk__in=sent).delete()
+    return handled
+
+
+def _message_for(row: ReceiptOutbox) -> EmailMessage | None:
+    event = row.event
+    owner = event.user
+    if owner is None or not owner.email:
+        logger.info("reveal receipt dropped: the user of reveal %s has no email now", event.pk)
+        return None
+    return reveal_receipt_message(event=event, owner=owner, base_url=row.site_url)
+
+
+def _failed(row: ReceiptOutbox, exc: Exception, *, now: Any) -> None:
+    row.attempts += 1
+    if row.attempts >= MAX_ATTEMPTS:
+        logger.error(
+            "reveal receipt for reveal %s dropped after %s attempts: %s",
+            row.event_id,
+            row.attempts,
+            type(exc).__name__,
+        )
+        row.delete()
+        return
+    row.next_attempt_at = now + _retry_delay(row.attempts)
+    row.save(update_fields=["attempts", "next_attempt_at"])
+    logger.warning(
+        "reveal_receipt email not sent (attempt %s, retried later): %s",
+        row.attempts,
+        type(exc).__name__,
+    )
+
+
+def _close_quietly(connection: Any) -> None:
+    try:
+        connection.close()
+    except Exception:  # a half-open connection after a failure; nothing more to do with it
+        logger.debug("mail connection close failed", exc_info=True)
+
+
+class ReceiptSender:
+    """A daemon thread that sends due receipts when woken, and every `poll_seconds` anyway (for
+    retries, and for rows a process that died left behind). One per process, started on first
+    wake, so processes that never reveal start none."""
+
+    def __init__(self, *, poll_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def wake(self) -> None:
+        """Ask the thread to send now (starting it if needed). Returns at once."""
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._stopping = False
+                self._thread = threading.Thread(
+                    target=self._run, name="cardreveal-receipts", daemon=True
+                )
+                self._thread.start()
+        self._wake.set()
+
+    def stop(self, *, timeout: float = 10) -> None:
+        """End the thread after the round it is in (if any); the next wake starts a new one."""
+        with self._lock:
+            thread, self._stopping = self._thread, True
+        self._wake.set()
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(timeout=self.poll_seconds)
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                close_old_connections()
+                while receipts_send_due() == BATCH_SIZE:
+                    pass
+            except Exception:  # a database outage: log it, try again at the next wake or poll
+                logger.exception("sending reveal receipts failed; retrying later")
+            finally:
+                close_old_connections()
+
+
+_sender = ReceiptSender(poll_seconds=30)
+
+
+def receipts_wake() -> None:
+    """After a reveal's receipt was queued and committed: send it in the background, or at once
+    when CARDREVEAL_RECEIPTS_IN_BACKGROUND is off (tests). Never raises."""
+    if settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND:
+        _sender.wake()
+        return
+    try:
+        receipts_send_due()
+    except Exception:
+        logger.exception("sending reveal receipts failed; retrying later")
