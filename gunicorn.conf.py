@@ -15,10 +15,14 @@ wsgi_app = "cardreveal.wsgi:application"
 bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:" + os.environ.get("PORT", "8000"))]
 
 # Threads, not just processes: a reveal spends most of its time waiting on the provider, so each
-# process keeps several requests in flight. Processes default to the number of cores.
+# process keeps several requests in flight. But few threads per process: a reveal makes some 30
+# database, cache and provider round trips, and each time a thread waits, getting the GIL back
+# from busy siblings costs it up to the switch interval. Two processes per core with six threads
+# each serve more reveals on 2 cores than one with eight (docs/benchmarks.md). Keep the threads
+# above CARDREVEAL_PROVIDER_MAX_CONCURRENCY (3), or one slow provider can hold them all.
 worker_class = "gthread"
-workers = _int("WEB_CONCURRENCY", os.cpu_count() or 2)
-threads = _int("GUNICORN_THREADS", 8)
+workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
+threads = _int("GUNICORN_THREADS", 6)
 # Above the provider deadline (15 s), so a slow provider ends as a 504 from the app, not a kill.
 timeout = _int("GUNICORN_TIMEOUT", 30)
 graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
@@ -54,3 +58,16 @@ proc_name = "cardreveal"
 # Worker heartbeats on tmpfs when there is one: container overlay file systems can stall them.
 if Path("/dev/shm").is_dir():  # noqa: S108
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+
+def post_worker_init(worker: object) -> None:
+    """Move everything the app loaded at start-up out of the garbage collector's sight.
+
+    Django, the models, the URL tree and the templates stay alive for the process's life;
+    `gc.freeze()` stops every full collection from walking them again, and a larger first
+    threshold makes the young-object collections (which each request's garbage triggers) rarer.
+    """
+    import gc
+
+    gc.freeze()
+    gc.set_threshold(_int("GUNICORN_GC_GEN0_THRESHOLD", 50_000), 20, 100)

@@ -229,7 +229,7 @@ def main() -> None:
     if profiler and args.cprofile:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(40)
-        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(60)
+        pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(200)
         out.write("\n\n==================== card list\n")
         pstats.Stats(list_profiler, stream=out).sort_stats("tottime").print_stats(40)
         pstats.Stats(list_profiler, stream=out).sort_stats("cumulative").print_stats(60)
