@@ -196,7 +196,7 @@ CARDREVEAL_PROVIDER_MAX_BODY_BYTES = 256 * 1024
 # provider cannot hold every thread of a worker: keep it below the worker's thread count. A binding
 # may set its own (option max_concurrency).
 CARDREVEAL_PROVIDER_MAX_CONCURRENCY = env_int(
-    "CARDREVEAL_PROVIDER_MAX_CONCURRENCY", 3, minimum=1, maximum=1000
+    "CARDREVEAL_PROVIDER_MAX_CONCURRENCY", 4, minimum=1, maximum=1000
 )
 # The circuit breaker per binding: open after this many consecutive failures (connect errors,
 # timeouts, TLS failures, 5xx), fail fast for the cool-down, then let one trial call through. Its
