@@ -872,8 +872,9 @@ def render(results: dict[str, Any]) -> str:
         lines += [
             "",
             "Where a reveal's CPU goes (mean ms per reveal, by step of the reveal service; the "
-            "rest of the request is the middleware: session, user, OTP device, CSRF, session "
-            "save):",
+            "rest of the request is the middleware: session, user, OTP device, CSRF; "
+            "`receipts_wake` sends the receipt in the request here, where the app's background "
+            "thread sends it after the response):",
             "",
             "| step | CPU ms |",
             "|---|---:|",

@@ -1,4 +1,5 @@
-"""Read-only admin for the audit trail (filters, CSV export) and the global reveal switch."""
+"""Read-only admin for the audit trail (filters, CSV export), waiting receipts, and the global reveal
+switch."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from django.utils import timezone
 
 from cardreveal.audit.context import client_for_request
 from cardreveal.audit.export import audit_csv_lines
-from cardreveal.audit.models import AuthEvent, ChainedRecord, RevealEvent, RevealSwitch
+from cardreveal.audit.models import (
+    AuthEvent,
+    ChainedRecord,
+    ReceiptOutbox,
+    RevealEvent,
+    RevealSwitch,
+)
 from cardreveal.audit.services import auth_event_record
 
 
@@ -107,6 +114,25 @@ class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not RevealSwitch.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ReceiptOutbox)
+class ReceiptOutboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Receipts waiting to be emailed, to see a mail outage at a glance; read-only (the sender
+    deletes them once sent, `manage.py send_receipts` sends them by hand)."""
+
+    list_display = ["event", "created_at", "attempts", "next_attempt_at"]
+    readonly_fields = ["event", "site_url", "created_at", "attempts", "next_attempt_at"]
+    list_select_related = ["event"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
