@@ -21,7 +21,7 @@ from cardreveal.audit.models import ReceiptOutbox, RevealEvent
 from cardreveal.audit.receipts import receipts_send_due
 from providers.sandbox.core import SandboxCard
 from tests.audit.conftest import UA, web_reveal
-from tests.conftest import sign_in
+from tests.conftest import shows, sign_in
 from tests.test_no_cvv_traces import dump_database
 
 LINK_RE = re.compile(r"https?://\S+/receipts/not-me/(?P<token>[^/\s]+)/")
@@ -248,3 +248,18 @@ def test_the_receipt_never_holds_the_cvv(signed_in, alice, canary_card, clock, c
     assert "Canary" in message.body  # this is the receipt of that reveal
     for text in (message.subject, message.body, message.message().as_string()):
         assert value not in text
+
+
+def test_admins_see_waiting_receipts_but_cannot_change_them(
+    admin_client, signed_in, alice, card, clock, client_key, settings
+):
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.BrokenBackend"
+    web_reveal(signed_in, card, alice, clock, client_key)
+    waiting = ReceiptOutbox.objects.get()
+    listing = admin_client.get("/admin/audit/receiptoutbox/")
+    assert listing.status_code == 200
+    assert b"1 receipt waiting to be sent" in listing.content
+    assert admin_client.get("/admin/audit/receiptoutbox/add/").status_code == 403
+    admin_client.post(f"/admin/audit/receiptoutbox/{waiting.pk}/delete/", {"post": "yes"})
+    assert ReceiptOutbox.objects.filter(pk=waiting.pk).exists()
+    assert not shows("347", listing.content)
