@@ -22,12 +22,8 @@ from cardreveal.audit.models import (
 from cardreveal.audit.services import auth_event_record
 
 
-class ReadOnlyAuditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Admins can look and export, never add, edit or delete."""
-
-    actions = ["export_csv"]
-    date_hierarchy = "created_at"
-    list_per_page = 100
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Admins can look, never add, edit or delete."""
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in self.model._meta.fields]
@@ -40,6 +36,14 @@ class ReadOnlyAuditAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ReadOnlyAuditAdmin(ReadOnlyAdmin):
+    """Admins can look and export, never add, edit or delete."""
+
+    actions = ["export_csv"]
+    date_hierarchy = "created_at"
+    list_per_page = 100
 
     @admin.action(description="Export selected records as CSV", permissions=["view"])
     def export_csv(
@@ -120,19 +124,9 @@ class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 @admin.register(ReceiptOutbox)
-class ReceiptOutboxAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReceiptOutboxAdmin(ReadOnlyAdmin):
     """Receipts waiting to be emailed, to see a mail outage at a glance; read-only (the sender
     deletes them once sent, `manage.py send_receipts` sends them by hand)."""
 
     list_display = ["event", "created_at", "attempts", "next_attempt_at"]
-    readonly_fields = ["event", "site_url", "created_at", "attempts", "next_attempt_at"]
     list_select_related = ["event"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
