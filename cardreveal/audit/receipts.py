@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -96,6 +96,17 @@ def receipts_send_due(*, limit: int = BATCH_SIZE) -> int:
     return handled
 
 
+def receipts_send_all_due() -> int:
+    """`receipts_send_due` batch after batch until one comes back short (nothing more due, or a
+    failure stopped it). Returns how many rows were handled in all."""
+    handled = 0
+    while True:
+        batch = receipts_send_due()
+        handled += batch
+        if batch < BATCH_SIZE:
+            return handled
+
+
 def _message_for(row: ReceiptOutbox) -> EmailMessage | None:
     event = row.event
     owner = event.user
@@ -105,7 +116,7 @@ def _message_for(row: ReceiptOutbox) -> EmailMessage | None:
     return reveal_receipt_message(event=event, owner=owner, base_url=row.site_url)
 
 
-def _failed(row: ReceiptOutbox, exc: Exception, *, now: Any) -> None:
+def _failed(row: ReceiptOutbox, exc: Exception, *, now: datetime) -> None:
     row.attempts += 1
     if row.attempts >= MAX_ATTEMPTS:
         logger.error(
@@ -171,8 +182,7 @@ class ReceiptSender:
                 return
             try:
                 close_old_connections()
-                while receipts_send_due() == BATCH_SIZE:
-                    pass
+                receipts_send_all_due()
             except Exception:  # a database outage: log it, try again at the next wake or poll
                 logger.exception("sending reveal receipts failed; retrying later")
             finally:

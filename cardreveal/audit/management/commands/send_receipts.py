@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from cardreveal.audit.models import ReceiptOutbox
-from cardreveal.audit.receipts import BATCH_SIZE, receipts_send_due
+from cardreveal.audit.receipts import receipts_send_all_due
 
 
 class Command(BaseCommand):
@@ -20,12 +20,7 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        handled = 0
-        while True:
-            batch = receipts_send_due()
-            handled += batch
-            if batch < BATCH_SIZE:
-                break
+        handled = receipts_send_all_due()
         waiting = ReceiptOutbox.objects.count()
         due = ReceiptOutbox.objects.filter(next_attempt_at__lte=timezone.now()).count()
         self.stdout.write(
