@@ -63,7 +63,7 @@ def receipts_send_due(*, limit: int = BATCH_SIZE) -> int:
         rows = list(
             ReceiptOutbox.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(next_attempt_at__lte=now)
-            .select_related("event")
+            .select_related("event__user")  # one query for the batch, not one per owner
             .order_by("next_attempt_at", "id")[:limit]
         )
         if not rows:
@@ -146,20 +146,26 @@ def _close_quietly(connection: Any) -> None:
 class ReceiptSender:
     """A daemon thread that sends due receipts when woken, and every `poll_seconds` anyway (for
     retries, and for rows a process that died left behind). One per process, started on first
-    wake, so processes that never reveal start none."""
+    wake, so processes that never reveal start none.
 
-    def __init__(self, *, poll_seconds: float) -> None:
+    After a wake it waits `gather_seconds` (None: settings.CARDREVEAL_RECEIPTS_GATHER_MS)
+    before sending, so the receipts of reveals made meanwhile go in the same batch: one
+    transaction and one mail connection for many, instead of one each under load.
+    """
+
+    def __init__(self, *, poll_seconds: float, gather_seconds: float | None = None) -> None:
         self.poll_seconds = poll_seconds
+        self.gather_seconds = gather_seconds
         self._wake = threading.Event()
-        self._stopping = False
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def wake(self) -> None:
-        """Ask the thread to send now (starting it if needed). Returns at once."""
+        """Ask the thread to send soon (starting it if needed). Returns at once."""
         with self._lock:
             if self._thread is None or not self._thread.is_alive():
-                self._stopping = False
+                self._stop.clear()
                 self._thread = threading.Thread(
                     target=self._run, name="cardreveal-receipts", daemon=True
                 )
@@ -169,24 +175,31 @@ class ReceiptSender:
     def stop(self, *, timeout: float = 10) -> None:
         """End the thread after the round it is in (if any); the next wake starts a new one."""
         with self._lock:
-            thread, self._stopping = self._thread, True
+            thread = self._thread
+            self._stop.set()
         self._wake.set()
         if thread is not None:
             thread.join(timeout)
 
+    def _gather(self) -> float:
+        if self.gather_seconds is not None:
+            return self.gather_seconds
+        return int(getattr(settings, "CARDREVEAL_RECEIPTS_GATHER_MS", 0)) / 1000
+
     def _run(self) -> None:
         while True:
-            self._wake.wait(timeout=self.poll_seconds)
+            woken = self._wake.wait(timeout=self.poll_seconds)
+            if woken and not self._stop.is_set() and self._stop.wait(self._gather()):
+                return
             self._wake.clear()
-            if self._stopping:
+            if self._stop.is_set():
                 return
             try:
                 close_old_connections()
                 receipts_send_all_due()
+                close_old_connections()
             except Exception:  # a database outage: log it, try again at the next wake or poll
                 logger.exception("sending reveal receipts failed; retrying later")
-            finally:
-                close_old_connections()
 
 
 _sender = ReceiptSender(poll_seconds=30)

@@ -172,6 +172,9 @@ CARDREVEAL_SITE_URL = env_str("CARDREVEAL_SITE_URL", "")
 # Receipts are emailed by a background thread of each app process, after the reveal's response
 # (cardreveal/audit/receipts.py); off, they are sent during the request (the tests do this).
 CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+# After a reveal the sender waits this long, so the receipts of reveals made meanwhile go out in one
+# batch over one mail connection (a receipt arrives up to this much later).
+CARDREVEAL_RECEIPTS_GATHER_MS = env_int("CARDREVEAL_RECEIPTS_GATHER_MS", 500, maximum=10_000)
 CARDREVEAL_RECEIPT_LINK_MAX_AGE = env_int(
     "CARDREVEAL_RECEIPT_LINK_MAX_AGE", 7 * 24 * 3600, minimum=3600, maximum=30 * 24 * 3600
 )

@@ -32,6 +32,7 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Receipts are sent in the request, so a test sees them in mail.outbox when the reveal returns;
 # tests/audit/test_receipts.py runs the background sender itself.
 CARDREVEAL_RECEIPTS_IN_BACKGROUND = False
+CARDREVEAL_RECEIPTS_GATHER_MS = 0  # a test that gathers says how long
 CARDREVEAL_ALLOW_LOOPBACK_HTTP = True
 # Tests that exercise deadlines use short ones.
 CARDREVEAL_PROVIDER_CONNECT_TIMEOUT = 2.0

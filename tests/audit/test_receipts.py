@@ -198,6 +198,41 @@ def test_in_the_app_the_reveal_answers_before_a_slow_relay_and_the_receipt_follo
     assert not ReceiptOutbox.objects.exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_the_background_sender_sends_reveals_made_close_together_as_one_batch(
+    sandbox, alice, card, clock, client_key, settings, client, monkeypatch
+):
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+    settings.EMAIL_BACKEND = "tests.audit.test_receipts.CountingBackend"
+    CountingBackend.opened = 0
+    sender = receipts.ReceiptSender(poll_seconds=30, gather_seconds=3)
+    monkeypatch.setattr(receipts, "_sender", sender)
+    sign_in(client, alice, clock)
+    try:
+        for _ in range(3):
+            assert web_reveal(client, card, alice, clock, client_key).status_code == 200
+        assert mail.outbox == []  # still gathering
+        deadline = time.monotonic() + 15
+        while len(mail.outbox) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sender.stop()
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]] * 3
+    assert CountingBackend.opened == 1  # one connection for the three
+    assert not ReceiptOutbox.objects.exists()
+
+
+def test_stopping_the_sender_while_it_gathers_ends_it_at_once(monkeypatch):
+    sender = receipts.ReceiptSender(poll_seconds=30, gather_seconds=60)
+    sent = []
+    monkeypatch.setattr(receipts, "receipts_send_all_due", lambda: sent.append(1))
+    sender.wake()
+    began = time.monotonic()
+    sender.stop(timeout=5)
+    assert time.monotonic() - began < 2
+    assert sent == []  # nothing was due to it: the rows stay for the next sender
+
+
 class BrokenBackend(BaseEmailBackend):
     def send_messages(self, messages):
         raise ConnectionRefusedError("smtp down")
