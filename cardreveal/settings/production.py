@@ -43,9 +43,10 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     },
 }
-# Sessions live in PostgreSQL with the users they belong to: shared by every host, durable across
-# Redis restarts, and deletable per user (sign out everywhere).
-SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions live in PostgreSQL with the users they belong to (shared by every host, durable across
+# Redis restarts, deletable per user: sign out everywhere), with a copy in Redis that requests read
+# instead of the database. Writes go to both; a Redis miss or outage falls back to PostgreSQL.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # collectstatic writes here; WhiteNoise serves it. Build it into the image or run `make serve`.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
 

@@ -54,8 +54,15 @@ def test_opening_the_link_only_asks_and_changes_nothing(link, card, alice):
     assert disowned("success") == []
 
 
+@pytest.fixture(params=["db", "cached_db"])
+def session_engine(request, settings):
+    """Both engines production may use: with cached_db a session's Redis copy must go too."""
+    settings.SESSION_ENGINE = f"django.contrib.sessions.backends.{request.param}"
+    return request.param
+
+
 def test_confirming_freezes_the_card_and_signs_out_every_session(
-    link, signed_in, alice, card, make_card, clock
+    session_engine, link, signed_in, alice, card, make_card, clock
 ):
     other_card = make_card(alice.user, label="Other")
     phone = Client()
