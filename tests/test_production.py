@@ -382,3 +382,50 @@ def test_reusing_redis_cache_keeps_one_client_and_behaves_like_djangos() -> None
         assert clients[0] is clients[1] is clients[2]
     finally:
         cache.delete("counter")
+
+
+@pytest.fixture(params=["locmem", "redis"])
+def counter_cache(request):
+    """The portable path (any Django cache) and the one-round-trip path on our Redis backend."""
+    from django.core.cache.backends.locmem import LocMemCache
+
+    from cardreveal.redis_cache import ReusingRedisCache
+
+    if request.param == "locmem":
+        yield LocMemCache(f"counters-{secrets.token_hex(4)}", {})
+        return
+    _require_redis()
+    cache = ReusingRedisCache(REDIS_TEST_URL, {"KEY_PREFIX": f"counters-{secrets.token_hex(4)}"})
+    yield cache
+    cache.delete_many(["a", "b"])
+
+
+def test_counters_start_at_one_and_count_up_together(counter_cache) -> None:
+    from cardreveal.redis_cache import counters_incr
+
+    assert counters_incr(counter_cache, [("a", 60), ("b", 60)]) == [1, 1]
+    assert counters_incr(counter_cache, [("a", 60), ("b", 60)]) == [2, 2]
+    assert counters_incr(counter_cache, [("b", 60)]) == [3]
+    assert counter_cache.get("a") == 2  # plain numbers: readable and decrementable as usual
+    assert counter_cache.decr("b") == 2
+
+
+def test_a_counter_expires_from_its_first_count_and_then_starts_again(counter_cache) -> None:
+    from cardreveal.redis_cache import counters_incr
+
+    assert counters_incr(counter_cache, [("a", 2)]) == [1]
+    time.sleep(1.0)
+    assert counters_incr(counter_cache, [("a", 2)]) == [2]  # counting did not push the expiry
+    time.sleep(1.3)
+    assert counter_cache.get("a") is None
+    assert counters_incr(counter_cache, [("a", 2)]) == [1]
+
+
+def test_concurrent_counts_never_repeat_a_value(counter_cache) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from cardreveal.redis_cache import counters_incr
+
+    with ThreadPoolExecutor(8) as pool:
+        values = list(pool.map(lambda _: counters_incr(counter_cache, [("a", 60)])[0], range(80)))
+    assert sorted(values) == list(range(1, 81))

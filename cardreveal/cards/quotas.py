@@ -18,6 +18,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+from cardreveal.redis_cache import counters_incr
 
 _PREFIX = "cardreveal:reveal-quota"
 
@@ -95,17 +96,18 @@ def reveal_quota_check(*, user: object, card: object) -> None:
 
 
 def reveal_quota_reserve(*, user: object, card: object) -> QuotaReservation:
-    """Take one unit of each quota atomically; raise RevealQuotaExceeded (taking nothing) when
-    either is used up. Concurrent reserves never take more than the limit."""
+    """Take one unit of each quota atomically (one cache round trip on Redis); raise
+    RevealQuotaExceeded (taking nothing) when either is used up. Concurrent reserves never take
+    more than the limit."""
     now = timezone.now().timestamp()
-    taken: list[str] = []
-    for window in _windows(user=user, card=card, now=now):
-        count = _incr(window.key, timeout=math.ceil(window.ends_at - now) + 60)
-        taken.append(window.key)
+    windows = _windows(user=user, card=card, now=now)
+    counts = counters_incr(cache, [(w.key, math.ceil(w.ends_at - now) + 60) for w in windows])
+    reservation = QuotaReservation(tuple(w.key for w in windows))
+    for window, count in zip(windows, counts, strict=True):
         if count > window.limit:
-            reveal_quota_release(QuotaReservation(tuple(taken)))
+            reveal_quota_release(reservation)
             raise window.exceeded(now)
-    return QuotaReservation(tuple(taken))
+    return reservation
 
 
 def reveal_quota_release(reservation: QuotaReservation) -> None:
@@ -113,13 +115,3 @@ def reveal_quota_release(reservation: QuotaReservation) -> None:
     for key in reservation.keys:
         with contextlib.suppress(ValueError):  # the window ended and its counter expired
             cache.decr(key)
-
-
-def _incr(key: str, *, timeout: int) -> int:
-    for _ in range(3):
-        cache.add(key, 0, timeout=timeout)
-        try:
-            return int(cache.incr(key))
-        except ValueError:  # expired between add and incr; make it again
-            continue
-    raise RuntimeError(f"could not count reveal quota {key}")

@@ -23,7 +23,8 @@ DATABASES = {
 }
 _redis_url = os.environ.get("REDIS_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
+    # The backend production uses (cardreveal/redis_cache.py).
+    "default": {"BACKEND": "cardreveal.redis_cache.ReusingRedisCache", "LOCATION": _redis_url}
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }
