@@ -22,6 +22,7 @@ from django.utils import timezone
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import account_locked, account_unlocked
 from cardreveal.audit.services import ClientInfo
+from cardreveal.db import unique_or_none
 
 
 class FailureTrigger(enum.StrEnum):
@@ -37,7 +38,9 @@ def security_for_update(*, user: object) -> AccountSecurity:
     Call inside `transaction.atomic()`. Concurrent first calls are safe: the loser of the insert
     race reads the winner's row.
     """
-    locked = AccountSecurity.objects.select_for_update().filter(user_id=user_pk(user)).first()
+    locked = unique_or_none(
+        AccountSecurity.objects.select_for_update().filter(user_id=user_pk(user))
+    )
     if locked is not None:  # one query once the row exists, which is almost always
         return locked
     AccountSecurity.objects.get_or_create(user_id=user_pk(user))
@@ -50,7 +53,7 @@ def account_security_read(*, user: object) -> AccountSecurity | None:
     For callers that check both the lock (`lock_end`) and the cool-off (`cooloff.cooloff_from`):
     one query instead of one each.
     """
-    return AccountSecurity.objects.filter(user_id=user_pk(user)).first()
+    return unique_or_none(AccountSecurity.objects.filter(user_id=user_pk(user)))
 
 
 def lock_end(security: AccountSecurity | None) -> datetime | None:

@@ -14,6 +14,7 @@ from typing import TypeVar
 from django.db import models, transaction
 
 from cardreveal.audit.models import GENESIS_HASH, AuditChainHead, ChainedRecord
+from cardreveal.db import unique_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def record_hash(record: models.Model, *, chain: str, fields: Iterable[str]) -> s
 
 def _locked_head(model: type[ChainedRecord]) -> AuditChainHead:
     """The chain's head row, locked until the transaction ends; created on first use."""
-    head = AuditChainHead.objects.select_for_update().filter(chain=model.CHAIN).first()
+    head = unique_or_none(AuditChainHead.objects.select_for_update().filter(chain=model.CHAIN))
     if head is not None:
         return head
     newest = model.objects.order_by("-seq").values_list("seq", "hash").first()

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Exists, QuerySet
 
-from cardreveal.audit.models import AuthEvent, RevealEvent
+from cardreveal.audit.models import AuthEvent, RevealEvent, RevealSwitch
 from cardreveal.audit.texts import reason_text
 
 if TYPE_CHECKING:
@@ -92,11 +92,16 @@ def activity_for_user(*, user: User, limit: int = 100) -> list[ActivityItem]:
     return items[:limit]
 
 
+def reveals_paused_expression() -> Exists:
+    """True while an admin has paused reveals for everyone, as an expression another query can
+    select (`cards.selectors.card_for_reveal`), so the switch costs no round trip of its own.
+    Read fresh by that query, never cached, like `reveals_globally_enabled`."""
+    return Exists(RevealSwitch.objects.filter(pk=RevealSwitch.SINGLETON_ID, reveals_enabled=False))
+
+
 def reveals_globally_enabled() -> bool:
     """False while an admin has paused reveals for everyone (the global switch). One query, no
     cache, so a change holds on every worker at the next reveal. No row means on."""
-    from cardreveal.audit.models import RevealSwitch
-
     enabled = (
         RevealSwitch.objects.filter(pk=RevealSwitch.SINGLETON_ID)
         .values_list("reveals_enabled", flat=True)

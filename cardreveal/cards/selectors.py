@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 
+from cardreveal.audit.selectors import reveals_paused_expression
 from cardreveal.cards.models import Card
+from cardreveal.db import unique_or_none
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -18,13 +21,43 @@ def cards_for_user(*, user: User) -> QuerySet[Card]:
     return Card.objects.filter(owner=user).select_related("binding")
 
 
-def card_for_user(*, user: User, card_id: object) -> Card | None:
-    """The user's card with this id, or None if it is missing or someone else's (same answer)."""
+def _card_id(card_id: object) -> uuid.UUID | None:
     try:
-        parsed = uuid.UUID(str(card_id))
+        return uuid.UUID(str(card_id))
     except ValueError:
         return None
-    card = Card.objects.filter(owner=user, pk=parsed).select_related("binding").first()
+
+
+def card_for_user(*, user: User, card_id: object) -> Card | None:
+    """The user's card with this id, or None if it is missing or someone else's (same answer)."""
+    parsed = _card_id(card_id)
+    if parsed is None:
+        return None
+    card = unique_or_none(Card.objects.filter(owner=user, pk=parsed).select_related("binding"))
     if card is not None:
         card.owner = user  # the filter proved it: no second query when the owner is needed
     return card
+
+
+@dataclass(frozen=True)
+class RevealTarget:
+    """A card about to be revealed, and whether reveals are paused for everyone right now."""
+
+    card: Card
+    reveals_paused: bool
+
+
+def card_for_reveal(*, user: User, card_id: object) -> RevealTarget | None:
+    """`card_for_user`, with the global reveal switch read by the same query (one round trip)."""
+    parsed = _card_id(card_id)
+    if parsed is None:
+        return None
+    card = unique_or_none(
+        Card.objects.filter(owner=user, pk=parsed)
+        .select_related("binding")
+        .annotate(reveals_paused=reveals_paused_expression())
+    )
+    if card is None:
+        return None
+    card.owner = user  # the filter proved it: no second query when the owner is needed
+    return RevealTarget(card=card, reveals_paused=bool(getattr(card, "reveals_paused")))  # noqa: B009

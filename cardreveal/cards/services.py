@@ -24,7 +24,6 @@ from cardreveal.accounts.lockout import (
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.receipts import receipt_queue, receipts_wake
-from cardreveal.audit.selectors import reveals_globally_enabled
 from cardreveal.audit.services import ClientInfo, reveal_event_record
 from cardreveal.cards.bindings import provider_for_binding
 from cardreveal.cards.models import Card
@@ -35,7 +34,7 @@ from cardreveal.cards.quotas import (
     reveal_quota_reserve,
 )
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
-from cardreveal.cards.selectors import card_for_user
+from cardreveal.cards.selectors import card_for_reveal
 from providers.base import CardRef
 from providers.errors import ProviderError
 
@@ -145,10 +144,11 @@ def reveal_cvv(
             423,
             retry_after=seconds_until(locked_until),
         )
-    card = card_for_user(user=user, card_id=card_id)
-    if card is None:
+    target = card_for_reveal(user=user, card_id=card_id)  # and the global switch, in one query
+    if target is None:
         raise refuse("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
-    if not reveals_globally_enabled():
+    card = target.card
+    if target.reveals_paused:
         raise refuse(
             "reveals_paused",
             "Showing security codes is paused for everyone right now. Try again later.",
