@@ -180,9 +180,8 @@ class CircuitBreaker:
     def _record(self, permit: Permit, outcome: Outcome, *, latency_ms: int, code: str) -> None:
         cache = self.cache
         now = self.clock()
-        self._note_latency(latency_ms)
         if outcome is Outcome.SUCCESS:
-            cache.set(self._k("last_success"), now, timeout=_STATE_TTL_SECONDS)
+            self._note_stats(latency_ms, last_success=now)
             if permit.trial or permit.failures:
                 was_open = cache.delete(self._k("open_until"))
                 cache.delete_many([self._k("failures"), self._k("trial")])
@@ -194,12 +193,13 @@ class CircuitBreaker:
                     )
             return
         if outcome is Outcome.NEUTRAL:
+            self._note_stats(latency_ms)
             if permit.trial:
                 # The provider answered but said nothing about its health: stay half-open and
                 # let the next caller try.
                 cache.delete(self._k("trial"))
             return
-        cache.set(self._k("last_failure"), (now, code), timeout=_STATE_TTL_SECONDS)
+        self._note_stats(latency_ms, last_failure=(now, code))
         if permit.trial:
             cache.set(self._k("open_until"), now + self.policy.cooldown, timeout=_STATE_TTL_SECONDS)
             cache.delete(self._k("trial"))
@@ -235,11 +235,14 @@ class CircuitBreaker:
         with contextlib.suppress(ValueError):  # expired in between: a lost count is fine
             self.cache.incr(self._k("fast_failures"))
 
-    def _note_latency(self, latency_ms: int) -> None:
+    def _note_stats(self, latency_ms: int, **stats: object) -> None:
+        """Append to the recent latencies and set `stats` (last_success, last_failure): one read
+        and one pipelined write."""
         key = self._k("latencies")
         recent = list(self.cache.get(key) or [])
         recent.append(int(latency_ms))
-        self.cache.set(key, recent[-RECENT_LATENCIES:], timeout=_STATE_TTL_SECONDS)
+        values = {key: recent[-RECENT_LATENCIES:]} | {self._k(n): v for n, v in stats.items()}
+        self.cache.set_many(values, timeout=_STATE_TTL_SECONDS)
 
     # ------------------------------------------------------------------ reading and resetting
 
