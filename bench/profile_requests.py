@@ -110,8 +110,7 @@ def main() -> None:
 
     for name in (
         "account_security_read",
-        "card_for_user",
-        "reveals_globally_enabled",
+        "card_for_reveal",
         "parse_client_key",
         "reveal_quota_check",
         "verify_totp",
@@ -234,6 +233,8 @@ def main() -> None:
         pstats.Stats(list_profiler, stream=out).sort_stats("tottime").print_stats(40)
         pstats.Stats(list_profiler, stream=out).sort_stats("cumulative").print_stats(60)
         args.cprofile.write_text(out.getvalue())
+        # The raw profile too, for `python -m pstats` (callers and callees of any function).
+        profiler.dump_stats(args.cprofile.with_suffix(".pstats"))
 
 
 if __name__ == "__main__":
