@@ -63,7 +63,10 @@ class HttpPolicy:
     """Limits for every call through one door.
 
     `deadline` bounds the whole call, retries and back-off included, however the server paces its
-    bytes. `max_concurrency` caps calls in flight through this door in this process (0: no cap).
+    bytes. `max_concurrency` caps calls in flight through this door in this process (0: no cap);
+    a call that finds every slot taken waits up to `slot_wait` seconds for one (inside its
+    deadline) before failing as busy, so a momentary burst is absorbed while a slow provider still
+    holds at most `max_concurrency` threads plus briefly waiting ones.
     `breaker_threshold` > 0 puts a circuit breaker keyed by the door's name in front of it.
     """
 
@@ -81,6 +84,7 @@ class HttpPolicy:
     client_cert: tuple[str, str] | None = None
     connect_retries: int = 1
     max_concurrency: int = 0
+    slot_wait: float = 0.0
     breaker_threshold: int = 0
     breaker_cooldown: float = 30.0
 
@@ -458,8 +462,9 @@ class HttpDoor:
     ) -> HttpResponse:
         """Send exactly `body` and return the whole response, or raise a `ProviderError`.
 
-        Fails fast with `CircuitOpen` while the binding's breaker is open and `ProviderBusy` when
-        `max_concurrency` calls are already in flight, in both cases without any HTTP request.
+        Fails fast with `CircuitOpen` while the binding's breaker is open, and with `ProviderBusy`
+        when `max_concurrency` calls stay in flight for `slot_wait`, in both cases without any
+        HTTP request.
         A failure where the request surely never left (connection refused, connect timeout, DNS)
         is retried; one after the request may have reached the provider (a dropped connection)
         only when `retry_safe` says the provider lets us repeat it (GET, or an idempotency key).
@@ -474,7 +479,7 @@ class HttpDoor:
         except CircuitOpen as exc:
             self._log(exc.log_level, method, path, exc.code, started)
             raise
-        if self._slots is not None and not self._slots.acquire(blocking=False):
+        if self._slots is not None and not self._slot_acquire():
             busy = ProviderBusy(f"{self.policy.max_concurrency} calls already in flight")
             self._release_trial(permit)
             self._log(busy.log_level, method, path, busy.code, started)
@@ -491,6 +496,13 @@ class HttpDoor:
         self._report_status(permit, response.status, started)
         self._log(logging.INFO, method, path, str(response.status), started)
         return response
+
+    def _slot_acquire(self) -> bool:
+        assert self._slots is not None  # noqa: S101 (only called with a cap)
+        if self._slots.acquire(blocking=False):
+            return True
+        wait = min(self.policy.slot_wait, self.policy.deadline)
+        return wait > 0 and self._slots.acquire(timeout=wait)
 
     def _with_retries(
         self,

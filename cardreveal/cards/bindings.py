@@ -109,6 +109,7 @@ def http_policy_for(binding: ProviderBinding) -> HttpPolicy:
         max_concurrency=int(
             options.get("max_concurrency", settings.CARDREVEAL_PROVIDER_MAX_CONCURRENCY)
         ),
+        slot_wait=settings.CARDREVEAL_PROVIDER_SLOT_WAIT_MS / 1000,
         breaker_threshold=int(settings.CARDREVEAL_BREAKER_THRESHOLD),
         breaker_cooldown=float(settings.CARDREVEAL_BREAKER_COOLDOWN_SECONDS),
     )

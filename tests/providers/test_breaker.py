@@ -373,6 +373,48 @@ def test_a_saturated_binding_fails_fast_as_busy_while_another_binding_is_served(
     assert outcome(slow, thredd_url(sandbox)) == 401  # the slot came back
 
 
+def test_a_call_that_finds_the_binding_full_waits_briefly_for_a_slot(sandbox, provider_calls):
+    held = threading.Event()
+    sandbox.faults.set(Fault(hold=held), kind="thredd")
+    capped = door(threshold=0, max_concurrency=1, slot_wait=3.0, deadline=10.0, read_timeout=10.0)
+    first: list[int | str] = []
+    worker = threading.Thread(target=lambda: first.append(outcome(capped, thredd_url(sandbox))))
+    worker.start()
+    try:
+        while sandbox.faults.hits < 1:  # the first call holds the only slot
+            time.sleep(0.01)
+        sandbox.faults.clear()
+        threading.Timer(0.3, held.set).start()  # it answers while the second waits
+        began = time.monotonic()
+        assert outcome(capped, thredd_url(sandbox)) == 401  # served, not refused as busy
+        assert 0.25 < time.monotonic() - began < 3.0
+    finally:
+        held.set()
+        worker.join(5)
+    assert first == [401]
+
+
+def test_a_call_waits_no_longer_than_the_slot_wait_before_failing_as_busy(
+    sandbox, provider_calls
+):
+    held = threading.Event()
+    sandbox.faults.set(Fault(hold=held), kind="thredd")
+    capped = door(threshold=0, max_concurrency=1, slot_wait=0.3, deadline=10.0, read_timeout=10.0)
+    worker = threading.Thread(target=lambda: outcome(capped, thredd_url(sandbox)))
+    worker.start()
+    try:
+        while sandbox.faults.hits < 1:
+            time.sleep(0.01)
+        began = time.monotonic()
+        with pytest.raises(ProviderBusy):
+            capped.request("GET", thredd_url(sandbox))
+        assert 0.25 < time.monotonic() - began < 2.0
+        assert sandbox.faults.hits == 1  # the busy call made no request
+    finally:
+        held.set()
+        worker.join(5)
+
+
 # ---------------------------------------------------------------------------------- across processes
 
 _WORKER = """
