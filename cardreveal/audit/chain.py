@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from django.db import models, transaction
+from django.db import connections, models, router, transaction
 
 from cardreveal.audit.models import GENESIS_HASH, AuditChainHead, ChainedRecord
 from cardreveal.db import unique_or_none
@@ -38,6 +38,16 @@ def canonical_payload(*, chain: str, seq: int, values: Mapping[str, object]) -> 
     body = {name: _canonical_value(value) for name, value in values.items()}
     document = {"chain": chain, "seq": seq, "fields": body}
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def payload_before_seq(*, chain: str, values: Mapping[str, object]) -> bytes:
+    """`canonical_payload` up to its seq: with sorted keys "seq" comes last, so the payload is this
+    prefix, the decimal seq and "}". Lets the database number and hash a record in one statement."""
+    sample = canonical_payload(chain=chain, seq=0, values=values)
+    prefix, tail = sample[: -len(b'"seq":0}')], sample[-len(b'"seq":0}') :]
+    if tail != b'"seq":0}':  # the document's shape changed: numbering must go the slow way
+        raise ValueError("canonical_payload no longer ends with its seq")
+    return prefix + b'"seq":'
 
 
 def link_hash(*, prev_hash: str, payload: bytes) -> str:
@@ -85,20 +95,88 @@ def chain_append(record: R) -> R:
     """Number, link and insert an unsaved audit record as the newest in its chain; return it.
 
     Atomic; holds the chain head's row lock until the outermost transaction commits, so callers
-    should not append inside long transactions. Raises whatever the insert raises (the caller's
-    transaction then rolls back with it: no record means no action).
+    should not append inside long transactions, and should append last. Raises whatever the
+    insert raises (the caller's transaction then rolls back with it: no record means no action).
+
+    Every append in a chain waits for that lock, across all workers and hosts, so how long it is
+    held bounds the chain's appends per second. On PostgreSQL the head moves and the record is
+    inserted in one statement (`_append_on_postgresql`): the lock is taken there and held only
+    until the commit. Elsewhere (SQLite: one writer anyway) the head is read, the record inserted
+    and the head moved in three.
     """
     model = type(record)
+    alias = router.db_for_write(model)
     # No savepoint when nested: a failed append fails the caller's transaction too (no record, no
     # action), and a reveal's record and receipt commit without two extra round trips.
-    with transaction.atomic(savepoint=False):
+    with transaction.atomic(using=alias, savepoint=False):
+        if connections[alias].vendor == "postgresql" and _append_on_postgresql(record, alias):
+            return record
         head = _locked_head(model)
         record.seq = head.seq + 1
         record.prev_hash = head.hash
         record.hash = record_hash(record, chain=model.CHAIN, fields=model.HASHED_FIELDS)
         record.save(force_insert=True)
-        AuditChainHead.objects.filter(chain=model.CHAIN).update(seq=record.seq, hash=record.hash)
+        AuditChainHead.objects.filter(chain=model.CHAIN).update(
+            seq=record.seq, hash=record.hash, prev_hash=record.prev_hash
+        )
     return record
+
+
+_LINK_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
+
+
+def _append_on_postgresql(record: ChainedRecord, alias: str) -> bool:
+    """Move the chain's head and insert `record` in one statement; False when the chain has no
+    head row yet (nothing was written: the caller makes it the slow way).
+
+    The UPDATE takes the head's row lock, numbers the record, and computes its hash in the
+    database, sha256(prev_hash + payload), from the payload `payload_before_seq` gives with the
+    new seq appended, exactly as `record_hash` computes it (`manage.py verify_audit` checks every
+    link in Python). A writer that waited for the lock computes from the row as its predecessor
+    left it, so the chain cannot fork.
+    """
+    model = type(record)
+    try:
+        prefix = payload_before_seq(
+            chain=model.CHAIN, values=record_values(record, model.HASHED_FIELDS)
+        )
+    except ValueError:
+        return False
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+    fields = [
+        field
+        for field in model._meta.concrete_fields
+        if not field.primary_key and field.attname not in _LINK_COLUMNS
+    ]
+    columns = ", ".join(qn(str(field.column)) for field in fields)
+    # Typed: in INSERT ... SELECT a bare literal is text, not the column's type.
+    values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
+    # Only names from the models' own metadata (quoted) are formatted in; every value is a
+    # parameter.
+    sql = (
+        f"WITH head AS (UPDATE {qn(AuditChainHead._meta.db_table)} "  # noqa: S608
+        "SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
+        "convert_to(hash, 'UTF8') || %s::bytea || convert_to((seq + 1)::text || '}', 'UTF8')"
+        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash) "
+        f"INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
+        f"SELECT seq, prev_hash, hash, {values} FROM head "
+        f"RETURNING {qn(str(model._meta.pk.column))}, seq, prev_hash, hash"
+    )
+    params = [
+        prefix,
+        model.CHAIN,
+        *(field.get_db_prep_save(field.pre_save(record, True), connection) for field in fields),
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    record.pk, record.seq, record.prev_hash, record.hash = row
+    record._state.adding = False
+    record._state.db = alias
+    return True
 
 
 @dataclass(frozen=True)

@@ -210,6 +210,9 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=20, primary_key=True)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
+    # The newest record's prev_hash: on PostgreSQL one UPDATE moves the head and hands the record
+    # its link (`chain._append_on_postgresql`), and an UPDATE returns only new values.
+    prev_hash = models.CharField(max_length=64, default="", blank=True)
 
     def __str__(self) -> str:
         return f"{self.chain} chain at {self.seq}"

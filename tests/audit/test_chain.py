@@ -10,8 +10,15 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from cardreveal.audit.chain import GENESIS_HASH, chain_verify, record_hash
+from cardreveal.audit.chain import (
+    GENESIS_HASH,
+    canonical_payload,
+    chain_verify,
+    payload_before_seq,
+    record_hash,
+)
 from cardreveal.audit.models import AppendOnlyError, AuditChainHead, AuthEvent, RevealEvent
 from cardreveal.audit.services import ClientInfo, auth_event_record, reveal_event_record
 from tests.audit.conftest import sql
@@ -272,6 +279,46 @@ def test_concurrent_writers_never_fork_the_chain_on_postgresql():
     seqs = list(AuthEvent.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, writers * each + 1))
     assert chain_verify(AuthEvent).ok
+
+
+def test_the_payload_prefix_plus_the_seq_is_the_canonical_payload():
+    values = {"username": "ålice \u202e", "client_ip": "2001:db8::1", "when": None, "n": 7}
+    prefix = payload_before_seq(chain="reveal", values=values)
+    for seq in (1, 9, 10, 123456789012):
+        assert prefix + str(seq).encode() + b"}" == canonical_payload(
+            chain="reveal", seq=seq, values=values
+        )
+
+
+@pytest.mark.postgres
+def test_on_postgresql_an_append_is_one_statement_whose_links_verify(alice, make_card):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+    card = make_card(alice.user, label="Trip")
+    reveal_event_record(user=alice.user, client=CLIENT, outcome="refused", reason="first")
+    with CaptureQueriesContext(connection) as queries:
+        event = reveal_event_record(
+            user=alice.user,
+            client=ClientInfo(ip="2001:DB8::7", user_agent="ua ", request_id="r", channel="api"),
+            outcome="revealed",
+            reason="ok",
+            card=card,
+            requested_card_id=str(card.pk),
+            provider_kind="mastercard",
+            provider_latency_ms=52,
+        )
+    assert len(queries) == 1  # head moved and record inserted together
+    stored = RevealEvent.objects.get(pk=event.pk)
+    assert (stored.seq, stored.prev_hash, stored.hash) == (event.seq, event.prev_hash, event.hash)
+    assert stored.hash == record_hash(stored, chain="reveal", fields=RevealEvent.HASHED_FIELDS)
+    assert (stored.client_ip, stored.card_id, stored.provider_latency_ms) == (
+        "2001:db8::7",
+        card.pk,
+        52,
+    )
+    head = AuditChainHead.objects.get(chain="reveal")
+    assert (head.seq, head.hash, head.prev_hash) == (2, event.hash, event.prev_hash)
+    assert chain_verify(RevealEvent).ok
 
 
 # ---------------------------------------------------------------------------------- upgrade
