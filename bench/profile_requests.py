@@ -118,7 +118,7 @@ def main() -> None:
         "provider_for_binding",
         "seal",
         "reveal_event_record",
-        "receipt_queue",
+        "receipt_draft",
         "receipts_wake",
     ):
         if hasattr(services, name):

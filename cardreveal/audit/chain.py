@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
 
@@ -91,26 +91,31 @@ def _locked_head(model: type[ChainedRecord]) -> AuditChainHead:
     return AuditChainHead.objects.select_for_update().get(chain=model.CHAIN)
 
 
-def chain_append(record: R) -> R:
+def chain_append(record: R, *, dependent: models.Model | None = None) -> R:
     """Number, link and insert an unsaved audit record as the newest in its chain; return it.
 
-    Atomic; holds the chain head's row lock until the outermost transaction commits, so callers
-    should not append inside long transactions, and should append last. Raises whatever the
-    insert raises (the caller's transaction then rolls back with it: no record means no action).
+    `dependent` is an unsaved row with a foreign key to `record` (a reveal's receipt), inserted
+    with it: both or neither. Atomic. Raises whatever the insert raises (inside a transaction, the
+    caller's transaction then rolls back with it: no record means no action).
 
-    Every append in a chain waits for that lock, across all workers and hosts, so how long it is
-    held bounds the chain's appends per second. On PostgreSQL the head moves and the record is
-    inserted in one statement (`_append_on_postgresql`): the lock is taken there and held only
-    until the commit. Elsewhere (SQLite: one writer anyway) the head is read, the record inserted
-    and the head moved in three.
+    Every append in a chain waits for the chain head's row lock, across all workers and hosts, so
+    how long it is held bounds the chain's appends per second. On PostgreSQL one statement takes
+    the lock, numbers and hashes the record, moves the head and inserts both rows
+    (`_append_on_postgresql`); outside a transaction that statement is its own transaction, so
+    the lock is held only while it runs, never across a round trip to a busy worker. Inside a
+    transaction the lock is held until it commits: append last. Elsewhere (SQLite: one writer
+    anyway) the head is read, the record inserted and the head moved in three statements.
     """
     model = type(record)
     alias = router.db_for_write(model)
+    link = _link_to(model, dependent) if dependent is not None else None
+    if connections[alias].vendor == "postgresql" and _append_on_postgresql(
+        record, alias, dependent, link
+    ):
+        return record
     # No savepoint when nested: a failed append fails the caller's transaction too (no record, no
-    # action), and a reveal's record and receipt commit without two extra round trips.
+    # action).
     with transaction.atomic(using=alias, savepoint=False):
-        if connections[alias].vendor == "postgresql" and _append_on_postgresql(record, alias):
-            return record
         head = _locked_head(model)
         record.seq = head.seq + 1
         record.prev_hash = head.hash
@@ -119,15 +124,52 @@ def chain_append(record: R) -> R:
         AuditChainHead.objects.filter(chain=model.CHAIN).update(
             seq=record.seq, hash=record.hash, prev_hash=record.prev_hash
         )
+        if dependent is not None and link is not None:
+            setattr(dependent, link.name, record)
+            dependent.save(force_insert=True)
     return record
 
 
 _LINK_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
 
 
-def _append_on_postgresql(record: ChainedRecord, alias: str) -> bool:
-    """Move the chain's head and insert `record` in one statement; False when the chain has no
-    head row yet (nothing was written: the caller makes it the slow way).
+def _link_to(model: type[models.Model], dependent: models.Model) -> models.ForeignKey[Any, Any]:
+    """The one foreign key from `dependent`'s model to `model`."""
+    links = [
+        field
+        for field in dependent._meta.concrete_fields
+        if isinstance(field, models.ForeignKey) and field.related_model is model
+    ]
+    if len(links) != 1:
+        raise TypeError(f"{type(dependent).__name__} needs one foreign key to {model.__name__}")
+    return links[0]
+
+
+def _insert_columns(
+    row: models.Model, connection: Any, *, skip: frozenset[str]
+) -> tuple[str, str, list[object]]:
+    """A row's columns, typed placeholders and values for INSERT ... SELECT (a bare literal there
+    is text, not the column's type), leaving out its primary key and the `skip` columns."""
+    qn = connection.ops.quote_name
+    fields = [
+        field
+        for field in row._meta.concrete_fields
+        if not field.primary_key and field.attname not in skip
+    ]
+    columns = ", ".join(qn(str(field.column)) for field in fields)
+    values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
+    params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+    return columns, values, params
+
+
+def _append_on_postgresql(
+    record: ChainedRecord,
+    alias: str,
+    dependent: models.Model | None,
+    link: models.ForeignKey[Any, Any] | None,
+) -> bool:
+    """Move the chain's head and insert `record` (and `dependent`) in one statement; False when
+    the chain has no head row yet (nothing was written: the caller makes it the slow way).
 
     The UPDATE takes the head's row lock, numbers the record, and computes its hash in the
     database, sha256(prev_hash + payload), from the payload `payload_before_seq` gives with the
@@ -144,38 +186,47 @@ def _append_on_postgresql(record: ChainedRecord, alias: str) -> bool:
         return False
     connection = connections[alias]
     qn = connection.ops.quote_name
-    fields = [
-        field
-        for field in model._meta.concrete_fields
-        if not field.primary_key and field.attname not in _LINK_COLUMNS
-    ]
-    columns = ", ".join(qn(str(field.column)) for field in fields)
-    # Typed: in INSERT ... SELECT a bare literal is text, not the column's type.
-    values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
+    pk = qn(str(model._meta.pk.column))
+    columns, values, params = _insert_columns(record, connection, skip=_LINK_COLUMNS)
     # Only names from the models' own metadata (quoted) are formatted in; every value is a
     # parameter.
     sql = (
         f"WITH head AS (UPDATE {qn(AuditChainHead._meta.db_table)} "  # noqa: S608
         "SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
         "convert_to(hash, 'UTF8') || %s::bytea || convert_to((seq + 1)::text || '}', 'UTF8')"
-        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash) "
-        f"INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
+        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash), "
+        f"appended AS (INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
         f"SELECT seq, prev_hash, hash, {values} FROM head "
-        f"RETURNING {qn(str(model._meta.pk.column))}, seq, prev_hash, hash"
+        f"RETURNING {pk}, seq, prev_hash, hash)"
     )
-    params = [
-        prefix,
-        model.CHAIN,
-        *(field.get_db_prep_save(field.pre_save(record, True), connection) for field in fields),
-    ]
+    params = [prefix, model.CHAIN, *params]
+    if dependent is not None and link is not None:
+        dep_columns, dep_values, dep_params = _insert_columns(
+            dependent, connection, skip=frozenset({link.attname})
+        )
+        dep_pk = qn(str(dependent._meta.pk.column))
+        sql += (
+            f", dependent AS (INSERT INTO {qn(dependent._meta.db_table)} "  # noqa: S608
+            f"({qn(str(link.column))}, {dep_columns}) SELECT {pk}, {dep_values} FROM appended "
+            f"RETURNING {dep_pk}) "
+            f"SELECT appended.*, (SELECT {dep_pk} FROM dependent) FROM appended"
+        )
+        params += dep_params
+    else:
+        sql += " SELECT appended.*, NULL FROM appended"
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, params)  # type: ignore[arg-type]
         row = cursor.fetchone()
     if row is None:
         return False
-    record.pk, record.seq, record.prev_hash, record.hash = row
+    record.pk, record.seq, record.prev_hash, record.hash, dependent_pk = row
     record._state.adding = False
     record._state.db = alias
+    if dependent is not None and link is not None:
+        setattr(dependent, link.name, record)
+        dependent.pk = dependent_pk
+        dependent._state.adding = False
+        dependent._state.db = alias
     return True
 
 

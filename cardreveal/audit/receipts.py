@@ -1,6 +1,6 @@
 """Reveal receipts: queued with the reveal's audit record, emailed after the response, retried.
 
-A reveal only queues its receipt (`receipt_queue`, one INSERT in the audit record's transaction);
+A reveal only queues its receipt (`receipt_draft`, a row written with the reveal's audit record);
 `receipts_send_due` builds and sends what is due over one mail connection and deletes what was
 sent. In the app it runs in a background thread of each process (`receipts_wake`), so the reveal
 answers without waiting for the mail relay; `manage.py send_receipts` runs it by hand. Senders on
@@ -20,7 +20,7 @@ from django.core.mail import EmailMessage, get_connection
 from django.db import close_old_connections, transaction
 from django.utils import timezone
 
-from cardreveal.audit.models import ReceiptOutbox, RevealEvent
+from cardreveal.audit.models import ReceiptOutbox
 from cardreveal.audit.notifications import reveal_receipt_message, site_url
 
 logger = logging.getLogger(__name__)
@@ -33,16 +33,15 @@ MAX_ATTEMPTS = 30
 BATCH_SIZE = 50
 
 
-def receipt_queue(*, event: RevealEvent, owner: Any) -> ReceiptOutbox | None:
-    """Queue the receipt of `event` (a successful reveal) for `owner`, the card's owner.
-
-    Call in the transaction that wrote `event`. Returns the queued row, or None when the owner has
-    no email address (logged). Remembers the site's address now, while the request is at hand.
+def receipt_draft(*, owner: Any) -> ReceiptOutbox | None:
+    """The receipt row for a successful reveal by `owner`, the card's owner, unsaved: pass it to
+    `reveal_event_record(receipt=...)`, which writes it with the event. None when the owner has no
+    email address (logged). Remembers the site's address now, while the request is at hand.
     """
     if not getattr(owner, "email", ""):
         logger.info("reveal receipt not sent: user %s has no email address", owner.pk)
         return None
-    return ReceiptOutbox.objects.create(event=event, site_url=site_url())
+    return ReceiptOutbox(site_url=site_url())
 
 
 def _retry_delay(attempts: int) -> timedelta:

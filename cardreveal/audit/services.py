@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from django.db import models
+
 from cardreveal.audit.chain import chain_append
 from cardreveal.audit.models import AuthEvent, RevealEvent
 
@@ -71,9 +73,11 @@ def reveal_event_record(
     requested_card_id: str = "",
     provider_kind: str = "",
     provider_latency_ms: int | None = None,
+    receipt: models.Model | None = None,
 ) -> RevealEvent:
     """Append one reveal event to the reveal chain. `user` and `card` are model instances (card may
-    be None). Returns the saved event; raises if it cannot be written."""
+    be None); `receipt`, an unsaved `ReceiptOutbox` row, is written with the event (both or
+    neither). Returns the saved event; raises if it cannot be written."""
     from cardreveal.cards.models import Card
 
     card_obj = card if isinstance(card, Card) else None
@@ -92,7 +96,8 @@ def reveal_event_record(
             request_id=escape_control(client.request_id, limit=64),
             provider_kind=escape_control(provider_kind, limit=30),
             provider_latency_ms=provider_latency_ms,
-        )
+        ),
+        dependent=receipt,
     )
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from cardreveal.accounts.cooloff import cooloff_from
@@ -23,7 +22,7 @@ from cardreveal.accounts.lockout import (
 )
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.receipts import receipt_queue, receipts_wake
+from cardreveal.audit.receipts import receipt_draft, receipts_wake
 from cardreveal.audit.services import ClientInfo, reveal_event_record
 from cardreveal.cards.bindings import provider_for_binding
 from cardreveal.cards.models import Card
@@ -238,19 +237,20 @@ def reveal_cvv(
     latency = int((time.monotonic() - started) * 1000)
     scheme, sealed = seal(result, client_key)
     del result
-    with transaction.atomic():  # the audit record and its receipt, or neither
-        event = reveal_event_record(
-            user=user,
-            client=client,
-            outcome=RevealEvent.Outcome.REVEALED,
-            reason="ok",
-            card=card,
-            requested_card_id=str(card.pk),
-            provider_kind=card.binding.kind,
-            provider_latency_ms=latency,
-        )
-        receipt_queue(event=event, owner=card.owner)
-    receipts_wake()  # emailed after the response; never raises; the email has no CVV
+    receipt = receipt_draft(owner=card.owner)
+    reveal_event_record(  # the audit record and its receipt, or neither
+        user=user,
+        client=client,
+        outcome=RevealEvent.Outcome.REVEALED,
+        reason="ok",
+        card=card,
+        requested_card_id=str(card.pk),
+        provider_kind=card.binding.kind,
+        provider_latency_ms=latency,
+        receipt=receipt,
+    )
+    if receipt is not None:
+        receipts_wake()  # emailed after the response; never raises; the email has no CVV
     return RevealResult(
         card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
     )

@@ -204,9 +204,7 @@ CARDREVEAL_PROVIDER_MAX_CONCURRENCY = env_int(
 # A call that finds them all taken waits this long for one before failing as busy: a burst of
 # reveals through one binding then queues for a few milliseconds instead of failing, while a slow
 # provider still holds at most the cap plus the callers waiting this long (a bulkhead's max wait).
-CARDREVEAL_PROVIDER_SLOT_WAIT_MS = env_int(
-    "CARDREVEAL_PROVIDER_SLOT_WAIT_MS", 200, maximum=5000
-)
+CARDREVEAL_PROVIDER_SLOT_WAIT_MS = env_int("CARDREVEAL_PROVIDER_SLOT_WAIT_MS", 200, maximum=5000)
 # The circuit breaker per binding: open after this many consecutive failures (connect errors,
 # timeouts, TLS failures, 5xx), fail fast for the cool-down, then let one trial call through. Its
 # state lives in this cache, so with Redis it is shared by every worker.

@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from cardreveal.audit.chain import (
@@ -19,7 +19,13 @@ from cardreveal.audit.chain import (
     payload_before_seq,
     record_hash,
 )
-from cardreveal.audit.models import AppendOnlyError, AuditChainHead, AuthEvent, RevealEvent
+from cardreveal.audit.models import (
+    AppendOnlyError,
+    AuditChainHead,
+    AuthEvent,
+    ReceiptOutbox,
+    RevealEvent,
+)
 from cardreveal.audit.services import ClientInfo, auth_event_record, reveal_event_record
 from tests.audit.conftest import sql
 
@@ -318,6 +324,47 @@ def test_on_postgresql_an_append_is_one_statement_whose_links_verify(alice, make
     )
     head = AuditChainHead.objects.get(chain="reveal")
     assert (head.seq, head.hash, head.prev_hash) == (2, event.hash, event.prev_hash)
+    assert chain_verify(RevealEvent).ok
+
+
+def test_a_dependent_row_is_written_with_its_record(alice):
+    receipt = ReceiptOutbox(site_url="https://cards.example.com")
+    with CaptureQueriesContext(connection) as queries:
+        event = reveal_event_record(
+            user=alice.user, client=CLIENT, outcome="revealed", reason="ok", receipt=receipt
+        )
+    stored = ReceiptOutbox.objects.get()
+    assert (stored.pk, stored.event_id, stored.site_url) == (
+        receipt.pk,
+        event.pk,
+        "https://cards.example.com",
+    )
+    if connection.vendor == "postgresql":  # after the head exists: one statement, no transaction
+        again = ReceiptOutbox(site_url="https://cards.example.com")
+        with CaptureQueriesContext(connection) as queries:
+            second = reveal_event_record(
+                user=alice.user, client=CLIENT, outcome="revealed", reason="ok", receipt=again
+            )
+        assert [q["sql"][:14] for q in queries.captured_queries] == ["WITH head AS ("]
+        assert ReceiptOutbox.objects.get(pk=again.pk).event_id == second.pk
+    assert chain_verify(RevealEvent).ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_dependent_row_that_cannot_be_written_leaves_no_record(alice):
+    reveal_event_record(user=alice.user, client=CLIENT, outcome="refused", reason="first")
+    head = AuditChainHead.objects.get(chain="reveal")
+    with pytest.raises(DatabaseError):
+        reveal_event_record(
+            user=alice.user,
+            client=CLIENT,
+            outcome="revealed",
+            reason="ok",
+            receipt=ReceiptOutbox(site_url="https://x.example/" + "x" * 600, attempts=-1),
+        )
+    assert RevealEvent.objects.count() == 1  # neither the record nor its receipt
+    assert not ReceiptOutbox.objects.exists()
+    assert AuditChainHead.objects.get(chain="reveal").seq == head.seq
     assert chain_verify(RevealEvent).ok
 
 

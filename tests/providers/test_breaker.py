@@ -394,9 +394,7 @@ def test_a_call_that_finds_the_binding_full_waits_briefly_for_a_slot(sandbox, pr
     assert first == [401]
 
 
-def test_a_call_waits_no_longer_than_the_slot_wait_before_failing_as_busy(
-    sandbox, provider_calls
-):
+def test_a_call_waits_no_longer_than_the_slot_wait_before_failing_as_busy(sandbox, provider_calls):
     held = threading.Event()
     sandbox.faults.set(Fault(hold=held), kind="thredd")
     capped = door(threshold=0, max_concurrency=1, slot_wait=0.3, deadline=10.0, read_timeout=10.0)
