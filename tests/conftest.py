@@ -41,6 +41,16 @@ def _fresh_http_doors() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_receipt_sender_left_running() -> Iterator[None]:
+    """A test that turns background receipts on wakes the process's sender thread; stop it after
+    the test, so it never runs (or logs) during the next one."""
+    yield
+    from cardreveal.audit import receipts
+
+    receipts._sender.stop(timeout=10)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
     """Each test starts with an empty cache: breaker state and counters are keyed by database ids,
     which repeat between tests."""
