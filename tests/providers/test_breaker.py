@@ -3,6 +3,7 @@ saturated, one trial after the cool-down, state shared by workers through the ca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -347,70 +348,59 @@ def verified_admin(db, clock):
 # ---------------------------------------------------------------------------------- isolation
 
 
-def test_a_saturated_binding_fails_fast_as_busy_while_another_binding_is_served(
-    sandbox, provider_calls
-):
+@contextlib.contextmanager
+def one_call_held(sandbox: RunningSandbox, http: HttpDoor) -> Iterator[threading.Event]:
+    """A Thredd call through `http` held inside the sandbox (so holding a slot) until the yielded
+    event is set; on exit it is released and must have been answered (401: the sandbox's answer
+    to an unsigned call)."""
     held = threading.Event()
     sandbox.faults.set(Fault(hold=held), kind="thredd")
-    slow = door(threshold=0, max_concurrency=1, deadline=10.0, read_timeout=10.0)
-    healthy = door(threshold=0, max_concurrency=1)
     first: list[int | str] = []
-    worker = threading.Thread(target=lambda: first.append(outcome(slow, thredd_url(sandbox))))
+    worker = threading.Thread(target=lambda: first.append(outcome(http, thredd_url(sandbox))))
     worker.start()
     try:
         while sandbox.faults.hits < 1:  # the first call is inside the provider
             time.sleep(0.01)
+        yield held
+    finally:
+        held.set()
+        worker.join(5)
+    assert first == [401]
+
+
+def test_a_saturated_binding_fails_fast_as_busy_while_another_binding_is_served(
+    sandbox, provider_calls
+):
+    slow = door(threshold=0, max_concurrency=1, deadline=10.0, read_timeout=10.0)
+    healthy = door(threshold=0, max_concurrency=1)
+    with one_call_held(sandbox, slow):
         with pytest.raises(ProviderBusy) as info:
             slow.request("GET", thredd_url(sandbox))
         assert info.value.status_code == 503
         assert sandbox.faults.hits == 1  # the busy call made no request
         other = sandbox.url_for("mastercard") + "/cards/70001/card-verification-codes/searches"
         assert outcome(healthy, other) == 405  # another binding is not held up (a GET: 405)
-    finally:
-        held.set()
-        worker.join(5)
-    assert first == [401]
     assert outcome(slow, thredd_url(sandbox)) == 401  # the slot came back
 
 
 def test_a_call_that_finds_the_binding_full_waits_briefly_for_a_slot(sandbox, provider_calls):
-    held = threading.Event()
-    sandbox.faults.set(Fault(hold=held), kind="thredd")
     capped = door(threshold=0, max_concurrency=1, slot_wait=3.0, deadline=10.0, read_timeout=10.0)
-    first: list[int | str] = []
-    worker = threading.Thread(target=lambda: first.append(outcome(capped, thredd_url(sandbox))))
-    worker.start()
-    try:
-        while sandbox.faults.hits < 1:  # the first call holds the only slot
-            time.sleep(0.01)
+    with one_call_held(sandbox, capped) as held:
         sandbox.faults.clear()
         threading.Timer(0.3, held.set).start()  # it answers while the second waits
         began = time.monotonic()
         assert outcome(capped, thredd_url(sandbox)) == 401  # served, not refused as busy
         assert 0.25 < time.monotonic() - began < 3.0
-    finally:
-        held.set()
-        worker.join(5)
-    assert first == [401]
 
 
 def test_a_call_waits_no_longer_than_the_slot_wait_before_failing_as_busy(sandbox, provider_calls):
-    held = threading.Event()
-    sandbox.faults.set(Fault(hold=held), kind="thredd")
     capped = door(threshold=0, max_concurrency=1, slot_wait=0.3, deadline=10.0, read_timeout=10.0)
-    worker = threading.Thread(target=lambda: outcome(capped, thredd_url(sandbox)))
-    worker.start()
-    try:
-        while sandbox.faults.hits < 1:
-            time.sleep(0.01)
+    with one_call_held(sandbox, capped):
         began = time.monotonic()
         with pytest.raises(ProviderBusy):
             capped.request("GET", thredd_url(sandbox))
         assert 0.25 < time.monotonic() - began < 2.0
         assert sandbox.faults.hits == 1  # the busy call made no request
-    finally:
-        held.set()
-        worker.join(5)
 
 
 # ---------------------------------------------------------------------------------- across processes
