@@ -479,7 +479,7 @@ class HttpDoor:
         except CircuitOpen as exc:
             self._log(exc.log_level, method, path, exc.code, started)
             raise
-        if self._slots is not None and not self._slot_acquire():
+        if self._slots is not None and not self._slot_acquire(self._slots):
             busy = ProviderBusy(f"{self.policy.max_concurrency} calls already in flight")
             self._release_trial(permit)
             self._log(busy.log_level, method, path, busy.code, started)
@@ -497,12 +497,9 @@ class HttpDoor:
         self._log(logging.INFO, method, path, str(response.status), started)
         return response
 
-    def _slot_acquire(self) -> bool:
-        assert self._slots is not None  # noqa: S101 (only called with a cap)
-        if self._slots.acquire(blocking=False):
-            return True
+    def _slot_acquire(self, slots: threading.BoundedSemaphore) -> bool:
         wait = min(self.policy.slot_wait, self.policy.deadline)
-        return wait > 0 and self._slots.acquire(timeout=wait)
+        return slots.acquire(timeout=wait) if wait > 0 else slots.acquire(blocking=False)
 
     def _with_retries(
         self,

@@ -258,9 +258,9 @@ class RevealSwitch(models.Model):
 class ReceiptOutbox(models.Model):
     """A reveal receipt waiting to be emailed (`cardreveal.audit.receipts`); deleted once sent.
 
-    Written in the same transaction as its reveal's audit record, so a receipt is never lost to a
-    crash, and sent after the response by a background sender, so a slow mail relay never slows
-    a reveal. Holds ids and the site's address only: the email is built when it is sent.
+    Written with its reveal's audit record, both or neither (`chain_append`'s dependent row), so a
+    receipt is never lost to a crash, and sent after the response by a background sender, so a
+    slow mail relay never slows a reveal. Holds ids and the site's address only: the email is built when it is sent.
     """
 
     event = models.OneToOneField(

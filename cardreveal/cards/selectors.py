@@ -21,22 +21,21 @@ def cards_for_user(*, user: User) -> QuerySet[Card]:
     return Card.objects.filter(owner=user).select_related("binding")
 
 
-def _card_id(card_id: object) -> uuid.UUID | None:
+def _owned_card(cards: QuerySet[Card], *, user: User, card_id: object) -> Card | None:
+    """The card with this id among `cards` if `user` owns it, else None (same answer)."""
     try:
-        return uuid.UUID(str(card_id))
+        parsed = uuid.UUID(str(card_id))
     except ValueError:
         return None
+    card = unique_or_none(cards.filter(owner=user, pk=parsed).select_related("binding"))
+    if card is not None:
+        card.owner = user  # the filter proved it: no second query when the owner is needed
+    return card
 
 
 def card_for_user(*, user: User, card_id: object) -> Card | None:
     """The user's card with this id, or None if it is missing or someone else's (same answer)."""
-    parsed = _card_id(card_id)
-    if parsed is None:
-        return None
-    card = unique_or_none(Card.objects.filter(owner=user, pk=parsed).select_related("binding"))
-    if card is not None:
-        card.owner = user  # the filter proved it: no second query when the owner is needed
-    return card
+    return _owned_card(Card.objects.all(), user=user, card_id=card_id)
 
 
 @dataclass(frozen=True)
@@ -49,15 +48,8 @@ class RevealTarget:
 
 def card_for_reveal(*, user: User, card_id: object) -> RevealTarget | None:
     """`card_for_user`, with the global reveal switch read by the same query (one round trip)."""
-    parsed = _card_id(card_id)
-    if parsed is None:
-        return None
-    card = unique_or_none(
-        Card.objects.filter(owner=user, pk=parsed)
-        .select_related("binding")
-        .annotate(reveals_paused=reveals_paused_expression())
-    )
+    cards = Card.objects.annotate(reveals_paused=reveals_paused_expression())
+    card = _owned_card(cards, user=user, card_id=card_id)
     if card is None:
         return None
-    card.owner = user  # the filter proved it: no second query when the owner is needed
     return RevealTarget(card=card, reveals_paused=bool(getattr(card, "reveals_paused")))  # noqa: B009
