@@ -443,6 +443,26 @@ def machine() -> dict[str, str]:
     }
 
 
+def reference_workload_ms(rounds: int = 7) -> float:
+    """CPU ms of a fixed pure-Python workload (dicts, strings, calls: what Django spends its time
+    on), the median of `rounds`. It measures the machine, not the app: runs on different machines,
+    or on one shared machine at different times, compare through it. Lower is faster."""
+
+    def work() -> int:
+        names = []
+        for i in range(100_000):
+            row = {"id": i, "label": f"card {i}", "last4": str(i % 10_000).zfill(4)}
+            names.append(row["label"].title() + row["last4"])
+        return len(names)
+
+    times = []
+    for _ in range(rounds):
+        began = time.process_time()
+        work()
+        times.append(time.process_time() - began)
+    return round(statistics.median(times) * 1000, 1)
+
+
 def check_services(pg_url: str, redis_url: str) -> None:
     import psycopg
     import redis
@@ -536,6 +556,7 @@ def main() -> None:
     python = str(VENV_BIN / "python")
     results: dict[str, Any] = {
         "machine": machine(),
+        "reference_ms_start": reference_workload_ms(),
         "args": {k: v for k, v in vars(args).items() if not isinstance(v, Path)},
     }
 
@@ -743,6 +764,7 @@ def main() -> None:
             )
             results[f"{scenario}_failures"] = locust_failures(csv_prefix)
         results["receipts_sent"] = sink.messages
+    results["reference_ms_end"] = reference_workload_ms()
 
     (workdir / "results.json").write_text(json.dumps(results, indent=2))
     report = render(results)
@@ -849,6 +871,18 @@ def render(results: dict[str, Any]) -> str:
         f"Redis, the sandbox and Locust on the same machine; sandbox latency "
         f"{a['latency_ms']:g} ms; {a['duration']} s per scenario. Latencies in ms.",
         "",
+        *(
+            [
+                "Machine speed: the reference workload (`reference_workload_ms` in "
+                "bench/run_bench.py, pure Python, nothing else running) took "
+                f"{results['reference_ms_start']} ms of CPU before the run and "
+                f"{results['reference_ms_end']} ms after it. Lower is faster; compare runs "
+                "through it, since every CPU-bound figure below scales with it.",
+                "",
+            ]
+            if "reference_ms_end" in results
+            else []
+        ),
         f"**Headline: at {a['light_users']} reveals/s a complete reveal through the app takes "
         f"{light['p50']:.0f} ms at p50 and {light['p99']:.0f} ms at p99, against "
         f"{d_all['p50']:.0f} / {d_all['p99']:.0f} ms for the same provider calls made directly: "
@@ -945,22 +979,30 @@ def render(results: dict[str, Any]) -> str:
     groups = ["app", "postgresql", "redis", "sandbox", "load"]
     lines += [
         "",
-        "CPU used during each scenario, in cores (2 exist; `load` is Locust or the direct caller):",
+        "CPU used during each scenario, in cores (2 exist; `load` is Locust or the direct caller), "
+        "and the app's CPU per request answered (app cores over the steady rate; it includes the "
+        "receipt sender's work):",
         "",
-        "| scenario | " + " | ".join(groups) + " |",
-        "|---|" + "---:|" * len(groups),
+        "| scenario | " + " | ".join(groups) + " | app CPU ms per request |",
+        "|---|" + "---:|" * (len(groups) + 1),
     ]
-    for name, key in (
-        ("direct", "cpu_direct"),
-        (f"reveals, {a['light_users']}/s", "cpu_reveal_light"),
-        (f"reveals, {a['users']}/s", "cpu_reveal"),
-        (f"overload, {a['overload_users']}/s", "cpu_reveal_overload"),
-        ("card list", "cpu_list"),
+    for name, key, scenario in (
+        ("direct", "cpu_direct", None),
+        (f"reveals, {a['light_users']}/s", "cpu_reveal_light", "reveal_light"),
+        (f"reveals, {a['users']}/s", "cpu_reveal", "reveal"),
+        (f"overload, {a['overload_users']}/s", "cpu_reveal_overload", "reveal_overload"),
+        ("card list", "cpu_list", "list"),
     ):
         if key not in results:
             continue
         cpu = results[key]
-        lines.append(f"| {name} | " + " | ".join(f"{cpu.get(g, 0):.2f}" for g in groups) + " |")
+        rate = (steady.get(scenario) or {}).get("rps", 0.0) if scenario else 0.0
+        per_request = f"{cpu.get('app', 0) * 1000 / rate:.1f}" if rate else "-"
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{cpu.get(g, 0):.2f}" for g in groups)
+            + f" | {per_request} |"
+        )
 
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
