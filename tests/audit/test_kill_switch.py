@@ -9,6 +9,7 @@ from django.test import Client
 from cardreveal.audit.models import AuthEvent, RevealEvent, RevealSwitch
 from cardreveal.audit.selectors import reveals_globally_enabled
 from cardreveal.audit.services import ClientInfo
+from cardreveal.cards.selectors import card_for_reveal
 from cardreveal.cards.services import RevealError, reveal_cvv
 from tests.audit.conftest import web_reveal
 from tests.conftest import sign_in, totp_code
@@ -66,6 +67,21 @@ def test_the_pause_holds_on_the_api_path_too_and_keeps_the_code(alice, card, clo
         client=CLIENT,
     )
     assert client_key.open(result.sealed) == "347"
+
+
+@pytest.mark.parametrize("state", ["no row", "on", "paused"])
+def test_the_card_query_reads_the_switch_as_the_plain_read_does(alice, card, state):
+    # card_for_reveal reads the switch inside the card's own query (RevealsPaused, hand-compiled
+    # SQL): it must agree with the plain read in every state the row can be in.
+    if state == "no row":
+        RevealSwitch.objects.all().delete()
+    else:
+        pause(on=state == "paused")
+    target = card_for_reveal(user=alice.user, card_id=card.pk)
+    assert target is not None
+    assert target.card == card
+    assert target.reveals_paused is (state == "paused")
+    assert reveals_globally_enabled() is (state != "paused")
 
 
 def test_unpausing_takes_effect_at_the_next_reveal(signed_in, alice, card, clock, client_key):
