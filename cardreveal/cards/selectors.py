@@ -16,9 +16,24 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
+# What the card lists (page and API) show of a card and its binding. The rest stays unloaded:
+# the card's provider reference, and above all the binding's secrets, which would otherwise be
+# decrypted once per card on every listing.
+LISTED_FIELDS = (
+    "label",
+    "brand",
+    "last4",
+    "expiry_month",
+    "expiry_year",
+    "reveal_enabled",
+    "binding__name",
+    "binding__enabled",
+)
+
+
 def cards_for_user(*, user: User) -> QuerySet[Card]:
-    """The user's cards with their bindings, for the card list."""
-    return Card.objects.filter(owner=user).select_related("binding")
+    """The user's cards with what the card list shows of their bindings, in one query."""
+    return Card.objects.filter(owner=user).select_related("binding").only(*LISTED_FIELDS)
 
 
 def _owned_card(cards: QuerySet[Card], *, user: User, card_id: object) -> Card | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from cardreveal.audit.models import RevealEvent
 from tests.api.conftest import assert_error, client_with, token_for
@@ -49,6 +51,24 @@ def test_card_list_never_shows_provider_references_or_bindings(authed, alice, ma
     assert "70001" not in text
     assert card.binding.base_url not in text
     assert card.binding.name not in text
+
+
+def test_card_list_costs_the_same_queries_for_many_cards_and_never_loads_secrets(
+    authed, alice, make_card
+):
+    def listing() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert authed.get("/api/v1/cards").status_code == 200
+        return [q["sql"] for q in queries.captured_queries]
+
+    make_card(alice.user, label="First")
+    one = listing()
+    for kind in ("thredd", "netxd", "juspay"):
+        make_card(alice.user, kind=kind, label=f"Card via {kind}")
+    four = listing()
+    assert len(four) == len(one)
+    assert all('"secrets"' not in sql and '"reference"' not in sql for sql in four)
+    assert len(authed.get("/api/v1/cards").json()["results"]) == 4
 
 
 def test_reveal_available_follows_both_kill_switches(authed, alice, make_card):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from tests.conftest import shows, sign_in, totp_code
 
@@ -27,6 +29,23 @@ def test_card_list_shows_cards_masked(signed_in, card):
     assert "•••• 0001" in body
     assert "04/30" in body
     assert f"/cards/{card.pk}/" in body
+
+
+def test_card_list_costs_the_same_queries_for_many_cards_and_never_loads_secrets(
+    signed_in, alice, card, make_card
+):
+    def listing() -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            assert signed_in.get("/").status_code == 200
+        return [q["sql"] for q in queries.captured_queries]
+
+    one = listing()
+    for kind in ("thredd", "netxd", "juspay"):
+        make_card(alice.user, kind=kind, label=f"Card via {kind}")
+    four = listing()
+    assert len(four) == len(one)  # one query for all cards and their bindings: no query per card
+    assert all('"secrets"' not in sql and '"reference"' not in sql for sql in four)
+    assert signed_in.get("/").content.decode().count("Issued through") == 4
 
 
 def test_reveal_page_has_the_form_and_the_scam_notice(signed_in, card):
