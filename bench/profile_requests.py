@@ -4,7 +4,8 @@ python -m bench.profile_requests --sessions sessions.json --out profile.json [--
 (with DJANGO_SETTINGS_MODULE=bench.settings, the database seeded and the sandbox running)
 
 Uses the sessions signed in by bench/run_bench.py, one reveal per cardholder (each with a fresh
-code from its own device, all in the same second), then the card list many times. CPU time is this
+code from its own device, all in the same second), then the card list and a signed-in page that does
+nothing (`bench/floor_urls.py`, the floor under every page) many times. CPU time is this
 process's (the provider's latency is waiting, not CPU), so the numbers hold on a busy machine too.
 """
 
@@ -43,6 +44,8 @@ def main() -> None:
     # Receipts are sent in the request here, so their CPU is counted (step `receipts_wake`); in
     # the app a background thread sends them after the response.
     settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = False
+    # The app's URLs plus `/bench/floor`, a signed-in page that does nothing (bench/floor_urls.py).
+    settings.ROOT_URLCONF = "bench.floor_urls"
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from django.core.cache import caches
@@ -199,6 +202,16 @@ def main() -> None:
     client = client_for(sessions[0])
     for _ in range(args.lists):
         lists.append(measure(lambda: client.get("/", secure=True).status_code))
+    floors = []
+    for _ in range(args.lists):
+        floors.append(measure(lambda: client.get("/bench/floor", secure=True).status_code))
+    if args.cprofile:
+        floor_profiler = cProfile.Profile(time.process_time)
+        floor_profiler.enable()
+        for _ in range(args.lists):
+            client.get("/bench/floor", secure=True)
+        floor_profiler.disable()
+        floor_profiler.dump_stats(args.cprofile.with_name("profile-floor.pstats"))
     if list_profiler:
         list_profiler.enable()
         for _ in range(args.lists):
@@ -222,6 +235,7 @@ def main() -> None:
     result = {
         "reveal": summary(reveals) | {"sql": query_log_reveal, "cpu_ms_by_step": breakdown},
         "card_list": summary(lists) | {"sql": query_log},
+        "floor": summary(floors),
     }
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

@@ -452,7 +452,7 @@ def reference_workload_ms(rounds: int = 7) -> float:
         names = []
         for i in range(100_000):
             row = {"id": i, "label": f"card {i}", "last4": str(i % 10_000).zfill(4)}
-            names.append(row["label"].title() + row["last4"])
+            names.append(str(row["label"]).title() + str(row["last4"]))
         return len(names)
 
     times = []
@@ -957,7 +957,13 @@ def render(results: dict[str, Any]) -> str:
         "| request | CPU ms | SQL queries | cache calls |",
         "|---|---:|---:|---:|",
     ]
-    for label, key in (("reveal", "reveal"), ("card list", "card_list")):
+    for label, key in (
+        ("reveal", "reveal"),
+        ("card list", "card_list"),
+        ("the floor: a signed-in page that does nothing (bench/floor_urls.py)", "floor"),
+    ):
+        if key not in prof:
+            continue
         p = prof[key]
         lines.append(
             f"| {label} | {p['cpu_ms_median']} | {', '.join(map(str, p['queries']))} "
