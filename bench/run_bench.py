@@ -681,6 +681,8 @@ def main() -> None:
         roots = {"app": gunicorn.pid, "sandbox": sandbox.pid}
         print(f"bench: direct provider calls, {args.users} callers, {args.duration} s", flush=True)
         direct_out = workdir / "direct.json"
+        reference = results.setdefault("reference_ms", {})
+        reference["direct"] = reference_workload_ms(rounds=5)
         meter = CpuMeter(roots)
         meter.start()
         run(
@@ -722,6 +724,7 @@ def main() -> None:
             )
             csv_prefix = workdir / f"locust-{scenario}"
             locust_env = env | {"BENCH_SESSIONS": str(sessions_file)}
+            reference[scenario] = reference_workload_ms(rounds=5)  # the machine's speed just now
             meter = CpuMeter(roots)
             meter.start()
             began = time.time()
@@ -986,14 +989,16 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         "",
         "CPU used during each scenario, in cores (2 exist; `load` is Locust or the direct caller), "
-        "and the app's CPU per request answered (app cores over the steady rate; it includes the "
-        "receipt sender's work):",
+        "the app's CPU per request answered (app cores over the steady rate; it includes the "
+        "receipt sender's work), and the reference workload's time just before the scenario (the "
+        "machine's speed then):",
         "",
-        "| scenario | " + " | ".join(groups) + " | app CPU ms per request |",
-        "|---|" + "---:|" * (len(groups) + 1),
+        "| scenario | " + " | ".join(groups) + " | app CPU ms per request | reference ms |",
+        "|---|" + "---:|" * (len(groups) + 2),
     ]
+    reference = results.get("reference_ms", {})
     for name, key, scenario in (
-        ("direct", "cpu_direct", None),
+        ("direct", "cpu_direct", "direct"),
         (f"reveals, {a['light_users']}/s", "cpu_reveal_light", "reveal_light"),
         (f"reveals, {a['users']}/s", "cpu_reveal", "reveal"),
         (f"overload, {a['overload_users']}/s", "cpu_reveal_overload", "reveal_overload"),
@@ -1002,12 +1007,12 @@ def render(results: dict[str, Any]) -> str:
         if key not in results:
             continue
         cpu = results[key]
-        rate = (steady.get(scenario) or {}).get("rps", 0.0) if scenario else 0.0
+        rate = (steady.get(scenario) or {}).get("rps", 0.0)
         per_request = f"{cpu.get('app', 0) * 1000 / rate:.1f}" if rate else "-"
         lines.append(
             f"| {name} | "
             + " | ".join(f"{cpu.get(g, 0):.2f}" for g in groups)
-            + f" | {per_request} |"
+            + f" | {per_request} | {reference.get(scenario, '-')} |"
         )
 
     def verdict(ok: bool) -> str:
