@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connections, models, router, transaction
@@ -145,21 +146,65 @@ def _link_to(model: type[models.Model], dependent: models.Model) -> models.Forei
     return links[0]
 
 
-def _insert_columns(
-    row: models.Model, connection: Any, *, skip: frozenset[str]
-) -> tuple[str, str, list[object]]:
-    """A row's columns, typed placeholders and values for INSERT ... SELECT (a bare literal there
-    is text, not the column's type), leaving out its primary key and the `skip` columns."""
-    qn = connection.ops.quote_name
-    fields = [
+def _insert_fields(model: type[models.Model], *, skip: frozenset[str]) -> tuple[Any, ...]:
+    """The columns of `model` an INSERT ... SELECT writes: all but its primary key and `skip`."""
+    return tuple(
         field
-        for field in row._meta.concrete_fields
+        for field in model._meta.concrete_fields
         if not field.primary_key and field.attname not in skip
-    ]
-    columns = ", ".join(qn(str(field.column)) for field in fields)
-    values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
-    params = [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-    return columns, values, params
+    )
+
+
+def _insert_params(row: models.Model, fields: Iterable[Any], connection: Any) -> list[object]:
+    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
+
+
+@cache
+def _append_statement(
+    model: type[ChainedRecord], link: models.ForeignKey[Any, Any] | None, alias: str
+) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
+    """The one-statement append for `model` (and a dependent row, of the model `link` belongs
+    to, linked by it), with the fields whose values fill its placeholders, in order.
+
+    Built from the models' metadata alone, so once per process: building it (quoting, each
+    column's cast type) cost more CPU than the rest of an append. Each value is a typed
+    placeholder (a bare literal in INSERT ... SELECT is text, not the column's type).
+    """
+    connection = connections[alias]
+    qn = connection.ops.quote_name
+
+    def columns_and_values(fields: tuple[Any, ...]) -> tuple[str, str]:
+        columns = ", ".join(qn(str(field.column)) for field in fields)
+        values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
+        return columns, values
+
+    pk = qn(str(model._meta.pk.column))
+    fields = _insert_fields(model, skip=_LINK_COLUMNS)
+    columns, values = columns_and_values(fields)
+    # Only names from the models' own metadata (quoted) are formatted in; every value is a
+    # parameter.
+    sql = (
+        f"WITH head AS (UPDATE {qn(AuditChainHead._meta.db_table)} "  # noqa: S608
+        "SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
+        "convert_to(hash, 'UTF8') || %s::bytea || convert_to((seq + 1)::text || '}', 'UTF8')"
+        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash), "
+        f"appended AS (INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
+        f"SELECT seq, prev_hash, hash, {values} FROM head "
+        f"RETURNING {pk}, seq, prev_hash, hash)"
+    )
+    if link is None:
+        return sql + " SELECT appended.*, NULL FROM appended", fields, ()  # noqa: S608
+    dependent_model = link.model
+    dep_fields = _insert_fields(dependent_model, skip=frozenset({link.attname}))
+    dep_columns, dep_values = columns_and_values(dep_fields)
+    dep_pk = qn(str(dependent_model._meta.pk.column))
+    sql += (
+        f", dependent AS (INSERT INTO {qn(dependent_model._meta.db_table)} "  # noqa: S608
+        f"({qn(str(link.column))}, {dep_columns}) SELECT {pk}, {dep_values} FROM appended "
+        f"RETURNING {dep_pk}) "
+        f"SELECT appended.*, (SELECT {dep_pk} FROM dependent) FROM appended"
+    )
+    return sql, fields, dep_fields
 
 
 def _append_on_postgresql(
@@ -185,35 +230,12 @@ def _append_on_postgresql(
     except ValueError:
         return False
     connection = connections[alias]
-    qn = connection.ops.quote_name
-    pk = qn(str(model._meta.pk.column))
-    columns, values, params = _insert_columns(record, connection, skip=_LINK_COLUMNS)
-    # Only names from the models' own metadata (quoted) are formatted in; every value is a
-    # parameter.
-    sql = (
-        f"WITH head AS (UPDATE {qn(AuditChainHead._meta.db_table)} "  # noqa: S608
-        "SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
-        "convert_to(hash, 'UTF8') || %s::bytea || convert_to((seq + 1)::text || '}', 'UTF8')"
-        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash), "
-        f"appended AS (INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
-        f"SELECT seq, prev_hash, hash, {values} FROM head "
-        f"RETURNING {pk}, seq, prev_hash, hash)"
-    )
-    params = [prefix, model.CHAIN, *params]
+    if dependent is None:
+        link = None
+    sql, fields, dep_fields = _append_statement(model, link, alias)
+    params = [prefix, model.CHAIN, *_insert_params(record, fields, connection)]
     if dependent is not None and link is not None:
-        dep_columns, dep_values, dep_params = _insert_columns(
-            dependent, connection, skip=frozenset({link.attname})
-        )
-        dep_pk = qn(str(dependent._meta.pk.column))
-        sql += (
-            f", dependent AS (INSERT INTO {qn(dependent._meta.db_table)} "  # noqa: S608
-            f"({qn(str(link.column))}, {dep_columns}) SELECT {pk}, {dep_values} FROM appended "
-            f"RETURNING {dep_pk}) "
-            f"SELECT appended.*, (SELECT {dep_pk} FROM dependent) FROM appended"
-        )
-        params += dep_params
-    else:
-        sql += " SELECT appended.*, NULL FROM appended"
+        params += _insert_params(dependent, dep_fields, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)  # type: ignore[arg-type]
         row = cursor.fetchone()
