@@ -18,8 +18,9 @@ bind = [os.environ.get("GUNICORN_BIND", "127.0.0.1:" + os.environ.get("PORT", "8
 # process keeps several requests in flight. But few threads per process: a reveal makes some 30
 # database, cache and provider round trips, and each time a thread waits, getting the GIL back
 # from busy siblings costs it up to the switch interval. Two processes per core with six threads
-# each serve more reveals on 2 cores than one with eight (docs/benchmarks.md). Keep the threads
-# above CARDREVEAL_PROVIDER_MAX_CONCURRENCY (4), or one slow provider can hold them all.
+# each served more reveals on 2 cores than one with eight; 2 x 12 and 3 x 8 did as well as 4 x 6,
+# within the noise (docs/benchmarks.md). Keep the threads above CARDREVEAL_PROVIDER_MAX_CONCURRENCY
+# (4), or one slow provider can hold them all.
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1))
 threads = _int("GUNICORN_THREADS", 6)

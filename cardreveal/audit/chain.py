@@ -230,11 +230,9 @@ def _append_on_postgresql(
     except ValueError:
         return False
     connection = connections[alias]
-    if dependent is None:
-        link = None
-    sql, fields, dep_fields = _append_statement(model, link, alias)
+    sql, fields, dep_fields = _append_statement(model, link, alias)  # link: None without dependent
     params = [prefix, model.CHAIN, *_insert_params(record, fields, connection)]
-    if dependent is not None and link is not None:
+    if dependent is not None:
         params += _insert_params(dependent, dep_fields, connection)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)  # type: ignore[arg-type]
