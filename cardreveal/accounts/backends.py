@@ -9,6 +9,10 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from cardreveal.accounts.lockout import account_locked_until
+from cardreveal.db import CompiledQuery
+
+# Every signed-in request loads its user by the id in the session: compiled once (cardreveal/db.py).
+_USER_BY_ID = CompiledQuery(lambda pk: User._default_manager.filter(pk=pk).order_by()[:1], pk=1)
 
 
 class LockoutModelBackend(ModelBackend):
@@ -30,3 +34,10 @@ class LockoutModelBackend(ModelBackend):
         if user is not None and account_locked_until(user=user) is not None:
             return None
         return user
+
+    def get_user(self, user_id: Any) -> User | None:
+        """The session's user, as ModelBackend finds it (None when gone or inactive)."""
+        if type(user_id) is not int:
+            return super().get_user(user_id)
+        user = _USER_BY_ID.first(pk=user_id)
+        return user if user is not None and self.user_can_authenticate(user) else None

@@ -22,7 +22,7 @@ from django.utils import timezone
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import account_locked, account_unlocked
 from cardreveal.audit.services import ClientInfo
-from cardreveal.db import unique_or_none
+from cardreveal.db import CompiledQuery
 
 
 class FailureTrigger(enum.StrEnum):
@@ -32,15 +32,25 @@ class FailureTrigger(enum.StrEnum):
     OTP = "otp"
 
 
+# The two reads every reveal makes of this row, compiled once (cardreveal/db.py).
+_SECURITY = CompiledQuery(
+    lambda user_id: AccountSecurity.objects.filter(user_id=user_id).order_by()[:1], user_id=1
+)
+_SECURITY_FOR_UPDATE = CompiledQuery(
+    lambda user_id: (
+        AccountSecurity.objects.select_for_update().filter(user_id=user_id).order_by()[:1]
+    ),
+    user_id=1,
+)
+
+
 def security_for_update(*, user: object) -> AccountSecurity:
     """The user's row, created on first need and locked until the caller's transaction ends.
 
     Call inside `transaction.atomic()`. Concurrent first calls are safe: the loser of the insert
     race reads the winner's row.
     """
-    locked = unique_or_none(
-        AccountSecurity.objects.select_for_update().filter(user_id=user_pk(user))
-    )
+    locked = _SECURITY_FOR_UPDATE.first(user_id=user_pk(user))
     if locked is not None:  # one query once the row exists, which is almost always
         return locked
     AccountSecurity.objects.get_or_create(user_id=user_pk(user))
@@ -53,7 +63,8 @@ def account_security_read(*, user: object) -> AccountSecurity | None:
     For callers that check both the lock (`lock_end`) and the cool-off (`cooloff.cooloff_from`):
     one query instead of one each.
     """
-    return unique_or_none(AccountSecurity.objects.filter(user_id=user_pk(user)))
+    pk = user_pk(user)
+    return None if pk is None else _SECURITY.first(user_id=pk)
 
 
 def lock_end(security: AccountSecurity | None) -> datetime | None:

@@ -1,18 +1,23 @@
 """Session lifetime: the idle expiry pushed out by activity (at most once a minute), and the
-absolute cap counted from sign-in that no activity can push back."""
+absolute cap counted from sign-in that no activity can push back; and the OTP device load."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import django_otp.middleware
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django_otp.models import Device
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
+from cardreveal.db import CompiledQuery
 
 # Seconds since the epoch at which this session was last saved, so its idle expiry last moved.
 SESSION_REFRESHED_AT = "cardreveal_refreshed_at"
@@ -77,3 +82,28 @@ def _duration(seconds: int) -> str:
         return f"{hours} hour{'s' if hours != 1 else ''}"
     minutes = seconds // 60
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+# The session's verified device, loaded on every signed-in request: compiled once per device kind
+# (cardreveal/db.py) instead of django-otp's queryset per request.
+_DEVICE_BY_ID = {
+    device_cls._meta.label_lower: CompiledQuery(
+        lambda pk, device_cls=device_cls: device_cls.objects.filter(pk=pk).order_by()[:1], pk=1
+    )
+    for device_cls in (TOTPDevice, StaticDevice)
+}
+
+
+class OTPMiddleware(django_otp.middleware.OTPMiddleware):
+    """django-otp's middleware, loading the session's device with a compiled query.
+
+    Everything else (the lazy user, `is_verified`, dropping a device that is someone else's or
+    unconfirmed) is django-otp's own. Device kinds other than ours go through django-otp.
+    """
+
+    def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
+        label, _, device_id = self._normalize_persistent_id(persistent_id).rpartition("/")
+        query = _DEVICE_BY_ID.get(label)
+        if query is None or not device_id.isdecimal():
+            return super()._device_from_persistent_id(persistent_id)
+        return query.first(pk=int(device_id))

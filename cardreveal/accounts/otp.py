@@ -27,6 +27,7 @@ from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import otp_failed, otp_replay_rejected
 from cardreveal.audit.services import ClientInfo
+from cardreveal.db import CompiledQuery
 
 _TOTP_RE = re.compile(r"^[0-9]{6}$")
 BACKUP_CODE_COUNT = 10
@@ -58,6 +59,14 @@ class OtpContext(enum.StrEnum):
 # checked (django-otp's back-off already refused it), a missing or malformed code could never have
 # been right, and attempts while locked are not checked at all.
 _COUNTED = frozenset({OtpFailure.INVALID})
+
+
+# django-otp's `devices_for_user(user, confirmed=True)`, locked, compiled once (cardreveal/db.py):
+# every reveal runs it.
+_CONFIRMED_TOTP_FOR_UPDATE = CompiledQuery(
+    lambda user_id: TOTPDevice.objects.filter(user_id=user_id, confirmed=True).select_for_update(),
+    user_id=1,
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +105,7 @@ def _check_totp(*, user: object, code: str) -> OtpCheck:
         return OtpCheck(None, OtpFailure.MISSING)
     if not _TOTP_RE.fullmatch(code):
         return OtpCheck(None, OtpFailure.MALFORMED)
-    devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True).select_for_update())
+    devices = _CONFIRMED_TOTP_FOR_UPDATE.all(user_id=lockout.user_pk(user))
     if not devices:
         return OtpCheck(None, OtpFailure.NO_DEVICE)
     failure = OtpFailure.INVALID

@@ -6,11 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
-
 from cardreveal.audit.selectors import reveals_paused_expression
 from cardreveal.cards.models import Card
-from cardreveal.db import unique_or_none
+from cardreveal.db import CompiledQuery
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -31,18 +29,47 @@ LISTED_FIELDS = (
 )
 
 
-def cards_for_user(*, user: User) -> QuerySet[Card]:
+# Every page and API call below runs one of these; each is compiled once (cardreveal/db.py).
+_LISTED = CompiledQuery(
+    lambda owner_id: (
+        Card.objects.filter(owner_id=owner_id).select_related("binding").only(*LISTED_FIELDS)
+    ),
+    owner_id=1,
+)
+_OWNED = CompiledQuery(
+    lambda owner_id, card_id: (
+        Card.objects.filter(owner_id=owner_id, pk=card_id).select_related("binding").order_by()[:1]
+    ),
+    owner_id=1,
+    card_id=uuid.UUID(int=1),
+)
+_OWNED_FOR_REVEAL: CompiledQuery[Card] = CompiledQuery(
+    lambda owner_id, card_id: (
+        Card.objects.annotate(reveals_paused=reveals_paused_expression())
+        .filter(owner_id=owner_id, pk=card_id)
+        .select_related("binding")
+        .order_by()[:1]
+    ),
+    owner_id=1,
+    card_id=uuid.UUID(int=1),
+)
+
+
+def cards_for_user(*, user: User) -> list[Card]:
     """The user's cards with what the card list shows of their bindings, in one query."""
-    return Card.objects.filter(owner=user).select_related("binding").only(*LISTED_FIELDS)
+    cards = _LISTED.all(owner_id=user.pk)
+    for card in cards:
+        card.owner = user  # the filter proved it: no second query when the owner is needed
+    return cards
 
 
-def _owned_card(cards: QuerySet[Card], *, user: User, card_id: object) -> Card | None:
-    """The card with this id among `cards` if `user` owns it, else None (same answer)."""
+def _owned_card(query: CompiledQuery[Card], *, user: User, card_id: object) -> Card | None:
+    """The card with this id if `user` owns it, else None (same answer)."""
     try:
         parsed = uuid.UUID(str(card_id))
     except ValueError:
         return None
-    card = unique_or_none(cards.filter(owner=user, pk=parsed).select_related("binding"))
+    card = query.first(owner_id=user.pk, card_id=parsed)
     if card is not None:
         card.owner = user  # the filter proved it: no second query when the owner is needed
     return card
@@ -50,7 +77,7 @@ def _owned_card(cards: QuerySet[Card], *, user: User, card_id: object) -> Card |
 
 def card_for_user(*, user: User, card_id: object) -> Card | None:
     """The user's card with this id, or None if it is missing or someone else's (same answer)."""
-    return _owned_card(Card.objects.all(), user=user, card_id=card_id)
+    return _owned_card(_OWNED, user=user, card_id=card_id)
 
 
 @dataclass(frozen=True)
@@ -63,8 +90,7 @@ class RevealTarget:
 
 def card_for_reveal(*, user: User, card_id: object) -> RevealTarget | None:
     """`card_for_user`, with the global reveal switch read by the same query (one round trip)."""
-    cards = Card.objects.annotate(reveals_paused=reveals_paused_expression())
-    card = _owned_card(cards, user=user, card_id=card_id)
+    card = _owned_card(_OWNED_FOR_REVEAL, user=user, card_id=card_id)
     if card is None:
         return None
     return RevealTarget(card=card, reveals_paused=bool(getattr(card, "reveals_paused")))  # noqa: B009

@@ -10,6 +10,8 @@ from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
 from tests.conftest import sign_in, totp_code
@@ -105,3 +107,37 @@ def test_the_session_key_changes_after_the_password_and_after_the_code(client, a
     assert after_password != before
     client.post("/accounts/verify/", {"code": totp_code(alice.device, clock)})
     assert client.session.session_key not in (before, after_password)
+
+
+@pytest.mark.parametrize("tampered", ["bob's device", "not a number", "unknown kind", "deleted"])
+def test_a_session_is_verified_only_by_a_device_that_is_still_the_users(
+    browser, bob, alice, tampered
+):
+    session = browser.session
+    device_id = {
+        "bob's device": bob.device.persistent_id,
+        "not a number": "otp_totp.totpdevice/1x",
+        "unknown kind": "otp_email.emaildevice/1",
+        "deleted": alice.device.persistent_id,
+    }[tampered]
+    if tampered == "deleted":
+        alice.device.delete()
+    session[DEVICE_ID_SESSION_KEY] = device_id
+    session.save()
+    response = browser.get("/")
+    assert response.status_code == 302
+    # without her only authenticator, she is sent to set one up; otherwise, to enter a code
+    expected = "/accounts/enrol/" if tampered == "deleted" else "/accounts/verify/"
+    assert response["Location"].startswith(expected)
+
+
+def test_an_unconfirmed_device_ends_the_sessions_verification_for_good(browser, alice):
+    TOTPDevice.objects.filter(pk=alice.device.pk).update(confirmed=False)
+    assert browser.get("/")["Location"].startswith("/accounts/enrol/")
+    TOTPDevice.objects.filter(pk=alice.device.pk).update(confirmed=True)
+    assert browser.get("/")["Location"].startswith("/accounts/verify/")  # a new code is needed
+
+
+def test_a_deactivated_account_is_signed_out_at_its_next_request(browser, alice):
+    type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False)
+    assert browser.get("/")["Location"].startswith("/accounts/login/")
