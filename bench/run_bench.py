@@ -973,17 +973,19 @@ def render(results: dict[str, Any]) -> str:
             f"| {', '.join(map(str, p['cache_calls']))} |"
         )
     steps = prof["reveal"].get("cpu_ms_by_step", {})
+    walls = prof["reveal"].get("wall_ms_by_step", {})
     if steps:
         lines += [
             "",
-            "Where a reveal's CPU goes (mean ms per reveal, by step of the reveal service; the "
-            "rest of the request is the middleware: session, user, OTP device, CSRF; "
-            "`receipts_wake` sends the receipt in the request here, where the app's background "
-            "thread sends it after the response):",
+            "Where a reveal's time goes (mean ms per reveal, by step of the reveal service; CPU, "
+            "and wall time, whose excess over CPU is waiting on PostgreSQL, Redis, the provider or "
+            "the mail relay; the rest of the request is the middleware: session, user, OTP "
+            "device, CSRF; `receipts_wake` sends the receipt in the request here, where the "
+            "app's background thread sends it after the response):",
             "",
-            "| step | CPU ms |",
-            "|---|---:|",
-            *[f"| {name} | {ms} |" for name, ms in steps.items()],
+            "| step | CPU ms | wall ms |",
+            "|---|---:|---:|",
+            *[f"| {name} | {ms} | {walls.get(name, '-')} |" for name, ms in steps.items()],
         ]
     groups = ["app", "postgresql", "redis", "sandbox", "load"]
     lines += [

@@ -1,5 +1,6 @@
 """Races on the real PostgreSQL (T-STEP-2, T-LOCK-1): one code sent by many requests at once
-reveals once; simultaneous failures are each counted and lock the account exactly once.
+reveals once; simultaneous failures are each counted and lock the account exactly once. And the
+commit order that lets a reveal's code check skip its own disk flush.
 
 Skipped unless DATABASE_URL points at PostgreSQL (CI runs the suite again that way); SQLite has
 no row locks to prove anything with.
@@ -14,11 +15,12 @@ from typing import Any
 
 import pytest
 from django.contrib.auth import authenticate
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 
 from cardreveal.accounts import signals
 from cardreveal.accounts.models import AccountSecurity
-from cardreveal.accounts.otp import OtpFailure, verify_totp
+from cardreveal.accounts.otp import OtpFailure, verify_sign_in_code, verify_totp
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.services import RevealError, reveal_cvv
@@ -133,3 +135,48 @@ def test_simultaneous_wrong_passwords_past_the_threshold_lock_once(alice, locks_
     assert security.locked_until is not None
     assert len(locks_sent) == 1
     assert authenticate(username="alice", password=alice.password) is None
+
+
+def _statements(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries]
+
+
+@pytest.mark.parametrize("right_code", [True, False])
+def test_the_code_check_skips_its_disk_flush_only_where_an_audited_commit_follows(
+    alice, make_card, clock, client_key, provider_calls, right_code
+):
+    # The code check's commit does not wait for the disk; the audit record's does, after it, and
+    # PostgreSQL flushes in order, so the check is on disk before the answer either way.
+    card = make_card(alice.user)
+    provider_calls("mastercard")
+    code = totp_code(alice.device, clock) if right_code else "000000"
+    refused: list[str] = []
+    with CaptureQueriesContext(connection) as queries:
+        try:
+            reveal_cvv(
+                user=alice.user,
+                card_id=card.pk,
+                otp_code=code,
+                client_public_key=client_key.public_b64,
+                client=CLIENT,
+            )
+        except RevealError as exc:
+            refused.append(exc.code)
+    assert refused == ([] if right_code else ["otp_invalid"])
+    sql = _statements(queries)
+    [relaxed] = [i for i, s in enumerate(sql) if "synchronous_commit" in s]
+    locked_devices = next(i for i, s in enumerate(sql) if "otp_totp_totpdevice" in s)
+    check_commit = next(i for i in range(relaxed, len(sql)) if sql[i] == "COMMIT")
+    # the reveal's outcome is recorded after that commit, in a transaction of its own
+    audit = max(i for i, s in enumerate(sql) if "audit_auditchainhead" in s)
+    assert relaxed < locked_devices < check_commit < audit
+    with connection.cursor() as cursor:  # SET LOCAL ended with its transaction
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
+    assert RevealEvent.objects.filter(user=alice.user).count() == 1
+
+
+def test_a_sign_in_code_check_waits_for_the_disk(alice, clock):
+    with CaptureQueriesContext(connection) as queries:
+        assert verify_sign_in_code(user=alice.user, code=totp_code(alice.device, clock)).ok
+    assert not any("synchronous_commit" in s for s in _statements(queries))
