@@ -1,5 +1,7 @@
-"""Django's Redis cache, keeping one client object per connection pool instead of one per call, and
-expiring counters counted in one round trip (`counters_incr`, which works on any cache)."""
+"""Django's Redis cache, keeping one client object per connection pool instead of one per call;
+expiring counters counted in one round trip (`counters_incr`, which works on any cache), and a
+short list of recent numbers kept in one round trip (`recent_push`, `recent_read`: the provider
+breaker's stats, which fall back to plain cache calls elsewhere)."""
 
 from __future__ import annotations
 
@@ -46,6 +48,29 @@ class ReusingRedisCache(RedisCache):
             pipe.set(name, 0, ex=max(1, timeout), nx=True)
             pipe.incr(name)
         return [int(value) for value in pipe.execute()[1::2]]
+
+    def recent_push(
+        self, key: str, value: int, *, keep: int, timeout: int, also: dict[str, Any]
+    ) -> None:
+        """`recent_push` in one round trip: a Redis list (RPUSH, LTRIM) and the `also` values."""
+        client = self._cache.get_client(write=True)
+        pipe = client.pipeline(transaction=False)
+        name = self.make_and_validate_key(key)
+        pipe.rpush(name, int(value))
+        pipe.ltrim(name, -keep, -1)
+        pipe.expire(name, timeout)
+        for other, other_value in also.items():
+            pipe.set(
+                self.make_and_validate_key(other),
+                self._cache._serializer.dumps(other_value),  # type: ignore[attr-defined]
+                ex=timeout,
+            )
+        pipe.execute()
+
+    def recent_read(self, key: str) -> list[int]:
+        """The list `recent_push` keeps, oldest first."""
+        client = self._cache.get_client(key)
+        return [int(v) for v in client.lrange(self.make_and_validate_key(key), 0, -1)]
 
 
 def counters_incr(cache: BaseCache, counts: Sequence[tuple[str, int]]) -> list[int]:

@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import BaseCache, caches
@@ -28,7 +29,9 @@ _STATE_NAMES = (
     "trial",
     "last_success",
     "last_failure",
-    "latencies",
+    # A Redis list on `cardreveal.redis_cache` (a pickled list elsewhere). Named apart from the
+    # pickled "latencies" that earlier versions kept, so both can run during a rolling upgrade.
+    "recent_latencies",
     "fast_failures",
 )
 
@@ -236,19 +239,26 @@ class CircuitBreaker:
             self.cache.incr(self._k("fast_failures"))
 
     def _note_stats(self, latency_ms: int, **stats: object) -> None:
-        """Append to the recent latencies and set `stats` (last_success, last_failure): one read
-        and one pipelined write."""
-        key = self._k("latencies")
-        recent = list(self.cache.get(key) or [])
-        recent.append(int(latency_ms))
-        values = {key: recent[-RECENT_LATENCIES:]} | {self._k(n): v for n, v in stats.items()}
-        self.cache.set_many(values, timeout=_STATE_TTL_SECONDS)
+        """Append to the recent latencies and set `stats` (last_success, last_failure): one
+        pipelined write on Redis, no read. Best effort: a failure here is logged and never keeps
+        the outcome from counting (the callers update the state after this)."""
+        try:
+            _recent_push(
+                self.cache,
+                self._k("recent_latencies"),
+                int(latency_ms),
+                keep=RECENT_LATENCIES,
+                timeout=_STATE_TTL_SECONDS,
+                also={self._k(n): v for n, v in stats.items()},
+            )
+        except Exception:
+            logger.warning("provider breaker %s: could not keep the call's stats", self.key)
 
     # ------------------------------------------------------------------ reading and resetting
 
     def snapshot(self) -> BreakerSnapshot:
         """The current state and stats, for the admin."""
-        values = self.cache.get_many([self._k(n) for n in _STATE_NAMES])
+        values = self.cache.get_many([self._k(n) for n in _STATE_NAMES if n != "recent_latencies"])
 
         def get(name: str) -> object:
             return values.get(self._k(name))
@@ -264,7 +274,7 @@ class CircuitBreaker:
         failure_at, failure_code = (None, "")
         if isinstance(last_failure, tuple) and len(last_failure) == 2:
             failure_at, failure_code = _number(last_failure[0]), str(last_failure[1])
-        latencies = get("latencies")
+        latencies = _recent_read(self.cache, self._k("recent_latencies"))
         return BreakerSnapshot(
             state=state,
             consecutive_failures=int(_number(get("failures")) or 0),
@@ -272,9 +282,7 @@ class CircuitBreaker:
             last_success=_number(get("last_success")),
             last_failure=failure_at,
             last_failure_code=failure_code,
-            recent_latencies_ms=tuple(
-                int(v) for v in (latencies if isinstance(latencies, list) else [])
-            ),
+            recent_latencies_ms=tuple(latencies),
             fast_failures=int(_number(get("fast_failures")) or 0),
         )
 
@@ -289,3 +297,35 @@ def _number(value: object) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def _recent_push(
+    cache: BaseCache,
+    key: str,
+    value: int,
+    *,
+    keep: int,
+    timeout: int,
+    also: dict[str, Any] | None = None,
+) -> None:
+    """Append `value` to the list at `key`, keeping the last `keep`, and set the `also` values.
+
+    Best effort, for stats: concurrent pushes are all kept on a cache with `recent_push`
+    (`cardreveal.redis_cache`: one round trip, no read); elsewhere one may win (read, append,
+    write). Read it back with `_recent_read`, not `get`.
+    """
+    fast = getattr(cache, "recent_push", None)
+    if fast is not None:
+        fast(key, value, keep=keep, timeout=timeout, also=also or {})
+        return
+    recent = [*(cache.get(key) or []), int(value)][-keep:]
+    cache.set_many({key: recent, **(also or {})}, timeout=timeout)
+
+
+def _recent_read(cache: BaseCache, key: str) -> list[int]:
+    """The values `_recent_push` kept at `key`, oldest first ([] when none)."""
+    fast = getattr(cache, "recent_read", None)
+    if fast is not None:
+        return list(fast(key))
+    stored = cache.get(key)
+    return [int(v) for v in stored] if isinstance(stored, list) else []

@@ -429,3 +429,34 @@ def test_concurrent_counts_never_repeat_a_value(counter_cache) -> None:
     with ThreadPoolExecutor(8) as pool:
         values = list(pool.map(lambda _: counters_incr(counter_cache, [("a", 60)])[0], range(80)))
     assert sorted(values) == list(range(1, 81))
+
+
+def test_breaker_stats_read_back_the_same_on_redis_as_on_any_cache(counter_cache) -> None:
+    # On our Redis backend the recent latencies are a Redis list written in one round trip with
+    # the last success or failure; the admin's snapshot must read them back as on any cache.
+    from providers.breaker import BreakerPolicy, CircuitBreaker, Outcome
+
+    now = [1_000.0]
+    breaker = CircuitBreaker(
+        key=f"stats-{secrets.token_hex(4)}",
+        policy=BreakerPolicy(threshold=3, cooldown=30),
+        cache=counter_cache,
+        clock=lambda: now[0],
+    )
+    try:
+        assert breaker.snapshot().recent_latencies_ms == ()
+        breaker.record(breaker.before_call(), Outcome.SUCCESS, latency_ms=40)
+        now[0] += 5
+        breaker.record(breaker.before_call(), Outcome.FAILURE, latency_ms=900, code="timeout")
+        health = breaker.snapshot()
+        assert health.recent_latencies_ms == (40, 900)
+        assert (health.last_success, health.last_failure) == (1_000.0, 1_005.0)
+        assert (health.last_failure_code, health.consecutive_failures) == ("timeout", 1)
+        for ms in range(30):
+            breaker.record(breaker.before_call(), Outcome.SUCCESS, latency_ms=ms)
+        assert breaker.snapshot().recent_latencies_ms == tuple(range(10, 30))  # the last 20
+        breaker.reset()
+        assert breaker.snapshot().recent_latencies_ms == ()
+        assert breaker.snapshot().last_success is None
+    finally:
+        breaker.reset()

@@ -471,14 +471,14 @@ class Worker:
 
 @pytest.mark.skipif(not _redis_reachable(), reason=f"Redis is not reachable at {REDIS_URL}")
 def test_breaker_state_is_shared_by_workers_through_redis(sandbox):
-    from django.core.cache.backends.redis import RedisCache
+    from cardreveal.redis_cache import ReusingRedisCache
 
     key = f"binding-shared-{uuid.uuid4().hex[:8]}"
     cooldown = 1.0
     here = CircuitBreaker(
         key=key,
         policy=BreakerPolicy(threshold=3, cooldown=cooldown),
-        cache=RedisCache(REDIS_URL, {}),
+        cache=ReusingRedisCache(REDIS_URL, {}),  # the app's backend, as the other worker's
     )
     here_door = HttpDoor(
         name=key, policy=HttpPolicy(allow_loopback_http=True, connect_retries=0), breaker=here
@@ -503,3 +503,16 @@ def test_breaker_state_is_shared_by_workers_through_redis(sandbox):
     finally:
         other.stop()
         here.reset()
+
+
+def test_failures_still_open_the_breaker_when_its_stats_cannot_be_kept(monkeypatch, caplog):
+    b, _ = breaker(threshold=3)
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("stats store unavailable")
+
+    monkeypatch.setattr(b.cache, "set_many", refuse)  # the stats write (and only it) fails
+    for _ in range(3):
+        b.record(b.before_call(), Outcome.FAILURE, latency_ms=5, code="provider_timeout")
+    assert b.snapshot().state is State.OPEN
+    assert "could not keep the call's stats" in caplog.text
