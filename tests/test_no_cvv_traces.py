@@ -41,8 +41,21 @@ def dump_cache() -> str:
             except Exception:
                 parts.append(repr(value))
         return "\n".join(parts)
-    client = cache._cache.get_client()  # Redis
-    return "\n".join(f"{k!r} {client.get(k)!r}" for k in client.keys("*"))
+    client = cache._cache.get_client()  # Redis: every key, whatever its type
+    read = {
+        b"string": client.get,
+        b"list": lambda k: client.lrange(k, 0, -1),
+        b"hash": client.hgetall,
+        b"set": client.smembers,
+        b"zset": lambda k: client.zrange(k, 0, -1, withscores=True),
+    }
+    parts = []
+    for key in client.keys("*"):
+        kind = client.type(key)
+        kind = kind if isinstance(kind, bytes) else str(kind).encode()
+        reader = read.get(kind)
+        parts.append(f"{key!r} {reader(key) if reader else kind!r}")
+    return "\n".join(parts)
 
 
 @pytest.fixture
