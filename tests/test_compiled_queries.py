@@ -17,6 +17,7 @@ from django.db import connection, connections, transaction
 from django.db.models import Model
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -91,12 +92,30 @@ def test_the_reveal_card_query_reads_the_switch_as_the_orm_does(alice, cards, st
     card = cards["alice"][0]
     [found] = assert_same(
         selectors._OWNED_FOR_REVEAL,
-        related=("binding",),
+        related=("binding", "owner"),
         annotations=("reveals_paused",),
         owner_id=alice.user.pk,
         card_id=card.pk,
     )
     assert found.reveals_paused is (state == "paused")
+
+
+@pytest.mark.parametrize("row", ["none yet", "locked", "after a password change"])
+def test_the_reveal_card_query_reads_the_account_row_as_the_plain_read_does(alice, cards, row):
+    now = timezone.now()
+    if row == "locked":
+        AccountSecurity.objects.create(user=alice.user, failed_attempts=5, locked_until=now)
+    elif row == "after a password change":
+        AccountSecurity.objects.create(user=alice.user, password_changed_at=now)
+    with CaptureQueriesContext(connection) as queries:
+        target = selectors.card_for_reveal(user=alice.user, card_id=cards["alice"][0].pk)
+    assert len(queries) == 1  # the row came with the card
+    expected = lockout.account_security_read(user=alice.user)
+    if expected is None:
+        assert target.security is None
+    else:
+        assert loaded(target.security) == loaded(expected)
+    assert target.card.owner is alice.user  # the request's own user, not a second copy
 
 
 def test_the_account_and_device_queries_answer_as_the_orm_does(alice, bob):

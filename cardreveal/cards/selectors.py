@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cardreveal.accounts.models import AccountSecurity
 from cardreveal.audit.selectors import reveals_paused_expression
 from cardreveal.cards.models import Card
 from cardreveal.db import CompiledQuery
@@ -43,11 +44,13 @@ _OWNED = CompiledQuery(
     owner_id=1,
     card_id=uuid.UUID(int=1),
 )
+# A reveal's first read: the card and its binding, the global switch, and the owner's lockout and
+# cool-off row (through the owner: a LEFT JOIN, so a user without a row still finds the card).
 _OWNED_FOR_REVEAL: CompiledQuery[Card] = CompiledQuery(
     lambda owner_id, card_id: (
         Card.objects.annotate(reveals_paused=reveals_paused_expression())
         .filter(owner_id=owner_id, pk=card_id)
-        .select_related("binding")
+        .select_related("binding", "owner__account_security")
         .order_by()[:1]
     ),
     owner_id=1,
@@ -82,15 +85,31 @@ def card_for_user(*, user: User, card_id: object) -> Card | None:
 
 @dataclass(frozen=True)
 class RevealTarget:
-    """A card about to be revealed, and whether reveals are paused for everyone right now."""
+    """A card about to be revealed, whether reveals are paused for everyone right now, and the
+    owner's `AccountSecurity` row as it is now (None when none was made yet), unlocked."""
 
     card: Card
     reveals_paused: bool
+    security: AccountSecurity | None
 
 
 def card_for_reveal(*, user: User, card_id: object) -> RevealTarget | None:
-    """`card_for_user`, with the global reveal switch read by the same query (one round trip)."""
-    card = _owned_card(_OWNED_FOR_REVEAL, user=user, card_id=card_id)
+    """`card_for_user`, with the global reveal switch and the owner's lockout and cool-off row
+    (what `account_security_read` reads) in the same query: one round trip."""
+    try:
+        parsed = uuid.UUID(str(card_id))
+    except ValueError:
+        return None
+    card = _OWNED_FOR_REVEAL.first(owner_id=user.pk, card_id=parsed)
     if card is None:
         return None
-    return RevealTarget(card=card, reveals_paused=bool(getattr(card, "reveals_paused")))  # noqa: B009
+    try:
+        security: AccountSecurity | None = card.owner.account_security
+    except AccountSecurity.DoesNotExist:
+        security = None
+    card.owner = user  # the filter proved it; the request's own user object stays the one in use
+    return RevealTarget(
+        card=card,
+        reveals_paused=bool(getattr(card, "reveals_paused")),  # noqa: B009
+        security=security,
+    )

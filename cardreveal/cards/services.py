@@ -134,16 +134,18 @@ def reveal_cvv(
         )
         return RevealError(reason, message, status, retry_after)
 
-    security = account_security_read(user=user)  # one read for the lock and the cool-off
+    # One query: the card, the global switch, and the account's row for the lock and the cool-off
+    # (read on its own only when there is no such card of the user's).
+    target = card_for_reveal(user=user, card_id=card_id)
+    security = account_security_read(user=user) if target is None else target.security
     locked_until = lock_end(security)
-    if locked_until is not None:
+    if locked_until is not None:  # a locked account is refused first, whatever the card
         raise refuse(
             "account_locked",
             lock_message(locked_until),
             423,
             retry_after=seconds_until(locked_until),
         )
-    target = card_for_reveal(user=user, card_id=card_id)  # and the global switch, in one query
     if target is None:
         raise refuse("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
     card = target.card
