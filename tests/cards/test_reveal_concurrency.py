@@ -22,8 +22,8 @@ from cardreveal.accounts import signals
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import OtpFailure, verify_sign_in_code, verify_totp
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.services import ClientInfo
-from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.cards.services import RevealError
+from tests.cards.test_reveal_service import reveal
 from tests.conftest import totp_code
 
 pytestmark = [
@@ -36,9 +36,6 @@ pytestmark = [
 ]
 
 THREADS = 8
-CLIENT = ClientInfo(
-    ip="198.51.100.7", user_agent="pytest", request_id="req-12345678", channel="web"
-)
 
 
 def run_together(count: int, work: Callable[[int], Any]) -> list[Any]:
@@ -85,16 +82,7 @@ def test_one_code_sent_by_many_requests_at_once_reveals_exactly_once(
     calls = provider_calls("mastercard")
     code = totp_code(alice.device, clock)
 
-    results = run_together(
-        THREADS,
-        lambda _: reveal_cvv(
-            user=alice.user,
-            card_id=card.pk,
-            otp_code=code,
-            client_public_key=client_key.public_b64,
-            client=CLIENT,
-        ),
-    )
+    results = run_together(THREADS, lambda _: reveal(alice, card.pk, code, client_key))
 
     revealed = [r for r in results if not isinstance(r, BaseException)]
     refused = [r for r in results if isinstance(r, RevealError)]
@@ -153,13 +141,7 @@ def test_the_code_check_skips_its_disk_flush_only_where_an_audited_commit_follow
     refused: list[str] = []
     with CaptureQueriesContext(connection) as queries:
         try:
-            reveal_cvv(
-                user=alice.user,
-                card_id=card.pk,
-                otp_code=code,
-                client_public_key=client_key.public_b64,
-                client=CLIENT,
-            )
+            reveal(alice, card.pk, code, client_key)
         except RevealError as exc:
             refused.append(exc.code)
     assert refused == ([] if right_code else ["otp_invalid"])
