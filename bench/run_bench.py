@@ -191,18 +191,19 @@ def _service_roots(table: dict[int, tuple[int, str, float]], name: str) -> set[i
 
 @dataclass
 class CpuMeter:
-    """Cores used per group over a scenario: the app (gunicorn and its workers), the sandbox,
+    """Cores used per group over a scenario: the app (gunicorn and its workers, and the receipt
+    sender process when there is one), the sandbox,
     PostgreSQL, Redis, and the load generator (Locust or the direct caller, with this script).
     Each group counts its live processes and the ones they reaped, so short-lived PostgreSQL
     backends are included."""
 
-    roots: dict[str, int]
+    roots: dict[str, set[int]]
     before: dict[str, float] = field(default_factory=dict)
     wall: float = 0.0
 
     def _sample(self) -> dict[str, float]:
         table = _proc_table()
-        used = {group: _group(table, {root}) for group, root in self.roots.items()}
+        used = {group: _group(table, pids) for group, pids in self.roots.items()}
         used["postgresql"] = _group(table, _service_roots(table, "postgres"))
         used["redis"] = _group(table, _service_roots(table, "redis-server"))
         own = os.times()
@@ -508,6 +509,13 @@ def main() -> None:
     parser.add_argument(
         "--profile-only", action="store_true", help="stop after the in-process profile"
     )
+    parser.add_argument(
+        "--receipts-sender",
+        choices=("thread", "process"),
+        default="thread",
+        help="who emails the receipts: a thread in each worker (the default, as `make serve`), "
+        "or a `send_receipts --follow` process (CARDREVEAL_RECEIPTS_SENDER), counted with the app",
+    )
     args = parser.parse_args()
     if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
         raise SystemExit("--duration must be 5-600 s and --users 1-1000")
@@ -552,6 +560,7 @@ def main() -> None:
         "WEB_CONCURRENCY": str(args.workers),
         "GUNICORN_THREADS": str(args.threads),
         "GUNICORN_ACCESS_LOG": str(workdir / "access.log"),
+        "CARDREVEAL_RECEIPTS_SENDER": args.receipts_sender,
     }
     python = str(VENV_BIN / "python")
     results: dict[str, Any] = {
@@ -638,6 +647,17 @@ def main() -> None:
             )
         )
         wait_for_port(ports["app"], timeout=60, proc=gunicorn)
+        app_pids = {gunicorn.pid}
+        if args.receipts_sender == "process":
+            print("bench: receipt sender process (send_receipts --follow)", flush=True)
+            sender = stack.enter_context(
+                started(
+                    [python, "manage.py", "send_receipts", "--follow", "--poll-ms", "250"],
+                    env=env,
+                    log=workdir / "receipts.log",
+                )
+            )
+            app_pids.add(sender.pid)
         app = App(ports["app"])
         _wait_ready(app)
 
@@ -678,7 +698,7 @@ def main() -> None:
             return
         time.sleep(1.05)  # the next reveals need a newer 1-second step than the profile used
 
-        roots = {"app": gunicorn.pid, "sandbox": sandbox.pid}
+        roots = {"app": app_pids, "sandbox": {sandbox.pid}}
         print(f"bench: direct provider calls, {args.users} callers, {args.duration} s", flush=True)
         direct_out = workdir / "direct.json"
         reference = results.setdefault("reference_ms", {})
@@ -853,6 +873,12 @@ def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, floa
     return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
 
 
+_SENDERS = {
+    "thread": "a thread in each worker",
+    "process": "a process of their own (send_receipts --follow, its CPU counted with the app)",
+}
+
+
 def render(results: dict[str, Any]) -> str:
     m, a = results["machine"], results["args"]
     direct, listing = results["direct"], results["list"]["Aggregated"]
@@ -870,7 +896,8 @@ def render(results: dict[str, Any]) -> str:
     lines = [
         f"Run {m['date']} on {m['cpus']} CPUs ({m['cpu']}), {m['memory']} RAM, Python "
         f"{m['python']}, load average {m['load']} at the start (other work on the machine shows "
-        f"in the numbers); gunicorn {a['workers']} workers x {a['threads']} threads; PostgreSQL, "
+        f"in the numbers); gunicorn {a['workers']} workers x {a['threads']} threads; receipts sent "
+        f"by {_SENDERS[a.get('receipts_sender', 'thread')]}; PostgreSQL, "
         f"Redis, the sandbox and Locust on the same machine; sandbox latency "
         f"{a['latency_ms']:g} ms; {a['duration']} s per scenario. Latencies in ms.",
         "",

@@ -91,6 +91,16 @@ def test_env_int_checks_bounds(monkeypatch):
         env.env_int("X_SECONDS", 30)
 
 
+def test_env_choice_takes_one_of_its_words_and_names_them_otherwise(monkeypatch):
+    monkeypatch.setenv("X_MODE", " Process ")
+    assert env.env_choice("X_MODE", "thread", ("thread", "process")) == "process"
+    monkeypatch.setenv("X_MODE", "celery")
+    with pytest.raises(ImproperlyConfigured, match="X_MODE must be one of 'thread', 'process'"):
+        env.env_choice("X_MODE", "thread", ("thread", "process"))
+    monkeypatch.delenv("X_MODE")
+    assert env.env_choice("X_MODE", "thread", ("thread", "process")) == "thread"
+
+
 def test_production_cookies_are_host_prefixed_and_secure():
     result = subprocess.run(
         [

@@ -3,7 +3,9 @@
 A reveal only queues its receipt (`receipt_draft`, a row written with the reveal's audit record);
 `receipts_send_due` builds and sends what is due over one mail connection and deletes what was
 sent. In the app it runs in a background thread of each process (`receipts_wake`), so the reveal
-answers without waiting for the mail relay; `manage.py send_receipts` runs it by hand. Senders on
+answers without waiting for the mail relay, or, with CARDREVEAL_RECEIPTS_SENDER=process, in a
+process of its own (`manage.py send_receipts --follow`, `receipts_follow`), so web workers do no
+mail work at all; `manage.py send_receipts` also runs it once by hand. Senders on
 several processes and hosts never send the same receipt twice at once (`SKIP LOCKED`); a process
 that dies mid-send leaves its rows for the next sender, so a receipt is sent at least once.
 """
@@ -204,10 +206,27 @@ class ReceiptSender:
 _sender = ReceiptSender(poll_seconds=30)
 
 
+def receipts_follow(stop: threading.Event, *, poll_seconds: float) -> None:
+    """Send due receipts every `poll_seconds` until `stop` is set: the loop of a sender process
+    (`manage.py send_receipts --follow`). A database or mail outage is logged and tried again at
+    the next round; a round that filled a batch goes on at once (`receipts_send_all_due`)."""
+    while not stop.is_set():
+        try:
+            close_old_connections()
+            receipts_send_all_due()
+            close_old_connections()
+        except Exception:
+            logger.exception("sending reveal receipts failed; retrying later")
+        stop.wait(poll_seconds)
+
+
 def receipts_wake() -> None:
     """After a reveal's receipt was queued and committed: send it in the background, or at once
-    when CARDREVEAL_RECEIPTS_IN_BACKGROUND is off (tests). Never raises."""
+    when CARDREVEAL_RECEIPTS_IN_BACKGROUND is off (tests); with CARDREVEAL_RECEIPTS_SENDER=process
+    a sender process finds it by itself, and this does nothing. Never raises."""
     if settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND:
+        if getattr(settings, "CARDREVEAL_RECEIPTS_SENDER", "thread") == "process":
+            return
         _sender.wake()
         return
     try:

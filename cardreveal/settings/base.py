@@ -7,7 +7,7 @@ from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
 
-from cardreveal.settings.env import env_int, env_str
+from cardreveal.settings.env import env_choice, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -169,9 +169,14 @@ CARDREVEAL_SESSION_MAX_SECONDS = env_int(
 # Reveal receipts (cardreveal/audit): links in emails start with this URL (e.g. https://cards.example);
 # when empty, with the host of the request being served. The "This wasn't me" link lasts this long.
 CARDREVEAL_SITE_URL = env_str("CARDREVEAL_SITE_URL", "")
-# Receipts are emailed by a background thread of each app process, after the reveal's response
-# (cardreveal/audit/receipts.py); off, they are sent during the request (the tests do this).
+# Receipts are emailed after the reveal's response (cardreveal/audit/receipts.py); off, they are
+# sent during the request (the tests do this). Who sends them: "thread", a background thread of
+# each app process; or "process", a separate `manage.py send_receipts --follow` process (or
+# several), so the web workers never do mail work (docs/deploy.md).
 CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+CARDREVEAL_RECEIPTS_SENDER = env_choice(
+    "CARDREVEAL_RECEIPTS_SENDER", "thread", ("thread", "process")
+)
 # After a reveal the sender waits this long, so the receipts of reveals made meanwhile go out in one
 # batch over one mail connection (a receipt arrives up to this much later).
 CARDREVEAL_RECEIPTS_GATHER_MS = env_int("CARDREVEAL_RECEIPTS_GATHER_MS", 500, maximum=10_000)

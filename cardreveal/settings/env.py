@@ -48,6 +48,18 @@ def env_int(name: str, default: int, *, minimum: int = 0, maximum: int | None = 
     return value
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """Read one of a fixed set of words (case and spaces ignored); anything else is an error."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        raise ImproperlyConfigured(f"{name} must be one of {allowed}, not {raw!r}.")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     """Read a comma-separated list, dropping blanks."""
     raw = os.environ.get(name)

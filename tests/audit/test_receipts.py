@@ -298,3 +298,98 @@ def test_admins_see_waiting_receipts_but_cannot_change_them(
     admin_client.post(f"/admin/audit/receiptoutbox/{waiting.pk}/delete/", {"post": "yes"})
     assert ReceiptOutbox.objects.filter(pk=waiting.pk).exists()
     assert not shows("347", listing.content)
+
+
+# ------------------------------------------------------------------ a sender process of its own
+
+
+@pytest.fixture
+def sender_process_mode(settings, monkeypatch):
+    """CARDREVEAL_RECEIPTS_SENDER=process: web requests only queue; a sender starts nowhere."""
+    settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = True
+    settings.CARDREVEAL_RECEIPTS_SENDER = "process"
+    sender = receipts.ReceiptSender(poll_seconds=30)
+    monkeypatch.setattr(receipts, "_sender", sender)
+    yield sender
+    sender.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_a_sender_process_the_web_side_only_queues_and_the_follower_sends(
+    sandbox, alice, card, clock, client_key, client, sender_process_mode
+):
+    sign_in(client, alice, clock)
+    assert web_reveal(client, card, alice, clock, client_key).status_code == 200
+    time.sleep(0.3)
+    assert mail.outbox == []
+    assert sender_process_mode._thread is None  # no thread was started in the web process
+    assert ReceiptOutbox.objects.count() == 1
+
+    stop = threading.Event()
+    follower = threading.Thread(
+        target=receipts.receipts_follow, args=(stop,), kwargs={"poll_seconds": 0.05}
+    )
+    follower.start()
+    try:
+        deadline = time.monotonic() + 10
+        while ReceiptOutbox.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert web_reveal(client, card, alice, clock, client_key).status_code == 200
+        while len(mail.outbox) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        follower.join(timeout=5)
+    assert not follower.is_alive()
+    assert [m.to for m in mail.outbox] == [["alice@example.com"]] * 2
+    assert not ReceiptOutbox.objects.exists()
+
+
+def test_the_follower_survives_an_outage_and_stops_when_asked(monkeypatch, caplog):
+    rounds = []
+
+    def flaky() -> int:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise ConnectionError("database restarting")
+        if len(rounds) == 3:
+            stop.set()
+        return 0
+
+    stop = threading.Event()
+    monkeypatch.setattr(receipts, "receipts_send_all_due", flaky)
+    monkeypatch.setattr(receipts, "close_old_connections", lambda: None)
+    receipts.receipts_follow(stop, poll_seconds=0.01)
+    assert len(rounds) == 3  # went on after the failure, ended at the stop
+    assert "sending reveal receipts failed; retrying later" in caplog.text
+
+
+def test_send_receipts_follow_ends_on_sigterm_and_puts_the_old_handler_back(monkeypatch):
+    import os
+    import signal
+
+    calls = []
+
+    def follow(stop: threading.Event, *, poll_seconds: float) -> None:
+        calls.append(poll_seconds)
+        os.kill(os.getpid(), signal.SIGTERM)  # as the process manager stops the service
+        stop.wait(5)
+        calls.append(stop.is_set())
+
+    monkeypatch.setattr(
+        "cardreveal.audit.management.commands.send_receipts.receipts_follow", follow
+    )
+    before = signal.getsignal(signal.SIGTERM)
+    out = io.StringIO()
+    call_command("send_receipts", "--follow", "--poll-ms", "100", stdout=out)
+    assert calls == [0.1, True]  # SIGTERM set the stop event
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert "every 100 ms until stopped" in out.getvalue()
+    assert out.getvalue().rstrip().endswith("stopped")
+
+
+def test_send_receipts_follow_refuses_a_poll_interval_out_of_range():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--poll-ms must be between 50 and 60000; it is 5"):
+        call_command("send_receipts", "--follow", "--poll-ms", "5")
