@@ -32,8 +32,9 @@ class CompiledQueryError(RuntimeError):
 
 
 # How a value the caller passes becomes the parameter the ORM would have sent: as it is (integers,
-# booleans, UUIDs on PostgreSQL), or as Django's UUIDField stores it where the database has no UUID
-# type (SQLite: 32 hex digits). Found per parameter by compiling the query with two sample values.
+# strings, UUIDs on PostgreSQL), or as Django's UUIDField stores it where the database has no UUID
+# type (SQLite: 32 hex digits). Found per parameter by compiling the query with two sample values,
+# so a constant of the query that happens to equal a sample is never taken for a parameter.
 _CONVERSIONS: tuple[Callable[[Any], Any], ...] = (
     lambda value: value,
     lambda value: value.hex,
@@ -97,15 +98,15 @@ class CompiledQuery(Generic[M]):
         """The rows for these values, as model instances."""
         if values.keys() != self._samples.keys():
             raise TypeError(f"expected the values {sorted(self._samples)}, got {sorted(values)}")
+        for name, value in values.items():
+            if type(value) is not type(self._samples[name]):
+                raise TypeError(f"{name!r} must be a {type(self._samples[name]).__name__}")
         connection = connections[using]
         compiled = self._compiled(connection)
         if compiled.for_update and connection.get_autocommit():  # as the ORM's as_sql checks
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
-        for name, value in values.items():
-            if type(value) is not type(self._samples[name]):
-                raise TypeError(f"{name!r} must be a {type(self._samples[name]).__name__}")
         params = list(compiled.params)
         for slot in compiled.slots:
             params[slot.position] = slot.convert(values[slot.name])
