@@ -133,7 +133,6 @@ def main() -> None:
         "account_security_read",
         "card_for_reveal",
         "parse_client_key",
-        "reveal_quota_check",
         "verify_totp",
         "reveal_quota_reserve",
         "provider_for_binding",

@@ -2,8 +2,9 @@
 
 Counters live in the default cache (Redis in production, so every worker shares them) under keys
 named for the window, and change only with the cache's atomic `incr`/`decr`. A reveal takes one
-unit of both quotas just before the provider call and gives it back if the reveal then fails, so
-the quotas count successful reveals only. Counters hold numbers, never anything about a card.
+unit of both quotas before its code is checked (so a full quota refuses without using the code)
+and gives it back if the code or the provider then fails, so the quotas count successful reveals
+only. Counters hold numbers, never anything about a card.
 """
 
 from __future__ import annotations
@@ -80,19 +81,6 @@ def _windows(*, user: object, card: object, now: float) -> list[_Window]:
             (day + 1) * 86400.0,
         ),
     ]
-
-
-def reveal_quota_check(*, user: object, card: object) -> None:
-    """Raise RevealQuotaExceeded if either quota is already used up; takes nothing.
-
-    Called before the code is checked, so a full quota does not use up the cardholder's code.
-    """
-    now = timezone.now().timestamp()
-    windows = _windows(user=user, card=card, now=now)
-    used = cache.get_many([w.key for w in windows])
-    for window in windows:
-        if int(used.get(window.key, 0)) >= window.limit:
-            raise window.exceeded(now)
 
 
 def reveal_quota_reserve(*, user: object, card: object) -> QuotaReservation:

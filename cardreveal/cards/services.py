@@ -28,7 +28,6 @@ from cardreveal.cards.bindings import provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
     RevealQuotaExceeded,
-    reveal_quota_check,
     reveal_quota_release,
     reveal_quota_reserve,
 )
@@ -104,9 +103,9 @@ def reveal_cvv(
     Steps: the account must not be locked (checked first), the card must be the user's (else the
     same "not found" as a missing card), reveals not paused for everyone (the global switch), the
     card and its binding enabled, the client key usable,
-    no credential-change cool-off in force, the reveal quotas not used up, and `otp_code` a fresh
-    TOTP code (consumed here; failures count towards the lockout); only then is the provider
-    called, with one unit of each quota taken (given back if it fails). Every outcome is audited
+    no credential-change cool-off in force, a unit of each reveal quota free (taken now, given back
+    if the code or the provider fails), and `otp_code` a fresh TOTP code (consumed here; failures
+    count towards the lockout); only then is the provider called. Every outcome is audited
     once, never with the CVV; a success also queues a receipt for the owner, emailed after the
     response (`cardreveal.audit.receipts`).
     Raises RevealError with the reason; returns a RevealResult.
@@ -179,13 +178,20 @@ def reveal_cvv(
         raise refuse(
             "reveal_cooloff", cooloff.message, 403, card=card, retry_after=cooloff.retry_after
         )
+    # One unit of each quota is taken before the code is checked, so a full quota keeps the code,
+    # and given back if the code or the provider fails: the quotas count successful reveals.
     try:
-        reveal_quota_check(user=user, card=card)  # before the code, so a full quota keeps it
+        quota = reveal_quota_reserve(user=user, card=card)
     except RevealQuotaExceeded as exc:
         raise refuse(exc.code, exc.message, 429, card=card, retry_after=exc.retry_after) from None
 
-    otp = verify_totp(user=user, code=otp_code, client=client)
+    try:
+        otp = verify_totp(user=user, code=otp_code, client=client)
+    except BaseException:
+        reveal_quota_release(quota)
+        raise
     if not otp.ok:
+        reveal_quota_release(quota)
         if otp.locked_until is not None:
             raise refuse(
                 "account_locked",
@@ -198,10 +204,6 @@ def reveal_cvv(
         raise refuse(
             failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403), card=card
         )
-    try:
-        quota = reveal_quota_reserve(user=user, card=card)
-    except RevealQuotaExceeded as exc:
-        raise refuse(exc.code, exc.message, 429, card=card, retry_after=exc.retry_after) from None
 
     started = time.monotonic()
     try:

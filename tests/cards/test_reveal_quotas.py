@@ -122,6 +122,28 @@ def test_only_successful_reveals_use_the_quota(
     assert refused(alice, card, clock, client_key).code == "quota_card_day"
 
 
+def test_a_code_check_that_breaks_gives_its_unit_back(
+    alice, make_card, clock, wall_clock, client_key, quotas, monkeypatch
+):
+    # The unit is taken before the code is checked; an error there (the database going away)
+    # must not leave it taken.
+    import cardreveal.cards.services as services
+
+    card = make_card(alice.user)
+
+    def database_gone(**kwargs):
+        raise ConnectionError("database gone")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(services, "verify_totp", database_gone)
+        for _ in range(3):
+            with pytest.raises(ConnectionError):
+                reveal(alice, card, clock, client_key)
+    reveal(alice, card, clock, client_key)
+    reveal(alice, card, clock, client_key)  # both units of the day were still there
+    assert refused(alice, card, clock, client_key).code == "quota_card_day"
+
+
 def test_quotas_are_per_user(alice, bob, make_card, clock, wall_clock, client_key, quotas):
     quotas.CARDREVEAL_REVEALS_PER_USER_HOUR = 1
     alices, bobs = make_card(alice.user), make_card(bob.user)
