@@ -144,6 +144,17 @@ def _close_quietly(connection: Any) -> None:
         logger.debug("mail connection close failed", exc_info=True)
 
 
+def _send_round() -> None:
+    """One round of a sender (thread or process): everything due, on a fresh connection. A
+    database or mail outage is logged; the next round tries again."""
+    try:
+        close_old_connections()
+        receipts_send_all_due()
+        close_old_connections()
+    except Exception:
+        logger.exception("sending reveal receipts failed; retrying later")
+
+
 class ReceiptSender:
     """A daemon thread that sends due receipts when woken, and every `poll_seconds` anyway (for
     retries, and for rows a process that died left behind). One per process, started on first
@@ -195,12 +206,7 @@ class ReceiptSender:
             self._wake.clear()
             if self._stop.is_set():
                 return
-            try:
-                close_old_connections()
-                receipts_send_all_due()
-                close_old_connections()
-            except Exception:  # a database outage: log it, try again at the next wake or poll
-                logger.exception("sending reveal receipts failed; retrying later")
+            _send_round()
 
 
 _sender = ReceiptSender(poll_seconds=30)
@@ -211,12 +217,7 @@ def receipts_follow(stop: threading.Event, *, poll_seconds: float) -> None:
     (`manage.py send_receipts --follow`). A database or mail outage is logged and tried again at
     the next round; a round that filled a batch goes on at once (`receipts_send_all_due`)."""
     while not stop.is_set():
-        try:
-            close_old_connections()
-            receipts_send_all_due()
-            close_old_connections()
-        except Exception:
-            logger.exception("sending reveal receipts failed; retrying later")
+        _send_round()
         stop.wait(poll_seconds)
 
 
@@ -225,7 +226,7 @@ def receipts_wake() -> None:
     when CARDREVEAL_RECEIPTS_IN_BACKGROUND is off (tests); with CARDREVEAL_RECEIPTS_SENDER=process
     a sender process finds it by itself, and this does nothing. Never raises."""
     if settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND:
-        if getattr(settings, "CARDREVEAL_RECEIPTS_SENDER", "thread") == "process":
+        if settings.CARDREVEAL_RECEIPTS_SENDER == "process":
             return
         _sender.wake()
         return

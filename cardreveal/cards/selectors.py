@@ -66,21 +66,28 @@ def cards_for_user(*, user: User) -> list[Card]:
     return cards
 
 
-def _owned_card(query: CompiledQuery[Card], *, user: User, card_id: object) -> Card | None:
-    """The card with this id if `user` owns it, else None (same answer)."""
+def _owned_card(
+    query: CompiledQuery[Card], *, user: User, card_id: object
+) -> tuple[Card, User] | None:
+    """The card with this id if `user` owns it, with its owner as the query loaded it (and
+    whatever the query read along with it), else None (same answer). The card's owner is then
+    `user` itself: the filter proved it, and no second query runs when the owner is needed."""
     try:
         parsed = uuid.UUID(str(card_id))
     except ValueError:
         return None
     card = query.first(owner_id=user.pk, card_id=parsed)
-    if card is not None:
-        card.owner = user  # the filter proved it: no second query when the owner is needed
-    return card
+    if card is None:
+        return None
+    loaded = card.owner if Card.owner.is_cached(card) else user
+    card.owner = user
+    return card, loaded
 
 
 def card_for_user(*, user: User, card_id: object) -> Card | None:
     """The user's card with this id, or None if it is missing or someone else's (same answer)."""
-    return _owned_card(_OWNED, user=user, card_id=card_id)
+    found = _owned_card(_OWNED, user=user, card_id=card_id)
+    return found[0] if found else None
 
 
 @dataclass(frozen=True)
@@ -96,18 +103,14 @@ class RevealTarget:
 def card_for_reveal(*, user: User, card_id: object) -> RevealTarget | None:
     """`card_for_user`, with the global reveal switch and the owner's lockout and cool-off row
     (what `account_security_read` reads) in the same query: one round trip."""
-    try:
-        parsed = uuid.UUID(str(card_id))
-    except ValueError:
+    found = _owned_card(_OWNED_FOR_REVEAL, user=user, card_id=card_id)
+    if found is None:
         return None
-    card = _OWNED_FOR_REVEAL.first(owner_id=user.pk, card_id=parsed)
-    if card is None:
-        return None
+    card, loaded_owner = found
     try:
-        security: AccountSecurity | None = card.owner.account_security
+        security: AccountSecurity | None = loaded_owner.account_security
     except AccountSecurity.DoesNotExist:
         security = None
-    card.owner = user  # the filter proved it; the request's own user object stays the one in use
     return RevealTarget(
         card=card,
         reveals_paused=bool(getattr(card, "reveals_paused")),  # noqa: B009
