@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -15,6 +16,12 @@ if TYPE_CHECKING:
 
 # Bidirectional-text controls display text in a different order from how it is stored (spoofing).
 _BIDI_CONTROLS = frozenset({0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+# Any character `_escaped` changes: text without one is stored as it is (most text, at once).
+_NEEDS_ESCAPE = re.compile(
+    r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029"
+    + "".join(re.escape(chr(code)) for code in sorted(_BIDI_CONTROLS))
+    + "]"
+)
 
 
 def _escaped(char: str) -> str:
@@ -34,6 +41,8 @@ def escape_control(text: str, *, limit: int) -> str:
     C0 and C1 controls and DEL become `\\xNN`, line and paragraph separators and bidi controls
     `\\uNNNN`, a backslash `\\\\`; the cut never splits an escape.
     """
+    if len(text) <= limit and not _NEEDS_ESCAPE.search(text):
+        return text
     pieces: list[str] = []
     size = 0
     for char in text:

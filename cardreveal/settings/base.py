@@ -178,8 +178,9 @@ CARDREVEAL_RECEIPTS_SENDER = env_choice(
     "CARDREVEAL_RECEIPTS_SENDER", "thread", ("thread", "process")
 )
 # After a reveal the sender waits this long, so the receipts of reveals made meanwhile go out in one
-# batch over one mail connection (a receipt arrives up to this much later).
-CARDREVEAL_RECEIPTS_GATHER_MS = env_int("CARDREVEAL_RECEIPTS_GATHER_MS", 500, maximum=10_000)
+# batch over one mail connection (a receipt arrives up to this much later). Two seconds: at 25
+# reveals a second per process a batch of 50 costs a quarter less CPU per receipt than one of 12.
+CARDREVEAL_RECEIPTS_GATHER_MS = env_int("CARDREVEAL_RECEIPTS_GATHER_MS", 2000, maximum=10_000)
 CARDREVEAL_RECEIPT_LINK_MAX_AGE = env_int(
     "CARDREVEAL_RECEIPT_LINK_MAX_AGE", 7 * 24 * 3600, minimum=3600, maximum=30 * 24 * 3600
 )

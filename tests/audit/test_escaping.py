@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cardreveal.audit.models import AuthEvent, RevealEvent
-from cardreveal.audit.services import escape_control
+from cardreveal.audit.services import _escaped, escape_control
 from tests.audit.conftest import web_reveal
 
 FORGED_LINE = "Mozilla\r\n2026-01-01 00:00:00 admin revealed ok\x1b[2J\x00"
@@ -56,3 +58,25 @@ def test_a_typed_user_name_cannot_forge_lines_in_an_account_record(client, db):
     assert event.username == "eve\\x0aadmin login success"
     assert "\n" not in event.user_agent
     assert "\r" not in event.user_agent
+
+
+@given(st.text(alphabet=st.characters(codec="utf-8"), max_size=60), st.integers(0, 80))
+def test_text_that_needs_no_escape_is_stored_as_it_is_and_the_rest_as_per_character(text, limit):
+    # The fast path (no character to escape, short enough) must agree with the per-character one.
+    per_character = "".join(_escaped(char) for char in text)
+    expected = per_character if len(per_character) <= limit else None
+    stored = escape_control(text, limit=limit)
+    if expected is not None:
+        assert stored == expected
+    else:
+        assert len(stored) <= limit
+        assert per_character.startswith(stored)
+
+
+def test_every_character_that_is_escaped_is_seen_by_the_fast_path():
+    # Exhaustive over the whole of Unicode: a character the quick check missed would be stored raw.
+    for code in range(0x110000):
+        if 0xD800 <= code <= 0xDFFF:
+            continue  # surrogates: not characters of a decoded string
+        char = chr(code)
+        assert (escape_control(char, limit=10) == char) == (_escaped(char) == char), hex(code)
