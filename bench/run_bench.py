@@ -23,6 +23,7 @@ import os
 import platform
 import re
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -45,6 +46,8 @@ ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 SECTION_START = "<!-- bench:reveal:start -->"
 SECTION_END = "<!-- bench:reveal:end -->"
+INSTRUCTIONS_START = "<!-- bench:instructions:start -->"
+INSTRUCTIONS_END = "<!-- bench:instructions:end -->"
 LOOPBACK = "127.0.0.1"
 # Seconds of reveals before the measured scenarios, to warm every worker (not counted).
 WARMUP_SECONDS = 6
@@ -511,6 +514,18 @@ def main() -> None:
         "--profile-only", action="store_true", help="stop after the in-process profile"
     )
     parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind (bench/instructions.py) "
+        "instead of the load runs; about 6 minutes",
+    )
+    parser.add_argument(
+        "--instruction-kinds",
+        default=",".join(INSTRUCTION_COUNTS),
+        help="with --instructions: which requests to count, comma-separated "
+        f"(of {', '.join(INSTRUCTION_COUNTS)})",
+    )
+    parser.add_argument(
         "--receipts-sender",
         choices=("thread", "process"),
         default="thread",
@@ -518,6 +533,9 @@ def main() -> None:
         "or a `send_receipts --follow` process (CARDREVEAL_RECEIPTS_SENDER), counted with the app",
     )
     args = parser.parse_args()
+    kinds = [k.strip() for k in args.instruction_kinds.split(",") if k.strip()]
+    if not kinds or set(kinds) - set(INSTRUCTION_COUNTS):
+        raise SystemExit(f"--instruction-kinds: choose from {', '.join(INSTRUCTION_COUNTS)}")
     if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
         raise SystemExit("--duration must be 5-600 s and --users 1-1000")
     for url in (args.postgres_url, args.redis_url):
@@ -667,6 +685,16 @@ def main() -> None:
         sessions = _sign_in_all(app, users)
         sessions_file = workdir / "sessions.json"
         sessions_file.write_text(json.dumps({"sessions": sessions}))
+
+        if args.instructions:
+            counts = instructions_count(sessions_file, kinds, env=env, workdir=workdir)
+            report = instructions_report(counts)
+            (workdir / "instructions.json").write_text(json.dumps(counts, indent=2))
+            print(report)
+            if args.write:
+                _write_section(args.write, report, start=INSTRUCTIONS_START, end=INSTRUCTIONS_END)
+                print(f"bench: wrote the instruction counts into {args.write}")
+            return
 
         first = sessions[0]
         results["pages"] = [
@@ -1089,16 +1117,120 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _write_section(path: Path, report: str) -> None:
+def _write_section(
+    path: Path, report: str, *, start: str = SECTION_START, end: str = SECTION_END
+) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    block = f"{SECTION_START}\n{report}\n{SECTION_END}"
-    if SECTION_START in text and SECTION_END in text:
-        head, rest = text.split(SECTION_START, 1)
-        tail = rest.split(SECTION_END, 1)[1]
+    block = f"{start}\n{report}\n{end}"
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        tail = rest.split(end, 1)[1]
         text = head + block + tail
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text)
+
+
+# ------------------------------------------------------------------- instruction counts
+
+# How many of each kind one callgrind run measures (bench/instructions.py): enough that one
+# request's odd path (a token refresh, a garbage collection) moves the mean little.
+INSTRUCTION_COUNTS = {"reveal": 24, "receipt": 24, "list": 60, "floor": 60}
+
+
+def callgrind_total(path: Path) -> int:
+    """The instructions counted in a callgrind output file (its `totals:` or `summary:` line)."""
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("totals", "summary") and value.strip():
+            return int(value.split()[0])
+    raise SystemExit(f"{path}: no totals line; did callgrind run?")
+
+
+def instructions_count(
+    sessions_file: Path, kinds: list[str], *, env: dict[str, str], workdir: Path
+) -> dict:
+    """Run bench/instructions.py under callgrind once per kind; instructions per request."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    counts: dict[str, Any] = {}
+    for kind in kinds:
+        count = INSTRUCTION_COUNTS[kind]
+        out = workdir / f"callgrind.{kind}.out"
+        print(f"bench: counting instructions: {count} x {kind} under callgrind", flush=True)
+        run(
+            [
+                valgrind,
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=starmap_next",
+                f"--callgrind-out-file={out}",
+                sys.executable,
+                "-m",
+                "bench.instructions",
+                "--sessions",
+                str(sessions_file),
+                "--kind",
+                kind,
+                "--count",
+                str(count),
+                "--out",
+                str(workdir / f"instructions.{kind}.json"),
+            ],
+            env={**env, "PYTHONHASHSEED": "0"},
+            log=workdir / "instructions.log",
+            timeout=1200,
+        )
+        total = callgrind_total(out)
+        counts[kind] = {"requests": count, "instructions": total, "per_request": total // count}
+    return counts
+
+
+def _commit() -> str:
+    """The checked-out commit, with `+changes` when the work tree differs from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def instructions_report(counts: dict) -> str:
+    lines = [
+        f"Counted {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {_commit()}, Python "
+        f"{platform.python_version()}, valgrind's callgrind (bench/instructions.py); "
+        "millions of instructions per request, the Django process only (all its threads), "
+        "sandbox latency included as waiting, which costs no instructions.",
+        "",
+        "| request | measured | instructions per request (M) |",
+        "|---|---:|---:|",
+    ]
+    names = {
+        "reveal": "reveal (receipt queued, not sent)",
+        "receipt": "receipt sent, per receipt in a batch",
+        "list": "card list (GET /)",
+        "floor": "the floor: a signed-in page that does nothing",
+    }
+    for kind, row in counts.items():
+        lines.append(f"| {names[kind]} | {row['requests']} | {row['per_request'] / 1e6:.2f} |")
+    if "reveal" in counts and "receipt" in counts:
+        total = counts["reveal"]["per_request"] + counts["receipt"]["per_request"]
+        lines += ["", f"A reveal with its receipt: {total / 1e6:.2f} M instructions."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
