@@ -52,6 +52,12 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.run_bench $(BENCH_ARGS)
 
+## bench-instructions: instructions per reveal, card list and receipt, counted by callgrind (the
+## VM's speed does not move them; compare commits with it). BENCH_ARGS="--write docs/benchmarks.md".
+.PHONY: bench-instructions
+bench-instructions: $(VENV)/.bench-installed
+	$(PY) -m bench.run_bench --instructions --users 40 $(BENCH_ARGS)
+
 ## bench-resilience: one provider dead, slow or dripping; do reveals through another keep their
 ## latency? Prints a table (docs/benchmarks.md). BENCH_RESILIENCE_ARGS="--duration 60" for longer.
 .PHONY: bench-resilience
