@@ -56,7 +56,7 @@ bench: $(VENV)/.bench-installed
 ## VM's speed does not move them; compare commits with it). BENCH_ARGS="--write docs/benchmarks.md".
 .PHONY: bench-instructions
 bench-instructions: $(VENV)/.bench-installed
-	$(PY) -m bench.run_bench --instructions --users 40 $(BENCH_ARGS)
+	$(PY) -m bench.run_bench --instructions --users 40 --overload-users 0 $(BENCH_ARGS)
 
 ## bench-resilience: one provider dead, slow or dripping; do reveals through another keep their
 ## latency? Prints a table (docs/benchmarks.md). BENCH_RESILIENCE_ARGS="--duration 60" for longer.
