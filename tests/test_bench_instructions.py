@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_callgrind_totals_are_read_from_its_output_file(tmp_path):
     out = tmp_path / "callgrind.out"
-    out.write_text("# callgrind format\nevents: Ir\nsummary: 123456789\nfl=x\n1 5\ntotals: 987654\n")
+    out.write_text(
+        "# callgrind format\nevents: Ir\nsummary: 123456789\nfl=x\n1 5\ntotals: 987654\n"
+    )
     assert callgrind_total(out) == 123456789
 
 

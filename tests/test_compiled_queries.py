@@ -133,6 +133,11 @@ def test_the_account_and_device_queries_answer_as_the_orm_does(alice, bob):
 
     assert assert_same(backends._USER_BY_ID, pk=alice.user.pk)[0].username == "alice"
     assert assert_same(backends._USER_BY_ID, pk=9_999_999) == []
+    with_user = assert_same(
+        backends._TOTP_WITH_USER, related=("user",), pk=alice.device.pk, user_id=alice.user.pk
+    )
+    assert with_user[0].user.username == "alice"
+    assert assert_same(backends._TOTP_WITH_USER, pk=alice.device.pk, user_id=bob.user.pk) == []
     static = StaticDevice.objects.create(user=bob.user, name="Backup codes", confirmed=True)
     totp_query = accounts_middleware._DEVICE_BY_ID["otp_totp.totpdevice"]
     static_query = accounts_middleware._DEVICE_BY_ID["otp_static.staticdevice"]

@@ -4,6 +4,7 @@ absolute cap counted from sign-in that no activity can push back; and the OTP de
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import django_otp.middleware
 from django.conf import settings
@@ -12,10 +13,12 @@ from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from cardreveal.accounts.backends import session_device_now, session_device_wanted
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
 from cardreveal.db import CompiledQuery
 
@@ -94,16 +97,47 @@ _DEVICE_BY_ID = {
 }
 
 
+_TOTP_LABEL = TOTPDevice._meta.label_lower
+
+
 class OTPMiddleware(django_otp.middleware.OTPMiddleware):
-    """django-otp's middleware, loading the session's device with a compiled query.
+    """django-otp's middleware, loading the session's device with compiled queries: a TOTP
+    device in the same query as the session's user (`LockoutModelBackend.get_user`), any other
+    of ours by itself.
 
     Everything else (the lazy user, `is_verified`, dropping a device that is someone else's or
     unconfirmed) is django-otp's own. Device kinds other than ours go through django-otp.
     """
 
+    def _verify_user_sync(self, request: HttpRequest, user: Any) -> Any:
+        device_id = _totp_device_id(request.session.get(DEVICE_ID_SESSION_KEY))
+        if device_id is None:
+            return super()._verify_user_sync(request, user)
+        with session_device_wanted(device_id):
+            return super()._verify_user_sync(request, user)
+
     def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
+        wanted = session_device_now()
+        # Loaded with the user: the device, or None when it is gone or not this user's (django-otp
+        # would drop a device of someone else's just the same).
+        if (
+            wanted is not None
+            and wanted.loaded
+            and _totp_device_id(persistent_id) == wanted.device_id
+        ):
+            return wanted.device
         label, _, device_id = self._normalize_persistent_id(persistent_id).rpartition("/")
         query = _DEVICE_BY_ID.get(label)
         if query is None or not device_id.isdecimal():
             return super()._device_from_persistent_id(persistent_id)
         return query.first(pk=int(device_id))
+
+
+def _totp_device_id(persistent_id: object) -> int | None:
+    """The id of the TOTP device named by a session's persistent id; None for anything else."""
+    if not isinstance(persistent_id, str):
+        return None
+    label, _, device_id = persistent_id.rpartition("/")
+    if label != _TOTP_LABEL or not device_id.isdecimal() or not device_id.isascii():
+        return None
+    return int(device_id)
