@@ -38,11 +38,13 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bench.totp import totp
 
 KINDS = ("reveal", "receipt", "list", "floor")
 TOGGLE = "starmap_next"
+FORM = "application/x-www-form-urlencoded"
 
 
 def counted(calls: list[Any]) -> list[Any]:
@@ -106,7 +108,12 @@ def main() -> None:
             "public_key": public_key,
             "csrfmiddlewaretoken": session["csrftoken"],
         }
-        return signed_in(session).post(f"/cards/{card['id']}/reveal", form, secure=True).status_code
+        page = signed_in(session)
+        # Posted as static/js/reveal.js posts it: a plain form, not multipart.
+        response = page.post(
+            f"/cards/{card['id']}/reveal", urlencode(form), content_type=FORM, secure=True
+        )
+        return response.status_code
 
     # Warm up as a running worker is: templates and URLs loaded, one reveal per provider (keys
     # parsed, pooled connection open, Thredd's token fetched), the database connection open.

@@ -71,6 +71,7 @@ class Sent:
     url: str
     method: str
     post_data: str
+    headers: dict[str, str]
 
 
 @dataclass
@@ -140,7 +141,7 @@ def open_browser(browser: Any, live_server: Any) -> Iterator[Callable[..., Brows
         context.on(
             "request",
             lambda request: run.requests.append(
-                Sent(request.url, request.method, request.post_data or "")
+                Sent(request.url, request.method, request.post_data or "", dict(request.headers))
             ),
         )
 
