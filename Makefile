@@ -52,8 +52,9 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.run_bench $(BENCH_ARGS)
 
-## bench-instructions: instructions per reveal, card list and receipt, counted by callgrind (the
-## VM's speed does not move them; compare commits with it). BENCH_ARGS="--write docs/benchmarks.md".
+## bench-instructions: instructions per reveal, card list and receipt, in process and through
+## gunicorn, counted by callgrind (the VM's speed does not move them; compare commits with it).
+## BENCH_ARGS="--write docs/benchmarks.md" rewrites the results block.
 .PHONY: bench-instructions
 bench-instructions: $(VENV)/.bench-installed
 	$(PY) -m bench.run_bench --instructions --users 40 --overload-users 0 $(BENCH_ARGS)

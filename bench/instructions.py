@@ -21,6 +21,9 @@ other processes. Kinds:
 - `list`: the card list (`GET /`);
 - `floor`: a signed-in page that does nothing (`bench/floor_urls.py`).
 
+run_bench.py also counts the card list and the floor through gunicorn itself (`list-served`,
+`floor-served`, `served_count`), by the difference between a short and a long run.
+
 Counts are repeatable to well under 1 % between runs of the same code (callgrind counts what
 the CPU is asked to do, not how long it takes), but hash seeds, clocks and random values still
 move them a little; PYTHONHASHSEED is fixed by run_bench. The instructions differ from time:

@@ -517,13 +517,13 @@ def main() -> None:
         "--instructions",
         action="store_true",
         help="count instructions per request under valgrind's callgrind (bench/instructions.py) "
-        "instead of the load runs; about 6 minutes",
+        "instead of the load runs; about 12 minutes",
     )
     parser.add_argument(
         "--instruction-kinds",
-        default=",".join(INSTRUCTION_COUNTS),
+        default=",".join([*INSTRUCTION_COUNTS, *SERVED_PATHS]),
         help="with --instructions: which requests to count, comma-separated "
-        f"(of {', '.join(INSTRUCTION_COUNTS)})",
+        f"(of {', '.join([*INSTRUCTION_COUNTS, *SERVED_PATHS])})",
     )
     parser.add_argument(
         "--receipts-sender",
@@ -534,8 +534,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     kinds = [k.strip() for k in args.instruction_kinds.split(",") if k.strip()]
-    if not kinds or set(kinds) - set(INSTRUCTION_COUNTS):
-        raise SystemExit(f"--instruction-kinds: choose from {', '.join(INSTRUCTION_COUNTS)}")
+    known = [*INSTRUCTION_COUNTS, *SERVED_PATHS]
+    if not kinds or set(kinds) - set(known):
+        raise SystemExit(f"--instruction-kinds: choose from {', '.join(known)}")
     if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
         raise SystemExit("--duration must be 5-600 s and --users 1-1000")
     for url in (args.postgres_url, args.redis_url):
@@ -839,14 +840,14 @@ def _collected_is_fresh(manifest: Path) -> bool:
     return manifest.stat().st_mtime > newest
 
 
-def _wait_ready(app: App) -> None:
-    deadline = time.monotonic() + 60
+def _wait_ready(app: App, *, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             if app.request("GET", "/readyz")[0] == 200:
                 return
         time.sleep(0.5)
-    raise SystemExit("the app did not become ready within 60 s")
+    raise SystemExit(f"the app did not become ready within {timeout:.0f} s")
 
 
 def _sign_in_all(app: App, users: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -1136,6 +1137,11 @@ def _write_section(
 # How many of each kind one callgrind run measures (bench/instructions.py): enough that one
 # request's odd path (a token refresh, a garbage collection) moves the mean little.
 INSTRUCTION_COUNTS = {"reveal": 24, "receipt": 24, "list": 60, "floor": 60}
+# Counted through gunicorn: its worker under callgrind, a short and a long run of requests on one
+# kept-alive connection; the difference over the extra requests is the cost of one (start-up,
+# warm-up and shutdown cancel out).
+SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor"}
+SERVED_RUNS = (20, 100)
 
 
 def callgrind_total(path: Path) -> int:
@@ -1156,6 +1162,8 @@ def instructions_count(
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
     counts: dict[str, Any] = {}
     for kind in kinds:
+        if kind not in INSTRUCTION_COUNTS:
+            continue
         count = INSTRUCTION_COUNTS[kind]
         out = workdir / f"callgrind.{kind}.out"
         print(f"bench: counting instructions: {count} x {kind} under callgrind", flush=True)
@@ -1184,7 +1192,81 @@ def instructions_count(
         )
         total = callgrind_total(out)
         counts[kind] = {"requests": count, "instructions": total, "per_request": total // count}
+    sessions = json.loads(sessions_file.read_text())["sessions"]
+    for kind in kinds:
+        if kind not in SERVED_PATHS:
+            continue
+        print(f"bench: counting instructions: {kind} under callgrind", flush=True)
+        per_request = served_count(
+            SERVED_PATHS[kind], sessions[0], valgrind=valgrind, env=env, workdir=workdir
+        )
+        extra = SERVED_RUNS[1] - SERVED_RUNS[0]
+        counts[kind] = {
+            "requests": extra,
+            "instructions": per_request * extra,
+            "per_request": per_request,
+        }
     return counts
+
+
+def served_count(
+    path: str, session: dict[str, Any], *, valgrind: str, env: dict[str, str], workdir: Path
+) -> int:
+    """Instructions per request for `path` through gunicorn (one worker, one thread, the access
+    log on), by the difference between a short and a long run (SERVED_RUNS)."""
+    totals = []
+    cookies = {"__Host-sessionid": session["sessionid"], "__Host-csrftoken": session["csrftoken"]}
+    for count in SERVED_RUNS:
+        port = free_port()
+        outdir = workdir / f"callgrind.served{path.replace('/', '-')}.{count}"
+        outdir.mkdir()
+        served_env = {
+            **env,
+            "PORT": str(port),
+            "WEB_CONCURRENCY": "1",
+            "GUNICORN_THREADS": "1",
+            "GUNICORN_ACCESS_LOG": str(outdir / "access.log"),
+            "PYTHONHASHSEED": "0",
+            # The URL conf with the floor page, as the in-process counts use.
+            "CARDREVEAL_BENCH_URLCONF": "1",
+        }
+        argv = [
+            valgrind,
+            "--tool=callgrind",
+            "--trace-children=yes",
+            f"--callgrind-out-file={outdir}/callgrind.%p.out",
+            str(VENV_BIN / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
+        ]
+        with started(argv, env=served_env, log=outdir / "gunicorn.log") as proc:
+            app = App(port)
+            _wait_ready(app, timeout=900)
+            for _ in range(5):  # templates, URL conf, connections: as in a warm worker
+                app.request("GET", path, cookies=cookies)
+            _served_requests(app, path, cookies, count)
+            proc.send_signal(signal.SIGTERM)  # the master stops its worker; callgrind writes
+            proc.wait(timeout=300)
+        totals.append(max(callgrind_total(out) for out in outdir.glob("callgrind.*.out")))
+    return (totals[1] - totals[0]) // (SERVED_RUNS[1] - SERVED_RUNS[0])
+
+
+def _served_requests(app: App, path: str, cookies: dict[str, str], count: int) -> None:
+    conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
+    headers = {
+        "Host": f"{LOOPBACK}:{app.port}",
+        "X-Forwarded-Proto": "https",
+        "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
+    }
+    try:
+        for _ in range(count):
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+    finally:
+        conn.close()
 
 
 def _git(*args: str) -> str:
@@ -1222,6 +1304,8 @@ def instructions_report(counts: dict) -> str:
         "receipt": "receipt sent, per receipt in a batch",
         "list": "card list (GET /)",
         "floor": "the floor: a signed-in page that does nothing",
+        "list-served": "card list through gunicorn (worker, access log included)",
+        "floor-served": "the floor through gunicorn (worker, access log included)",
     }
     for kind, row in counts.items():
         lines.append(f"| {names[kind]} | {row['requests']} | {row['per_request'] / 1e6:.2f} |")

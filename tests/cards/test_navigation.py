@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 
 from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from django.test import RequestFactory
 from django.urls import reverse, set_script_prefix
 
@@ -30,12 +32,17 @@ def _mounted_page(client, script_name: str) -> str:
     cookies = "; ".join(f"{name}={morsel.value}" for name, morsel in client.cookies.items())
     environ = RequestFactory().get("/", secure=True, SCRIPT_NAME=script_name, HTTP_COOKIE=cookies)
     statuses = []
+    # As Django's test client does: the handler's signals must not close the test's connection.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
     try:
         body = b"".join(
             WSGIHandler()(environ.environ, lambda status, headers: statuses.append(status))
         )
     finally:
         set_script_prefix("/")
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
     assert statuses == ["200 OK"]
     return body.decode()
 
