@@ -43,11 +43,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.profile_requests import FORM
 from bench.totp import totp
 
 KINDS = ("reveal", "receipt", "list", "floor")
 TOGGLE = "starmap_next"
-FORM = "application/x-www-form-urlencoded"
 
 
 def counted(calls: list[Any]) -> list[Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import get_script_prefix, get_urlconf, reverse
 
@@ -19,10 +20,12 @@ _NAVIGATION = {
 
 
 @lru_cache(maxsize=16)
-def _navigation(prefix: str, urlconf: Any) -> dict[str, str]:
+def _navigation(prefix: str, urlconf: str) -> dict[str, str]:
     return {key: reverse(name, urlconf=urlconf) for key, name in _NAVIGATION.items()}
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     """`nav`: the top bar's URLs (`{{ nav.cards }}`...), as `{% url %}` would give them."""
-    return {"nav": _navigation(get_script_prefix(), get_urlconf())}
+    # Keyed by the URL conf in force (the request's own, else ROOT_URLCONF as it is now), so a
+    # changed ROOT_URLCONF is never answered from an older one's links.
+    return {"nav": _navigation(get_script_prefix(), get_urlconf() or settings.ROOT_URLCONF)}

@@ -4,6 +4,7 @@ absolute cap counted from sign-in that no activity can push back; and the OTP de
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
 import django_otp.middleware
@@ -110,34 +111,32 @@ class OTPMiddleware(django_otp.middleware.OTPMiddleware):
     """
 
     def _verify_user_sync(self, request: HttpRequest, user: Any) -> Any:
-        device_id = _totp_device_id(request.session.get(DEVICE_ID_SESSION_KEY))
-        if device_id is None:
-            return super()._verify_user_sync(request, user)
-        with session_device_wanted(device_id):
+        ref = _device_ref(request.session.get(DEVICE_ID_SESSION_KEY))
+        with (
+            session_device_wanted(ref[1])
+            if ref is not None and ref[0] == _TOTP_LABEL
+            else nullcontext()
+        ):
             return super()._verify_user_sync(request, user)
 
     def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
+        ref = _device_ref(self._normalize_persistent_id(persistent_id))
         wanted = session_device_now()
         # Loaded with the user: the device, or None when it is gone or not this user's (django-otp
         # would drop a device of someone else's just the same).
-        if (
-            wanted is not None
-            and wanted.loaded
-            and _totp_device_id(persistent_id) == wanted.device_id
-        ):
+        if wanted is not None and wanted.loaded and ref == (_TOTP_LABEL, wanted.device_id):
             return wanted.device
-        label, _, device_id = self._normalize_persistent_id(persistent_id).rpartition("/")
-        query = _DEVICE_BY_ID.get(label)
-        if query is None or not device_id.isdecimal():
+        if ref is None or (query := _DEVICE_BY_ID.get(ref[0])) is None:
             return super()._device_from_persistent_id(persistent_id)
-        return query.first(pk=int(device_id))
+        return query.first(pk=ref[1])
 
 
-def _totp_device_id(persistent_id: object) -> int | None:
-    """The id of the TOTP device named by a session's persistent id; None for anything else."""
+def _device_ref(persistent_id: object) -> tuple[str, int] | None:
+    """A session's persistent device id ("app.model/id") as (model label, id); None for anything
+    else."""
     if not isinstance(persistent_id, str):
         return None
     label, _, device_id = persistent_id.rpartition("/")
-    if label != _TOTP_LABEL or not device_id.isdecimal() or not device_id.isascii():
+    if not (device_id.isascii() and device_id.isdecimal()):
         return None
-    return int(device_id)
+    return label, int(device_id)
