@@ -1019,10 +1019,11 @@ def render(results: dict[str, Any]) -> str:
     lines += [
         "",
         "What one request costs the app, in process (median CPU time of the Django process, "
-        "SQL queries and cache calls per request; bench/profile_requests.py):",
+        "mean CPU time of its PostgreSQL backend process, SQL queries and cache calls per "
+        "request; bench/profile_requests.py):",
         "",
-        "| request | CPU ms | SQL queries | cache calls |",
-        "|---|---:|---:|---:|",
+        "| request | CPU ms | PostgreSQL CPU ms | SQL queries | cache calls |",
+        "|---|---:|---:|---:|---:|",
     ]
     for label, key in (
         ("reveal", "reveal"),
@@ -1033,7 +1034,8 @@ def render(results: dict[str, Any]) -> str:
             continue
         p = prof[key]
         lines.append(
-            f"| {label} | {p['cpu_ms_median']} | {', '.join(map(str, p['queries']))} "
+            f"| {label} | {p['cpu_ms_median']} | {p.get('db_cpu_ms_mean') or '-'} "
+            f"| {', '.join(map(str, p['queries']))} "
             f"| {', '.join(map(str, p['cache_calls']))} |"
         )
     steps = prof["reveal"].get("cpu_ms_by_step", {})
