@@ -118,18 +118,25 @@ def main() -> None:
     # PostgreSQL, Redis, the provider or the mail relay).
     steps: dict[str, float] = {}
     steps_wall: dict[str, float] = {}
+    steps_db: dict[str, float] = {}
     timing = {"on": False}
+    server_cpu = _ServerCpu(connection)
 
     def timed(name: str, fn: Any) -> Any:
         def wrapper(*a: Any, **k: Any) -> Any:
             if not timing["on"]:
                 return fn(*a, **k)
+            began_db = server_cpu.ns()
             began, began_wall = time.process_time(), time.perf_counter()
             try:
                 return fn(*a, **k)
             finally:
                 steps[name] = steps.get(name, 0.0) + time.process_time() - began
                 steps_wall[name] = steps_wall.get(name, 0.0) + time.perf_counter() - began_wall
+                ended_db = server_cpu.ns()
+                if began_db and ended_db and began_db[0] == ended_db[0]:
+                    spent = (ended_db[1] - began_db[1]) / 1e9
+                    steps_db[name] = steps_db.get(name, 0.0) + spent
 
         return wrapper
 
@@ -165,7 +172,6 @@ def main() -> None:
         cls.fetch_cvv = timed("provider fetch_cvv (all providers)", cls.fetch_cvv)
 
     query_log: list[str] = []
-    server_cpu = _ServerCpu(connection)
 
     def measure(call: Any) -> tuple[float, float, int, int, int, float | None]:
         cache_calls["n"] = 0
@@ -264,12 +270,14 @@ def main() -> None:
     count = max(1, len(reveals))
     breakdown = {name: round(total * 1000 / count, 2) for name, total in steps.items()}
     breakdown_wall = {name: round(total * 1000 / count, 2) for name, total in steps_wall.items()}
+    breakdown_db = {name: round(total * 1000 / count, 2) for name, total in steps_db.items()}
     result = {
         "reveal": summary(reveals)
         | {
             "sql": query_log_reveal,
             "cpu_ms_by_step": breakdown,
             "wall_ms_by_step": breakdown_wall,
+            "db_cpu_ms_by_step": breakdown_db,
         },
         "card_list": summary(lists) | {"sql": query_log},
         "floor": summary(floors),

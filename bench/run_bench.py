@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import contextlib
 import csv
 import datetime as dt
@@ -448,24 +449,65 @@ def machine() -> dict[str, str]:
     }
 
 
+def _reference_work() -> int:
+    names = []
+    for i in range(100_000):
+        row = {"id": i, "label": f"card {i}", "last4": str(i % 10_000).zfill(4)}
+        names.append(str(row["label"]).title() + str(row["last4"]))
+    return len(names)
+
+
 def reference_workload_ms(rounds: int = 7) -> float:
     """CPU ms of a fixed pure-Python workload (dicts, strings, calls: what Django spends its time
     on), the median of `rounds`. It measures the machine, not the app: runs on different machines,
     or on one shared machine at different times, compare through it. Lower is faster."""
-
-    def work() -> int:
-        names = []
-        for i in range(100_000):
-            row = {"id": i, "label": f"card {i}", "last4": str(i % 10_000).zfill(4)}
-            names.append(str(row["label"]).title() + str(row["last4"]))
-        return len(names)
-
     times = []
     for _ in range(rounds):
         began = time.process_time()
-        work()
+        _reference_work()
         times.append(time.process_time() - began)
     return round(statistics.median(times) * 1000, 1)
+
+
+class SpeedSampler:
+    """The reference workload, one round every `every` seconds while a scenario runs, in a thread
+    at the lowest CPU priority (nice 19), timed by the thread's own CPU clock: the machine's speed
+    during the scenario, not just before it (on a shared VM it can change twofold within a
+    minute). A round takes about 0.1 s of CPU, so it costs the app a few percent of one core at
+    most; `cpu_seconds` is what it used, for taking out of the load generator's share."""
+
+    def __init__(self, every: float = 3.0) -> None:
+        self.every = every
+        self.samples: list[float] = []
+        self.cpu_seconds = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="speed-sampler", daemon=True)
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):  # Linux: a thread has its own nice
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        while not self._stop.wait(self.every):
+            began = time.thread_time()
+            _reference_work()
+            spent = time.thread_time() - began
+            self.samples.append(round(spent * 1000, 1))
+            self.cpu_seconds += spent
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict[str, Any]:
+        """{"median", "min", "max", "samples"} in ms (None when no round finished)."""
+        self._stop.set()
+        self._thread.join()
+        if not self.samples:
+            return {"median": None, "min": None, "max": None, "samples": 0}
+        return {
+            "median": round(statistics.median(self.samples), 1),
+            "min": min(self.samples),
+            "max": max(self.samples),
+            "samples": len(self.samples),
+        }
 
 
 def check_services(pg_url: str, redis_url: str) -> None:
@@ -776,7 +818,9 @@ def main() -> None:
             locust_env = env | {"BENCH_SESSIONS": str(sessions_file)}
             reference[scenario] = reference_workload_ms(rounds=5)  # the machine's speed just now
             meter = CpuMeter(roots)
+            sampler = SpeedSampler()
             meter.start()
+            sampler.start()
             began = time.time()
             run(
                 [
@@ -807,7 +851,14 @@ def main() -> None:
                 log=workdir / f"locust-{scenario}.log",
                 timeout=seconds + 180,
             )
-            results[f"cpu_{scenario}"] = meter.stop()
+            cpu = meter.stop()
+            speed = sampler.stop()
+            # The sampler ran in this process: its CPU is not the load generator's.
+            cpu["load"] = round(
+                max(0.0, cpu["load"] - sampler.cpu_seconds / (time.time() - began)), 2
+            )
+            results[f"cpu_{scenario}"] = cpu
+            results.setdefault("reference_during", {})[scenario] = speed
             results[scenario] = read_locust_csv(csv_prefix)
             results[f"{scenario}_steady"] = served_per_second(
                 workdir / "access.log",
@@ -1040,31 +1091,39 @@ def render(results: dict[str, Any]) -> str:
         )
     steps = prof["reveal"].get("cpu_ms_by_step", {})
     walls = prof["reveal"].get("wall_ms_by_step", {})
+    dbs = prof["reveal"].get("db_cpu_ms_by_step", {})
     if steps:
         lines += [
             "",
             "Where a reveal's time goes (mean ms per reveal, by step of the reveal service; CPU, "
-            "and wall time, whose excess over CPU is waiting on PostgreSQL, Redis, the provider or "
-            "the mail relay; the rest of the request is the middleware: session, user, OTP "
-            "device, CSRF; `receipts_wake` sends the receipt in the request here, where the "
-            "app's background thread sends it after the response):",
+            "wall time, whose excess over CPU is waiting on PostgreSQL, Redis, the provider or "
+            "the mail relay, and the PostgreSQL backend's CPU; the rest of the request is the "
+            "middleware: session, user, OTP device, CSRF; `receipts_wake` sends the receipt in the "
+            "request here, where the app's background thread sends it after the response):",
             "",
-            "| step | CPU ms | wall ms |",
-            "|---|---:|---:|",
-            *[f"| {name} | {ms} | {walls.get(name, '-')} |" for name, ms in steps.items()],
+            "| step | CPU ms | wall ms | PostgreSQL CPU ms |",
+            "|---|---:|---:|---:|",
+            *[
+                f"| {name} | {ms} | {walls.get(name, '-')} | {dbs.get(name, '-')} |"
+                for name, ms in steps.items()
+            ],
         ]
     groups = ["app", "postgresql", "redis", "sandbox", "load"]
     lines += [
         "",
         "CPU used during each scenario, in cores (2 exist; `load` is Locust or the direct caller), "
         "the app's CPU per request answered (app cores over the steady rate; it includes the "
-        "receipt sender's work), and the reference workload's time just before the scenario (the "
-        "machine's speed then):",
+        "receipt sender's work), and the reference workload's time just before the scenario and "
+        "during it (median and range of one round every 3 s at the lowest priority): the machine's "
+        "speed then.",
         "",
-        "| scenario | " + " | ".join(groups) + " | app CPU ms per request | reference ms |",
-        "|---|" + "---:|" * (len(groups) + 2),
+        "| scenario | "
+        + " | ".join(groups)
+        + " | app CPU ms per request | reference ms before | reference ms during |",
+        "|---|" + "---:|" * (len(groups) + 3),
     ]
     reference = results.get("reference_ms", {})
+    during = results.get("reference_during", {})
     for name, key, scenario in (
         ("direct", "cpu_direct", "direct"),
         (f"reveals, {a['light_users']}/s", "cpu_reveal_light", "reveal_light"),
@@ -1080,7 +1139,7 @@ def render(results: dict[str, Any]) -> str:
         lines.append(
             f"| {name} | "
             + " | ".join(f"{cpu.get(g, 0):.2f}" for g in groups)
-            + f" | {per_request} | {reference.get(scenario, '-')} |"
+            + f" | {per_request} | {reference.get(scenario, '-')} | {_speed_cell(during, scenario)} |"
         )
 
     def verdict(ok: bool) -> str:
@@ -1141,9 +1200,9 @@ def _write_section(
 INSTRUCTION_COUNTS = {"reveal": 24, "receipt": 24, "list": 60, "floor": 60}
 # Counted through gunicorn: its worker under callgrind, a short and a long run of requests on one
 # kept-alive connection; the difference over the extra requests is the cost of one (start-up,
-# warm-up and shutdown cancel out).
-SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor"}
-SERVED_RUNS = (20, 100)
+# warm-up and shutdown cancel out). Reveals: a multiple of the four providers in each run.
+SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor", "reveal-served": "reveal"}
+SERVED_RUNS = {"list-served": (20, 100), "floor-served": (20, 100), "reveal-served": (8, 40)}
 
 
 def callgrind_total(path: Path) -> int:
@@ -1199,10 +1258,9 @@ def instructions_count(
         if kind not in SERVED_PATHS:
             continue
         print(f"bench: counting instructions: {kind} under callgrind", flush=True)
-        per_request = served_count(
-            SERVED_PATHS[kind], sessions[0], valgrind=valgrind, env=env, workdir=workdir
-        )
-        extra = SERVED_RUNS[1] - SERVED_RUNS[0]
+        per_request = served_count(kind, sessions, valgrind=valgrind, env=env, workdir=workdir)
+        short, long = SERVED_RUNS[kind]
+        extra = long - short
         counts[kind] = {
             "requests": extra,
             "instructions": per_request * extra,
@@ -1212,15 +1270,17 @@ def instructions_count(
 
 
 def served_count(
-    path: str, session: dict[str, Any], *, valgrind: str, env: dict[str, str], workdir: Path
+    kind: str, sessions: list[dict[str, Any]], *, valgrind: str, env: dict[str, str], workdir: Path
 ) -> int:
-    """Instructions per request for `path` through gunicorn (one worker, one thread, the access
-    log on), by the difference between a short and a long run (SERVED_RUNS)."""
+    """Instructions per request of `kind` (SERVED_PATHS) through gunicorn (one worker, one
+    thread, the access log on), by the difference between a short and a long run (SERVED_RUNS).
+    Reveals leave their receipts queued, as the in-process count does (a sender process would
+    send them), so the two counts compare."""
+    path = SERVED_PATHS[kind]
     totals = []
-    cookies = {"__Host-sessionid": session["sessionid"], "__Host-csrftoken": session["csrftoken"]}
-    for count in SERVED_RUNS:
+    for count in SERVED_RUNS[kind]:
         port = free_port()
-        outdir = workdir / f"callgrind.served{path.replace('/', '-')}.{count}"
+        outdir = workdir / f"callgrind.{kind}.{count}"
         outdir.mkdir()
         served_env = {
             **env,
@@ -1231,6 +1291,7 @@ def served_count(
             "PYTHONHASHSEED": "0",
             # The URL conf with the floor page, as the in-process counts use.
             "CARDREVEAL_BENCH_URLCONF": "1",
+            "CARDREVEAL_RECEIPTS_SENDER": "process",
         }
         argv = [
             valgrind,
@@ -1244,29 +1305,93 @@ def served_count(
         with started(argv, env=served_env, log=outdir / "gunicorn.log") as proc:
             app = App(port)
             _wait_ready(app, timeout=900)
-            for _ in range(5):  # templates, URL conf, connections: as in a warm worker
-                app.request("GET", path, cookies=cookies)
-            _served_requests(app, path, cookies, count)
+            if path == "reveal":
+                _served_reveals(app, sessions, count)
+            else:
+                _served_gets(app, path, sessions[0], count)
             proc.send_signal(signal.SIGTERM)  # the master stops its worker; callgrind writes
             proc.wait(timeout=300)
         totals.append(max(callgrind_total(out) for out in outdir.glob("callgrind.*.out")))
-    return (totals[1] - totals[0]) // (SERVED_RUNS[1] - SERVED_RUNS[0])
+    short, long = SERVED_RUNS[kind]
+    return (totals[1] - totals[0]) // (long - short)
 
 
-def _served_requests(app: App, path: str, cookies: dict[str, str], count: int) -> None:
-    conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
-    headers = {
+def _served_headers(app: App, session: dict[str, Any]) -> dict[str, str]:
+    cookies = {"__Host-sessionid": session["sessionid"], "__Host-csrftoken": session["csrftoken"]}
+    return {
         "Host": f"{LOOPBACK}:{app.port}",
         "X-Forwarded-Proto": "https",
         "Cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()),
     }
+
+
+def _served_gets(app: App, path: str, session: dict[str, Any], count: int) -> None:
+    conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
+    headers = _served_headers(app, session)
     try:
-        for _ in range(count):
+        for _ in range(5 + count):  # 5 first: templates, URL conf, connections, as when warm
             conn.request("GET", path, headers=headers)
             response = conn.getresponse()
             response.read()
             if response.status != 200:
                 raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+    finally:
+        conn.close()
+
+
+def _served_reveals(app: App, sessions: list[dict[str, Any]], count: int) -> None:
+    """`count` reveals, round robin over the providers and over the cardholders (one reveal per
+    cardholder per 1-second code step; under valgrind a reveal takes longer than that), after one
+    reveal per provider to warm up (keys parsed, pooled connection open, Thredd's token)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    kinds = sorted(sessions[0]["cards"])
+    warm, cardholders = sessions[-len(kinds) :], sessions[: -len(kinds)]
+    if len(cardholders) < 2:
+        raise SystemExit("reveal-served needs more signed-in cardholders (--users)")
+    plan = list(zip(warm, kinds, strict=True)) + [
+        (cardholders[i % len(cardholders)], kinds[i % len(kinds)]) for i in range(count)
+    ]
+    key = base64.b64encode(
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    ).decode()
+    conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
+    try:
+        # Under valgrind a cold worker's first POST takes seconds (imports, templates), longer
+        # than a code lives: load the pages first, and post one malformed code (refused before
+        # any check, and never counted as a guess) so the reveals after it are warm.
+        first = warm[0]
+        for path in ["/", *(f"/cards/{card['id']}/" for card in first["cards"].values())]:
+            conn.request("GET", path, headers=_served_headers(app, first))
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+        for session, kind, malformed in [
+            (first, kinds[0], True),
+            *((s, k, False) for s, k in plan),
+        ]:
+            form = {
+                # As late as possible; one step of drift is accepted, as for in-process counts.
+                "otp_code": "abc" if malformed else totp(session["totp_key"], time.time()),
+                "public_key": key,
+                "csrfmiddlewaretoken": session["csrftoken"],
+            }
+            sent = _served_headers(app, session) | {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": app.origin,
+            }
+            card = session["cards"][kind]["id"]
+            conn.request("POST", f"/cards/{card}/reveal", body=urlencode(form), headers=sent)
+            response = conn.getresponse()
+            body = response.read()
+            if response.status != (403 if malformed else 200):
+                raise SystemExit(
+                    f"reveal {kind} through gunicorn answered {response.status}: {body[:200]!r}"
+                )
     finally:
         conn.close()
 
@@ -1291,6 +1416,13 @@ def _commit() -> str:
     return head + ("+changes" if dirty else "")
 
 
+def _speed_cell(during: dict[str, Any], scenario: str) -> str:
+    speed = during.get(scenario) or {}
+    if not speed.get("samples"):
+        return "-"
+    return f"{speed['median']} ({speed['min']} to {speed['max']})"
+
+
 def instructions_report(counts: dict) -> str:
     lines = [
         f"Counted {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC at commit {_commit()}, Python "
@@ -1308,6 +1440,7 @@ def instructions_report(counts: dict) -> str:
         "floor": "the floor: a signed-in page that does nothing",
         "list-served": "card list through gunicorn (worker, access log included)",
         "floor-served": "the floor through gunicorn (worker, access log included)",
+        "reveal-served": "reveal through gunicorn (worker, access log included; receipt queued)",
     }
     for kind, row in counts.items():
         lines.append(f"| {names[kind]} | {row['requests']} | {row['per_request'] / 1e6:.2f} |")
