@@ -730,7 +730,7 @@ def main() -> None:
         sessions_file.write_text(json.dumps({"sessions": sessions}))
 
         if args.instructions:
-            counts = instructions_count(sessions_file, kinds, env=env, workdir=workdir)
+            counts = instructions_count(sessions_file, kinds, app=app, env=env, workdir=workdir)
             report = instructions_report(counts)
             (workdir / "instructions.json").write_text(json.dumps(counts, indent=2))
             print(report)
@@ -1215,9 +1215,10 @@ def callgrind_total(path: Path) -> int:
 
 
 def instructions_count(
-    sessions_file: Path, kinds: list[str], *, env: dict[str, str], workdir: Path
+    sessions_file: Path, kinds: list[str], *, app: App, env: dict[str, str], workdir: Path
 ) -> dict:
-    """Run bench/instructions.py under callgrind once per kind; instructions per request."""
+    """Run bench/instructions.py under callgrind once per kind; instructions per request.
+    `app` is the bench's own gunicorn, which keeps the sessions signed in between kinds."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
@@ -1227,6 +1228,7 @@ def instructions_count(
             continue
         count = INSTRUCTION_COUNTS[kind]
         out = workdir / f"callgrind.{kind}.out"
+        _keep_signed_in(app, sessions_file)
         print(f"bench: counting instructions: {count} x {kind} under callgrind", flush=True)
         run(
             [
@@ -1258,7 +1260,14 @@ def instructions_count(
         if kind not in SERVED_PATHS:
             continue
         print(f"bench: counting instructions: {kind} under callgrind", flush=True)
-        per_request = served_count(kind, sessions, valgrind=valgrind, env=env, workdir=workdir)
+        per_request = served_count(
+            kind,
+            sessions,
+            valgrind=valgrind,
+            env=env,
+            workdir=workdir,
+            before_each_run=lambda: _keep_signed_in(app, sessions_file),
+        )
         short, long = SERVED_RUNS[kind]
         extra = long - short
         counts[kind] = {
@@ -1269,8 +1278,24 @@ def instructions_count(
     return counts
 
 
+def _keep_signed_in(app: App, sessions_file: Path) -> None:
+    """A page for every session through the bench's own gunicorn (not counted), so none reaches
+    the 15-minute idle timeout during a count that takes longer than that."""
+    for session in json.loads(sessions_file.read_text())["sessions"]:
+        cookies = {"__Host-sessionid": session["sessionid"]}
+        status, _, _ = app.request("GET", "/", cookies=cookies)
+        if status != 200:
+            raise SystemExit(f"a bench session is no longer signed in (GET / answered {status})")
+
+
 def served_count(
-    kind: str, sessions: list[dict[str, Any]], *, valgrind: str, env: dict[str, str], workdir: Path
+    kind: str,
+    sessions: list[dict[str, Any]],
+    *,
+    valgrind: str,
+    env: dict[str, str],
+    workdir: Path,
+    before_each_run: Any = None,
 ) -> int:
     """Instructions per request of `kind` (SERVED_PATHS) through gunicorn (one worker, one
     thread, the access log on), by the difference between a short and a long run (SERVED_RUNS).
@@ -1279,6 +1304,8 @@ def served_count(
     path = SERVED_PATHS[kind]
     totals = []
     for count in SERVED_RUNS[kind]:
+        if before_each_run is not None:
+            before_each_run()
         port = free_port()
         outdir = workdir / f"callgrind.{kind}.{count}"
         outdir.mkdir()
