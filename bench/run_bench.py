@@ -623,6 +623,8 @@ def main() -> None:
         "GUNICORN_THREADS": str(args.threads),
         "GUNICORN_ACCESS_LOG": str(workdir / "access.log"),
         "CARDREVEAL_RECEIPTS_SENDER": args.receipts_sender,
+        # Experiments in the profile and the counts (BENCH_EXPERIMENT_*), never in the app.
+        **{k: v for k, v in os.environ.items() if k.startswith("BENCH_EXPERIMENT_")},
     }
     python = str(VENV_BIN / "python")
     results: dict[str, Any] = {
