@@ -559,7 +559,7 @@ def main() -> None:
         "--instructions",
         action="store_true",
         help="count instructions per request under valgrind's callgrind (bench/instructions.py) "
-        "instead of the load runs; about 12 minutes",
+        "instead of the load runs; about 16 minutes",
     )
     parser.add_argument(
         "--instruction-kinds",
