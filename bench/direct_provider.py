@@ -13,13 +13,14 @@ the app adds: HTTP to the app, the session, the OTP check, quotas, audit, sealin
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import random
 import threading
 import time
 from pathlib import Path
+
+from bench.client_key import client_key as new_client_key
 
 
 def main() -> None:
@@ -33,9 +34,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     from cardreveal.cards.bindings import provider_for_binding
     from cardreveal.cards.models import Card
     from cardreveal.cards.sealing import parse_client_key
@@ -52,12 +50,7 @@ def main() -> None:
         )
         for card in cards
     }
-    der = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    client_key = parse_client_key(base64.b64encode(der).decode())
+    client_key = parse_client_key(new_client_key()[1])
     kinds = sorted(providers)
     for kind in kinds:  # warm the pooled connection and any token cache, as a running app has
         providers[kind].fetch_cvv(card=refs[kind], client_key=client_key)

@@ -34,7 +34,6 @@ per cycle than the interpreter. Compare code with this, and the machine with `ma
 from __future__ import annotations
 
 import argparse
-import base64
 import itertools
 import json
 import os
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.client_key import client_key
 from bench.profile_requests import FORM, experiment_cached_providers
 from bench.totp import totp
 
@@ -67,8 +67,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from django.conf import settings
     from django.test import Client
 
@@ -85,12 +83,7 @@ def main() -> None:
     needed = args.count + 4 if args.kind in ("reveal", "receipt") else 5
     if len(sessions) < needed:
         raise SystemExit(f"need {needed} signed-in cardholders, have {len(sessions)}")
-    der = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    public_key = base64.b64encode(der).decode()
+    _, public_key = client_key()
     client = Client(
         HTTP_HOST="127.0.0.1",
         HTTP_X_FORWARDED_PROTO="https",

@@ -18,7 +18,6 @@ CardListUser: GET / back to back (a closed loop), to find the card list's throug
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -27,10 +26,10 @@ import time
 from typing import Any
 
 import gevent
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from locust import FastHttpUser, constant, events, task
 
+from bench.client_key import client_key
 from bench.totp import totp
 from providers.jose import jwe_decrypt
 
@@ -49,11 +48,7 @@ def _load(environment: Any, **_: Any) -> None:
     with open(os.environ["BENCH_SESSIONS"]) as fh:
         _Shared.sessions = json.load(fh)["sessions"]
     for _ in range(KEY_POOL_SIZE):
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        der = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        _Shared.keys.append((key, base64.b64encode(der).decode()))
+        _Shared.keys.append(client_key())
 
 
 class _SignedIn(FastHttpUser):

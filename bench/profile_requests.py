@@ -12,7 +12,6 @@ process's (the provider's latency is waiting, not CPU), so the numbers hold on a
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import io
 import json
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from bench.client_key import client_key
 from bench.totp import totp
 
 # Reveals are posted as static/js/reveal.js and the Locust users post them: a plain form.
@@ -50,20 +50,13 @@ def main() -> None:
     settings.CARDREVEAL_RECEIPTS_IN_BACKGROUND = False
     # The app's URLs plus `/bench/floor`, a signed-in page that does nothing (bench/floor_urls.py).
     settings.ROOT_URLCONF = "bench.floor_urls"
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from django.core.cache import caches
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     sessions = json.loads(args.sessions.read_text())["sessions"]
-    der = (
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    )
-    public_key = base64.b64encode(der).decode()
+    _, public_key = client_key()
 
     cache_calls = {"n": 0}
     backend = type(caches["default"])
@@ -133,10 +126,9 @@ def main() -> None:
             finally:
                 steps[name] = steps.get(name, 0.0) + time.process_time() - began
                 steps_wall[name] = steps_wall.get(name, 0.0) + time.perf_counter() - began_wall
-                ended_db = server_cpu.ns()
-                if began_db and ended_db and began_db[0] == ended_db[0]:
-                    spent = (ended_db[1] - began_db[1]) / 1e9
-                    steps_db[name] = steps_db.get(name, 0.0) + spent
+                spent_db = _ServerCpu.ms_between(began_db, server_cpu.ns())
+                if spent_db is not None:
+                    steps_db[name] = steps_db.get(name, 0.0) + spent_db / 1000
 
         return wrapper
 
@@ -172,8 +164,7 @@ def main() -> None:
         after = server_cpu.ns()
         if not query_log:
             query_log.extend(q["sql"][:160] for q in queries.captured_queries)
-        same_backend = before is not None and after is not None and before[0] == after[0]
-        db_ms = (after[1] - before[1]) / 1e6 if same_backend else None  # type: ignore[index]
+        db_ms = _ServerCpu.ms_between(before, after)
         return cpu * 1000, wall * 1000, len(queries), cache_calls["n"], status, db_ms
 
     # CPU time, not wall time: waiting on the provider or the database costs the server nothing.
@@ -324,6 +315,14 @@ class _ServerCpu:
             return pid, int(Path(f"/proc/{pid}/schedstat").read_text().split()[0])
         except (OSError, ValueError, IndexError):  # the server is on another machine
             return None
+
+    @staticmethod
+    def ms_between(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+        """The backend's CPU ms between two `ns()` readings; None when either is unknown or a
+        reconnect put them on different backends."""
+        if before is None or after is None or before[0] != after[0]:
+            return None
+        return (after[1] - before[1]) / 1e6
 
 
 if __name__ == "__main__":

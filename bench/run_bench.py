@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import csv
 import datetime as dt
@@ -41,6 +40,8 @@ from urllib.parse import urlencode
 
 from cryptography.fernet import Fernet
 
+from bench.client_key import client_key
+from bench.profile_requests import FORM
 from bench.totp import totp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -250,7 +251,7 @@ class App:
         body = None
         if form is not None:
             body = urlencode(form)
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
+            sent["Content-Type"] = FORM
             sent["Origin"] = self.origin
         sent.update(headers or {})
         try:
@@ -563,9 +564,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--instruction-kinds",
-        default=",".join([*INSTRUCTION_COUNTS, *SERVED_PATHS]),
+        default=",".join([*INSTRUCTION_COUNTS, *SERVED_RUNS]),
         help="with --instructions: which requests to count, comma-separated "
-        f"(of {', '.join([*INSTRUCTION_COUNTS, *SERVED_PATHS])})",
+        f"(of {', '.join([*INSTRUCTION_COUNTS, *SERVED_RUNS])})",
     )
     parser.add_argument(
         "--receipts-sender",
@@ -576,7 +577,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     kinds = [k.strip() for k in args.instruction_kinds.split(",") if k.strip()]
-    known = [*INSTRUCTION_COUNTS, *SERVED_PATHS]
+    known = [*INSTRUCTION_COUNTS, *SERVED_RUNS]
     if not kinds or set(kinds) - set(known):
         raise SystemExit(f"--instruction-kinds: choose from {', '.join(known)}")
     if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
@@ -1203,7 +1204,7 @@ INSTRUCTION_COUNTS = {"reveal": 24, "receipt": 24, "list": 60, "floor": 60}
 # Counted through gunicorn: its worker under callgrind, a short and a long run of requests on one
 # kept-alive connection; the difference over the extra requests is the cost of one (start-up,
 # warm-up and shutdown cancel out). Reveals: a multiple of the four providers in each run.
-SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor", "reveal-served": "reveal"}
+SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor"}  # the pages; and reveals:
 SERVED_RUNS = {"list-served": (20, 100), "floor-served": (20, 100), "reveal-served": (8, 40)}
 
 
@@ -1224,13 +1225,14 @@ def instructions_count(
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    sessions = json.loads(sessions_file.read_text())["sessions"]
     counts: dict[str, Any] = {}
     for kind in kinds:
         if kind not in INSTRUCTION_COUNTS:
             continue
         count = INSTRUCTION_COUNTS[kind]
         out = workdir / f"callgrind.{kind}.out"
-        _keep_signed_in(app, sessions_file)
+        _keep_signed_in(app, sessions)
         print(f"bench: counting instructions: {count} x {kind} under callgrind", flush=True)
         run(
             [
@@ -1257,18 +1259,12 @@ def instructions_count(
         )
         total = callgrind_total(out)
         counts[kind] = {"requests": count, "instructions": total, "per_request": total // count}
-    sessions = json.loads(sessions_file.read_text())["sessions"]
     for kind in kinds:
-        if kind not in SERVED_PATHS:
+        if kind not in SERVED_RUNS:
             continue
         print(f"bench: counting instructions: {kind} under callgrind", flush=True)
         per_request = served_count(
-            kind,
-            sessions,
-            valgrind=valgrind,
-            env=env,
-            workdir=workdir,
-            before_each_run=lambda: _keep_signed_in(app, sessions_file),
+            kind, sessions, signed_in_by=app, valgrind=valgrind, env=env, workdir=workdir
         )
         short, long = SERVED_RUNS[kind]
         extra = long - short
@@ -1280,10 +1276,10 @@ def instructions_count(
     return counts
 
 
-def _keep_signed_in(app: App, sessions_file: Path) -> None:
+def _keep_signed_in(app: App, sessions: list[dict[str, Any]]) -> None:
     """A page for every session through the bench's own gunicorn (not counted), so none reaches
     the 15-minute idle timeout during a count that takes longer than that."""
-    for session in json.loads(sessions_file.read_text())["sessions"]:
+    for session in sessions:
         cookies = {"__Host-sessionid": session["sessionid"]}
         status, _, _ = app.request("GET", "/", cookies=cookies)
         if status != 200:
@@ -1294,20 +1290,19 @@ def served_count(
     kind: str,
     sessions: list[dict[str, Any]],
     *,
+    signed_in_by: App,
     valgrind: str,
     env: dict[str, str],
     workdir: Path,
-    before_each_run: Any = None,
 ) -> int:
-    """Instructions per request of `kind` (SERVED_PATHS) through gunicorn (one worker, one
-    thread, the access log on), by the difference between a short and a long run (SERVED_RUNS).
+    """Instructions per request of `kind` (a page of SERVED_PATHS, or `reveal-served`) through
+    gunicorn (one worker, one thread, the access log on), by the difference between a short and
+    a long run (SERVED_RUNS). `signed_in_by` keeps the sessions signed in before each run.
     Reveals leave their receipts queued, as the in-process count does (a sender process would
     send them), so the two counts compare."""
-    path = SERVED_PATHS[kind]
     totals = []
     for count in SERVED_RUNS[kind]:
-        if before_each_run is not None:
-            before_each_run()
+        _keep_signed_in(signed_in_by, sessions)
         port = free_port()
         outdir = workdir / f"callgrind.{kind}.{count}"
         outdir.mkdir()
@@ -1334,10 +1329,10 @@ def served_count(
         with started(argv, env=served_env, log=outdir / "gunicorn.log") as proc:
             app = App(port)
             _wait_ready(app, timeout=900)
-            if path == "reveal":
+            if kind == "reveal-served":
                 _served_reveals(app, sessions, count)
             else:
-                _served_gets(app, path, sessions[0], count)
+                _served_gets(app, SERVED_PATHS[kind], sessions[0], count)
             proc.send_signal(signal.SIGTERM)  # the master stops its worker; callgrind writes
             proc.wait(timeout=300)
         totals.append(max(callgrind_total(out) for out in outdir.glob("callgrind.*.out")))
@@ -1354,16 +1349,20 @@ def _served_headers(app: App, session: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _served_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> None:
+    conn.request("GET", path, headers=headers)
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+
+
 def _served_gets(app: App, path: str, session: dict[str, Any], count: int) -> None:
     conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
     headers = _served_headers(app, session)
     try:
         for _ in range(5 + count):  # 5 first: templates, URL conf, connections, as when warm
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+            _served_get(conn, path, headers)
     finally:
         conn.close()
 
@@ -1372,9 +1371,6 @@ def _served_reveals(app: App, sessions: list[dict[str, Any]], count: int) -> Non
     """`count` reveals, round robin over the providers and over the cardholders (one reveal per
     cardholder per 1-second code step; under valgrind a reveal takes longer than that), after one
     reveal per provider to warm up (keys parsed, pooled connection open, Thredd's token)."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
     kinds = sorted(sessions[0]["cards"])
     warm, cardholders = sessions[-len(kinds) :], sessions[: -len(kinds)]
     if len(cardholders) < 2:
@@ -1382,11 +1378,7 @@ def _served_reveals(app: App, sessions: list[dict[str, Any]], count: int) -> Non
     plan = list(zip(warm, kinds, strict=True)) + [
         (cardholders[i % len(cardholders)], kinds[i % len(kinds)]) for i in range(count)
     ]
-    key = base64.b64encode(
-        rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        .public_key()
-        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    ).decode()
+    _, key = client_key()
     conn = http.client.HTTPConnection(LOOPBACK, app.port, timeout=300)
     try:
         # Under valgrind a cold worker's first POST takes seconds (imports, templates), longer
@@ -1394,11 +1386,7 @@ def _served_reveals(app: App, sessions: list[dict[str, Any]], count: int) -> Non
         # any check, and never counted as a guess) so the reveals after it are warm.
         first = warm[0]
         for path in ["/", *(f"/cards/{card['id']}/" for card in first["cards"].values())]:
-            conn.request("GET", path, headers=_served_headers(app, first))
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                raise SystemExit(f"GET {path} through gunicorn answered {response.status}")
+            _served_get(conn, path, _served_headers(app, first))
         for session, kind, malformed in [
             (first, kinds[0], True),
             *((s, k, False) for s, k in plan),
@@ -1410,7 +1398,7 @@ def _served_reveals(app: App, sessions: list[dict[str, Any]], count: int) -> Non
                 "csrfmiddlewaretoken": session["csrftoken"],
             }
             sent = _served_headers(app, session) | {
-                "Content-Type": "application/x-www-form-urlencoded",
+                "Content-Type": FORM,
                 "Origin": app.origin,
             }
             card = session["cards"][kind]["id"]
