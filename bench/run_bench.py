@@ -957,6 +957,36 @@ def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, floa
     return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
 
 
+def throughput_verdict(
+    *,
+    target: dict[str, Any],
+    target_steady: dict[str, float] | None,
+    overload: dict[str, Any] | None,
+    overload_steady: dict[str, float] | None,
+) -> tuple[bool, str]:
+    """Whether the runs show at least 100 complete reveals a second with zero errors, and what
+    besides the target run showed it ("" when that run alone did).
+
+    The target run must have no errors. Its cardholders offer exactly 100 reveals a second, so it
+    can never answer more, and one answer that lands in a second left out of the steady
+    window reads as 99.9/s: a coin flip at exactly 100 offered. So the overload run, which offers
+    more, counts too, when it also answered every reveal: a steady rate of at least 100/s there
+    with zero errors shows the capacity the target asks for.
+    """
+    if target["errors"]:
+        return False, ""
+    if (target_steady or target)["rps"] >= 100:
+        return True, ""
+    if overload is None or overload["errors"] or not overload_steady:
+        return False, ""
+    if overload_steady["rps"] >= 100:
+        return True, (
+            f"; the overload run served {overload_steady['rps']:.1f}/s in the steady state with "
+            "0 errors"
+        )
+    return False, ""
+
+
 _SENDERS = {
     "thread": "a thread in each worker",
     "process": "a process of their own (send_receipts --follow, its CPU counted with the app)",
@@ -1150,7 +1180,12 @@ def render(results: dict[str, Any]) -> str:
 
     weight_ok = all(p["bytes"] < 60 * 1024 for p in pages)
     third_ok = all(not p["third_party_requests"] for p in pages)
-    full_ok = full["errors"] == 0 and (full_steady or full)["rps"] >= 100
+    full_ok, full_ok_detail = throughput_verdict(
+        target=full,
+        target_steady=full_steady,
+        overload=overload,
+        overload_steady=steady["reveal_overload"],
+    )
     lines += [
         "",
         "Targets:",
@@ -1162,7 +1197,7 @@ def render(results: dict[str, Any]) -> str:
         f"{a['light_users']}/s ({light99:.1f} ms), {verdict(full99 <= 30)} at "
         f"{a['users']}/s offered ({full99:.1f} ms)",
         f"- at least 100 complete reveals/s with zero errors: {verdict(full_ok)} "
-        f"({full_rate_detail}; {full['errors']} errors in the whole run)",
+        f"({full_rate_detail}; {full['errors']} errors in the whole run{full_ok_detail})",
         f"- card list at least 300 requests/s: "
         f"{verdict(listing['rps'] >= 300 and listing['errors'] == 0)} "
         f"({listing['rps']:.1f}/s, {listing['errors']} errors)",
