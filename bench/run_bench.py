@@ -575,7 +575,14 @@ def main() -> None:
         help="who emails the receipts: a thread in each worker (the default, as `make serve`), "
         "or a `send_receipts --follow` process (CARDREVEAL_RECEIPTS_SENDER), counted with the app",
     )
+    parser.add_argument(
+        "--curve-users",
+        default="25,50,75",
+        help="cardholders in the load-curve runs between the light load and the target, "
+        "comma-separated ('' skips them): where the latency targets stop holding",
+    )
     args = parser.parse_args()
+    args.curve_users = parse_curve_users(args.curve_users, light=args.light_users, top=args.users)
     kinds = [k.strip() for k in args.instruction_kinds.split(",") if k.strip()]
     known = [*INSTRUCTION_COUNTS, *SERVED_RUNS]
     if not kinds or set(kinds) - set(known):
@@ -808,6 +815,7 @@ def main() -> None:
         for scenario, user_class, count, seconds in (
             ("warmup", "RevealUser", max(args.light_users, 8 * args.workers), WARMUP_SECONDS),
             ("reveal_light", "RevealUser", args.light_users, args.duration),
+            *((f"reveal_at_{n}", "RevealUser", n, args.duration) for n in args.curve_users),
             ("reveal", "RevealUser", args.users, args.duration),
             ("reveal_overload", "RevealUser", args.overload_users, args.duration),
             ("list", "CardListUser", args.list_users, args.duration),
@@ -957,6 +965,118 @@ def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, floa
     return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
 
 
+def parse_curve_users(raw: str, *, light: int, top: int) -> list[int]:
+    """The load-curve points from `--curve-users`: distinct whole numbers of cardholders above
+    the light load and below the target, in increasing order. Raises SystemExit naming what is
+    wrong."""
+    points: list[int] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit():
+            raise SystemExit(f"--curve-users: {part!r} is not a whole number of cardholders")
+        points.append(int(part))
+    outside = [n for n in points if not light < n < top]
+    if outside:
+        raise SystemExit(
+            f"--curve-users: {', '.join(map(str, outside))} not between the light load ({light}) "
+            f"and the target ({top}); those runs exist already"
+        )
+    return sorted(set(points))
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One reveal run of the load curve: what was offered, served, and added over the direct
+    calls."""
+
+    offered: int
+    served: float | None  # steady state, per second; None for a run too short for one
+    errors: int
+    p50: float
+    p99: float
+    added50: float
+    added99: float
+    app_cpu_ms: float | None  # per reveal answered
+
+    @property
+    def latency_ok(self) -> bool:
+        return self.errors == 0 and self.added50 <= 10 and self.added99 <= 30
+
+
+def load_curve(results: dict[str, Any]) -> list[CurvePoint]:
+    """Every reveal run of `results`, light load to overload, as points of the load curve."""
+    a, d_all = results["args"], results["direct"]["all"]
+    runs = [
+        ("reveal_light", a["light_users"]),
+        *((f"reveal_at_{n}", n) for n in a.get("curve_users", [])),
+        ("reveal", a["users"]),
+        ("reveal_overload", a.get("overload_users", 0)),
+    ]
+    points = []
+    for scenario, offered in runs:
+        run = results.get(scenario, {}).get("Aggregated")
+        if not run or not offered:
+            continue
+        steady = results.get(f"{scenario}_steady") or {}
+        served = steady.get("rps")
+        cores = results.get(f"cpu_{scenario}", {}).get("app")
+        added50, added99 = _added(run, d_all)
+        points.append(
+            CurvePoint(
+                offered=offered,
+                served=served,
+                errors=int(run["errors"]),
+                p50=run["p50"],
+                p99=run["p99"],
+                added50=added50,
+                added99=added99,
+                app_cpu_ms=round(cores * 1000 / served, 1) if cores and served else None,
+            )
+        )
+    return sorted(points, key=lambda point: point.offered)
+
+
+def latency_capacity(points: list[CurvePoint]) -> int | None:
+    """The highest offered rate up to which every run met both latency targets (added p50 at most
+    10 ms, p99 at most 30 ms, no errors); None when the lightest run already missed one."""
+    capacity = None
+    for point in points:
+        if not point.latency_ok:
+            break
+        capacity = point.offered
+    return capacity
+
+
+def _curve_lines(points: list[CurvePoint]) -> list[str]:
+    if len(points) < 3:
+        return []
+    capacity = latency_capacity(points)
+    held = (
+        f"up to {capacity} reveals/s offered"
+        if capacity is not None
+        else f"in none of these runs, not even at {points[0].offered}/s"
+    )
+    lines = [
+        "",
+        "Load curve: every reveal run, as offered (reveals/s), served in the steady state, and "
+        "added over the direct calls (ms). Both latency targets and zero errors held " + held + ".",
+        "",
+        "| offered/s | served/s | errors | p50 | p99 | added p50 | added p99 "
+        "| app CPU ms per reveal | both latency targets |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for p in points:
+        served = f"{p.served:.1f}" if p.served is not None else "-"
+        cpu = f"{p.app_cpu_ms:.1f}" if p.app_cpu_ms is not None else "-"
+        lines.append(
+            f"| {p.offered} | {served} | {p.errors} | {p.p50:.0f} | {p.p99:.0f} "
+            f"| {p.added50:.1f} | {p.added99:.1f} | {cpu} | {'met' if p.latency_ok else 'no'} |"
+        )
+    return lines
+
+
 def throughput_verdict(
     *,
     target: dict[str, Any],
@@ -1067,6 +1187,7 @@ def render(results: dict[str, Any]) -> str:
             else []
         ),
         _row(f"card list (GET /), {a['list_users']} users back to back", listing, steady["list"]),
+        *_curve_lines(load_curve(results)),
         "",
         "Per provider (p50 / p99):",
         "",

@@ -1,8 +1,22 @@
-"""The throughput verdict of `make bench` (bench/run_bench.py, throughput_verdict)."""
+"""The verdicts of `make bench`: throughput, and the load curve (bench/run_bench.py)."""
 
 from __future__ import annotations
 
-from bench.run_bench import throughput_verdict
+from typing import Any
+
+import pytest
+
+from bench.run_bench import (
+    _curve_lines,
+    latency_capacity,
+    load_curve,
+    parse_curve_users,
+    throughput_verdict,
+)
+
+
+def render_curve(points: list[Any]) -> str:
+    return "\n".join(_curve_lines(points))
 
 
 def _run(errors: int) -> dict[str, float]:
@@ -62,3 +76,82 @@ def test_a_run_too_short_for_a_steady_state_is_judged_on_its_whole_run_rate():
     assert throughput_verdict(
         target=_run(0), target_steady=None, overload=None, overload_steady=None
     ) == (False, "")
+
+
+# ------------------------------------------------------------------------------ the load curve
+
+
+def test_curve_points_are_between_the_light_load_and_the_target_in_order():
+    assert parse_curve_users(" 75,25, 50,25 ", light=10, top=100) == [25, 50, 75]
+    assert parse_curve_users("", light=10, top=100) == []
+
+
+def test_a_curve_point_that_is_not_a_number_or_outside_the_range_is_refused_by_name():
+    with pytest.raises(SystemExit, match="'fifty' is not a whole number"):
+        parse_curve_users("25,fifty", light=10, top=100)
+    with pytest.raises(SystemExit, match="5, 100 not between the light load"):
+        parse_curve_users("5,50,100", light=10, top=100)
+
+
+def _results(runs: dict[str, tuple[float, float, int]], curve: list[int]) -> dict[str, Any]:
+    """A bench run's results with reveal runs of (p50, p99, errors) against direct calls of
+    52 / 57 ms."""
+    offered = {"reveal_light": 10, "reveal": 100, "reveal_overload": 120}
+    offered |= {f"reveal_at_{n}": n for n in curve}
+    results: dict[str, Any] = {
+        "args": {"light_users": 10, "users": 100, "overload_users": 120, "curve_users": curve},
+        "direct": {"all": {"p50": 52.0, "p99": 57.0}},
+    }
+    for scenario, (p50, p99, errors) in runs.items():
+        results[scenario] = {"Aggregated": {"p50": p50, "p99": p99, "errors": errors}}
+        results[f"{scenario}_steady"] = {"rps": float(offered[scenario])}
+        results[f"cpu_{scenario}"] = {"app": offered[scenario] * 0.008}
+    return results
+
+
+def test_the_curve_says_up_to_which_rate_both_latency_targets_held():
+    results = _results(
+        {
+            "reveal_light": (60.0, 70.0, 0),
+            "reveal_at_25": (61.0, 80.0, 0),
+            "reveal_at_50": (62.0, 86.0, 0),  # p99 added 29: still met
+            "reveal_at_75": (66.0, 110.0, 0),
+            "reveal": (70.0, 150.0, 0),
+            "reveal_overload": (95.0, 300.0, 0),
+        },
+        curve=[25, 50, 75],
+    )
+    points = load_curve(results)
+    assert [p.offered for p in points] == [10, 25, 50, 75, 100, 120]
+    assert [p.latency_ok for p in points] == [True, True, True, False, False, False]
+    assert points[0].app_cpu_ms == 8.0
+    assert latency_capacity(points) == 50
+    assert "held up to 50 reveals/s offered" in render_curve(points)
+
+
+def test_a_rate_that_met_the_targets_above_one_that_missed_them_does_not_count():
+    results = _results(
+        {
+            "reveal_light": (60.0, 70.0, 0),
+            "reveal_at_25": (64.0, 80.0, 0),  # p50 added 12
+            "reveal_at_50": (61.0, 80.0, 0),
+            "reveal": (70.0, 150.0, 0),
+        },
+        curve=[25, 50],
+    )
+    assert latency_capacity(load_curve(results)) == 10
+
+
+def test_errors_break_the_curve_and_a_miss_at_light_load_is_said_plainly():
+    results = _results(
+        {
+            "reveal_light": (70.0, 75.0, 0),
+            "reveal_at_50": (60.0, 70.0, 2),
+            "reveal": (70.0, 90.0, 0),
+        },
+        curve=[50],
+    )
+    points = load_curve(results)
+    assert not points[1].latency_ok  # fast, but with errors
+    assert latency_capacity(points) is None
+    assert "in none of these runs, not even at 10/s" in render_curve(points)
