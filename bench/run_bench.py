@@ -577,9 +577,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--curve-users",
-        default="25,50,75",
         help="cardholders in the load-curve runs between the light load and the target, "
-        "comma-separated ('' skips them): where the latency targets stop holding",
+        "comma-separated ('' skips them): where the latency targets stop holding; by default "
+        f"those of {DEFAULT_CURVE} between --light-users and --users",
     )
     args = parser.parse_args()
     args.curve_users = parse_curve_users(args.curve_users, light=args.light_users, top=args.users)
@@ -633,6 +633,8 @@ def main() -> None:
         "CARDREVEAL_RECEIPTS_SENDER": args.receipts_sender,
         # Experiments in the profile and the counts (BENCH_EXPERIMENT_*), never in the app.
         **{k: v for k, v in os.environ.items() if k.startswith("BENCH_EXPERIMENT_")},
+        # A production switch, passed on to compare with and without (docs/deploy.md).
+        **{k: os.environ[k] for k in ("DATABASE_PREPARED_STATEMENTS",) if k in os.environ},
     }
     python = str(VENV_BIN / "python")
     results: dict[str, Any] = {
@@ -965,10 +967,16 @@ def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, floa
     return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
 
 
-def parse_curve_users(raw: str, *, light: int, top: int) -> list[int]:
+DEFAULT_CURVE = (25, 50, 75)
+
+
+def parse_curve_users(raw: str | None, *, light: int, top: int) -> list[int]:
     """The load-curve points from `--curve-users`: distinct whole numbers of cardholders above
-    the light load and below the target, in increasing order. Raises SystemExit naming what is
-    wrong."""
+    the light load and below the target, in increasing order. Without the option, those of
+    DEFAULT_CURVE in that range (a short run with `--users 40` keeps 25). Raises SystemExit
+    naming what is wrong in a list given."""
+    if raw is None:
+        return [n for n in DEFAULT_CURVE if light < n < top]
     points: list[int] = []
     for part in raw.split(","):
         part = part.strip()

@@ -86,6 +86,12 @@ def test_curve_points_are_between_the_light_load_and_the_target_in_order():
     assert parse_curve_users("", light=10, top=100) == []
 
 
+def test_without_the_option_the_default_points_inside_the_range_are_kept():
+    assert parse_curve_users(None, light=10, top=100) == [25, 50, 75]
+    assert parse_curve_users(None, light=10, top=40) == [25]  # make bench-instructions' 40
+    assert parse_curve_users(None, light=30, top=40) == []
+
+
 def test_a_curve_point_that_is_not_a_number_or_outside_the_range_is_refused_by_name():
     with pytest.raises(SystemExit, match="'fifty' is not a whole number"):
         parse_curve_users("25,fifty", light=10, top=100)
