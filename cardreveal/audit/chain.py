@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from django.db import connections, models, router, transaction
 
 from cardreveal.audit.models import GENESIS_HASH, AuditChainHead, ChainedRecord
-from cardreveal.db import unique_or_none
+from cardreveal.db import statement_cursor, unique_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def _append_on_postgresql(
     params = [prefix, model.CHAIN, *_insert_params(record, fields, connection)]
     if dependent is not None:
         params += _insert_params(dependent, dep_fields, connection)
-    with connection.cursor() as cursor:
+    with statement_cursor(connection) as cursor:  # prepared: the same text every time
         cursor.execute(sql, params)  # type: ignore[arg-type]
         row = cursor.fetchone()
     if row is None:
