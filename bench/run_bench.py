@@ -1367,8 +1367,9 @@ def _write_section(
 INSTRUCTION_COUNTS = {"reveal": 24, "receipt": 24, "list": 60, "floor": 60}
 # Counted through gunicorn: its worker under callgrind, a short and a long run of requests on one
 # kept-alive connection; the difference over the extra requests is the cost of one (start-up,
-# warm-up and shutdown cancel out). Reveals: a multiple of the four providers in each run.
-SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor"}  # the pages; and reveals:
+# warm-up and shutdown cancel out). The pages' paths; reveals run a multiple of the four
+# providers each time.
+SERVED_PATHS = {"list-served": "/", "floor-served": "/bench/floor"}
 SERVED_RUNS = {"list-served": (20, 100), "floor-served": (20, 100), "reveal-served": (8, 40)}
 
 
