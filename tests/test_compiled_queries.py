@@ -124,6 +124,15 @@ def test_the_account_and_device_queries_answer_as_the_orm_does(alice, bob):
     assert assert_same(lockout._SECURITY, user_id=bob.user.pk) == []
     with transaction.atomic():
         assert assert_same(lockout._SECURITY_FOR_UPDATE, user_id=alice.user.pk)
+    if connection.vendor == "postgresql":  # set_config is PostgreSQL's
+        with transaction.atomic():
+            [row] = assert_same(
+                lockout._SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED,
+                annotations=("_synchronous_commit",),
+                user_id=alice.user.pk,
+            )
+        assert row.failed_attempts == 2
+        assert row._synchronous_commit == "off"
 
     TOTPDevice.objects.create(user=alice.user, name="old phone", confirmed=False)
     TOTPDevice.objects.create(user=alice.user, name="tablet", confirmed=True)

@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from cardreveal.accounts.models import AccountSecurity
@@ -42,17 +42,45 @@ _SECURITY_FOR_UPDATE = CompiledQuery(
     ),
     user_id=1,
 )
+# The same, also telling PostgreSQL not to wait for the disk when this transaction commits:
+# `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, so it rides on the
+# read instead of costing a round trip of its own. It runs only for a row the read returns.
+_SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED = CompiledQuery(
+    lambda user_id: (
+        AccountSecurity.objects.select_for_update()
+        .filter(user_id=user_id)
+        .annotate(
+            _synchronous_commit=models.Func(
+                models.Value("synchronous_commit"),
+                models.Value("off"),
+                models.Value(True),
+                function="set_config",
+                output_field=models.TextField(),
+            )
+        )
+        .order_by()[:1]
+    ),
+    user_id=1,
+)
 
 
-def security_for_update(*, user: object) -> AccountSecurity:
+def security_for_update(*, user: object, commit_unflushed: bool = False) -> AccountSecurity:
     """The user's row, created on first need and locked until the caller's transaction ends.
 
     Call inside `transaction.atomic()`. Concurrent first calls are safe: the loser of the insert
-    race reads the winner's row.
+    race reads the winner's row. `commit_unflushed`: on PostgreSQL, the transaction's COMMIT
+    will not wait for its WAL to reach the disk (`synchronous_commit = off` for this transaction
+    only); only for a caller whose every answer waits on a later commit that does (the reveal's
+    code check: `otp._verify`).
     """
-    locked = _SECURITY_FOR_UPDATE.first(user_id=user_pk(user))
+    unflushed = commit_unflushed and transaction.get_connection().vendor == "postgresql"
+    query = _SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED if unflushed else _SECURITY_FOR_UPDATE
+    locked = query.first(user_id=user_pk(user))
     if locked is not None:  # one query once the row exists, which is almost always
         return locked
+    if unflushed:
+        with transaction.get_connection().cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit = off")
     AccountSecurity.objects.get_or_create(user_id=user_pk(user))
     return AccountSecurity.objects.select_for_update().get(user_id=user_pk(user))
 

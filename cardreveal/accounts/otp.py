@@ -154,9 +154,14 @@ def _verify(
 ) -> OtpCheck:
     code = normalise_code(code)
     with transaction.atomic():
-        if audited_after:
-            _commit_without_waiting_for_the_disk()
-        security = lockout.security_for_update(user=user)
+        # With `audited_after`, this transaction's commit does not wait for the disk. Only for a
+        # check whose caller always writes an audit record before it answers, as a reveal does on
+        # every path after the code is checked. That record commits synchronously, and
+        # PostgreSQL flushes the WAL in order, so by the time anything is answered this
+        # transaction is on disk too. A crash in between loses at most a code's consumption for a
+        # reveal that was never answered. It saves one disk flush on every reveal's path (about a
+        # millisecond here, more where commits wait for a replica).
+        security = lockout.security_for_update(user=user, commit_unflushed=audited_after)
         if security.lock_active(now=timezone.now()):
             result = OtpCheck(None, OtpFailure.LOCKED, security.locked_until)
         else:
@@ -190,22 +195,6 @@ def _verify(
         return result
 
 
-def _commit_without_waiting_for_the_disk() -> None:
-    """Let this transaction's COMMIT return before its WAL reaches the disk (PostgreSQL only).
-
-    Only for a check whose caller always writes an audit record before it answers, as a reveal
-    does on every path after the code is checked. That record commits synchronously, and
-    PostgreSQL flushes the WAL in order, so by the time anything is answered this transaction is
-    on disk too. A crash in between loses at most a code's consumption for a reveal that was
-    never answered. It saves one disk flush on every reveal's path (about a millisecond here,
-    more where commits wait for a replica).
-    """
-    connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-
-
 def _announce_failure(
     *, user: object, result: OtpCheck, context: OtpContext, client: ClientInfo | None
 ) -> None:
@@ -227,7 +216,7 @@ def verify_totp(*, user: object, code: str | None, client: ClientInfo | None = N
     never raises for a bad code. A locked account is refused without checking the code.
     Side effects: the device's last-used step and throttle counters, the lockout count (reset on
     success), and one OTP signal per failed check. The caller must audit the outcome before it
-    answers (its commit makes these changes durable: `_commit_without_waiting_for_the_disk`).
+    answers (its commit makes these changes durable: see `_verify`).
     """
     return _verify(
         user=user,
