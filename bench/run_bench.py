@@ -807,33 +807,43 @@ def main() -> None:
         time.sleep(1.05)  # the next reveals need a newer 1-second step than the profile used
 
         roots = {"app": app_pids, "sandbox": {sandbox.pid}}
-        print(f"bench: direct provider calls, {args.users} callers, {args.duration} s", flush=True)
-        direct_out = workdir / "direct.json"
         reference = results.setdefault("reference_ms", {})
-        reference["direct"] = reference_workload_ms(rounds=5)
-        meter = CpuMeter(roots)
-        meter.start()
-        run(
-            [
-                python,
-                "-m",
-                "bench.direct_provider",
-                "--users",
-                str(args.users),
-                "--duration",
-                str(args.duration),
-                "--out",
-                str(direct_out),
-            ],
-            # The per-binding limit on calls in flight guards a worker's threads; the direct
-            # caller runs all its callers in one process, so it is lifted here.
-            env=env | {"CARDREVEAL_PROVIDER_MAX_CONCURRENCY": "1000"},
-            log=workdir / "direct.log",
-            timeout=args.duration + 120,
-        )
-        results["cpu_direct"] = meter.stop()
-        direct = json.loads(direct_out.read_text())
-        results["direct"] = _direct_summary(direct)
+
+        def direct_calls(callers: int) -> None:
+            """The physical limit at this load: the same provider calls, paced the same, made
+            by `callers` callers without the app; run just before the app's run at that load, so
+            both meet the machine in the same state."""
+            print(f"bench: direct provider calls, {callers} callers, {args.duration} s", flush=True)
+            direct_out = workdir / f"direct-{callers}.json"
+            target = callers == args.users
+            if target:
+                reference["direct"] = reference_workload_ms(rounds=5)
+            meter = CpuMeter(roots)
+            meter.start()
+            run(
+                [
+                    python,
+                    "-m",
+                    "bench.direct_provider",
+                    "--users",
+                    str(callers),
+                    "--duration",
+                    str(args.duration),
+                    "--out",
+                    str(direct_out),
+                ],
+                # The per-binding limit on calls in flight guards a worker's threads; the direct
+                # caller runs all its callers in one process, so it is lifted here.
+                env=env | {"CARDREVEAL_PROVIDER_MAX_CONCURRENCY": "1000"},
+                log=workdir / f"direct-{callers}.log",
+                timeout=args.duration + 120,
+            )
+            cpu = meter.stop()
+            summary = _direct_summary(json.loads(direct_out.read_text()))
+            results.setdefault("direct_at", {})[str(callers)] = summary
+            if target:
+                results["cpu_direct"] = cpu
+                results["direct"] = summary
 
         # The warm-up is not counted: each worker's first reveal through each provider loads that
         # binding's keys and opens its pooled connection (and Thredd fetches a token), which is
@@ -848,6 +858,8 @@ def main() -> None:
         ):
             if count <= 0:
                 continue
+            if scenario != "warmup" and user_class == "RevealUser":
+                direct_calls(count)
             print(
                 f"bench: locust {user_class} ({scenario}), {count} users, {seconds} s", flush=True
             )
@@ -995,6 +1007,13 @@ def _added(app: dict[str, float], direct: dict[str, float]) -> tuple[float, floa
     return app["p50"] - direct["p50"], app["p99"] - direct["p99"]
 
 
+def direct_at(results: dict[str, Any], callers: int) -> dict[str, dict[str, float]]:
+    """The direct calls made at the load of an app run with `callers` cardholders (the same
+    number of callers, paced the same); results from before 2026-12-01 23:50 UTC have only the
+    run at the target load, which then stands for every load."""
+    return results.get("direct_at", {}).get(str(callers)) or results["direct"]
+
+
 DEFAULT_CURVE = (25, 50, 75)
 
 
@@ -1032,6 +1051,8 @@ class CurvePoint:
     errors: int
     p50: float
     p99: float
+    direct50: float  # the direct calls at the same load
+    direct99: float
     added50: float
     added99: float
     app_cpu_ms: float | None  # per reveal answered
@@ -1043,7 +1064,7 @@ class CurvePoint:
 
 def load_curve(results: dict[str, Any]) -> list[CurvePoint]:
     """Every reveal run of `results`, light load to overload, as points of the load curve."""
-    a, d_all = results["args"], results["direct"]["all"]
+    a = results["args"]
     runs = [
         ("reveal_light", a["light_users"]),
         *((f"reveal_at_{n}", n) for n in a.get("curve_users", [])),
@@ -1058,7 +1079,8 @@ def load_curve(results: dict[str, Any]) -> list[CurvePoint]:
         steady = results.get(f"{scenario}_steady") or {}
         served = steady.get("rps")
         cores = results.get(f"cpu_{scenario}", {}).get("app")
-        added50, added99 = _added(run, d_all)
+        direct = direct_at(results, offered)["all"]
+        added50, added99 = _added(run, direct)
         points.append(
             CurvePoint(
                 offered=offered,
@@ -1066,6 +1088,8 @@ def load_curve(results: dict[str, Any]) -> list[CurvePoint]:
                 errors=int(run["errors"]),
                 p50=run["p50"],
                 p99=run["p99"],
+                direct50=direct["p50"],
+                direct99=direct["p99"],
                 added50=added50,
                 added99=added99,
                 app_cpu_ms=round(cores * 1000 / served, 1) if cores and served else None,
@@ -1096,19 +1120,21 @@ def _curve_lines(points: list[CurvePoint]) -> list[str]:
     )
     lines = [
         "",
-        "Load curve: every reveal run, as offered (reveals/s), served in the steady state, and "
-        "added over the direct calls (ms). Both latency targets and zero errors held " + held + ".",
+        "Load curve: every reveal run, as offered (reveals/s), served in the steady state, the "
+        "direct calls at the same load, and what the app added over them (ms). Both latency "
+        "targets and zero errors held " + held + ".",
         "",
-        "| offered/s | served/s | errors | p50 | p99 | added p50 | added p99 "
-        "| app CPU ms per reveal | both latency targets |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| offered/s | served/s | errors | p50 | p99 | direct p50 | direct p99 | added p50 "
+        "| added p99 | app CPU ms per reveal | both latency targets |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for p in points:
         served = f"{p.served:.1f}" if p.served is not None else "-"
         cpu = f"{p.app_cpu_ms:.1f}" if p.app_cpu_ms is not None else "-"
         lines.append(
             f"| {p.offered} | {served} | {p.errors} | {p.p50:.1f} | {p.p99:.1f} "
-            f"| {p.added50:.1f} | {p.added99:.1f} | {cpu} | {'met' if p.latency_ok else 'no'} |"
+            f"| {p.direct50:.1f} | {p.direct99:.1f} | {p.added50:.1f} | {p.added99:.1f} "
+            f"| {cpu} | {'met' if p.latency_ok else 'no'} |"
         )
     return lines
 
@@ -1176,8 +1202,9 @@ def render(results: dict[str, Any]) -> str:
     direct, listing = results["direct"], results["list"]["Aggregated"]
     light, full = results["reveal_light"]["Aggregated"], results["reveal"]["Aggregated"]
     overload = results.get("reveal_overload", {}).get("Aggregated")
-    d_all = direct["all"]
-    light50, light99 = _added(light, d_all)
+    direct_light = direct_at(results, a["light_users"])
+    d_light, d_all = direct_light["all"], direct["all"]
+    light50, light99 = _added(light, d_light)
     full50, full99 = _added(full, d_all)
     pages = results["pages"]
     steady = {
@@ -1215,24 +1242,30 @@ def render(results: dict[str, Any]) -> str:
         ),
         f"**Headline: at {a['light_users']} reveals/s a complete reveal through the app takes "
         f"{light['p50']:.1f} ms at p50 and {light['p99']:.1f} ms at p99, against "
-        f"{d_all['p50']:.1f} / {d_all['p99']:.1f} ms for the same provider calls made directly: "
-        f"the app adds {light50:.1f} ms at p50 and {light99:.1f} ms at p99 (ratio "
-        f"{light['p50'] / d_all['p50']:.2f}x). With {a['users']} cardholders offering "
-        f"{a['users']} reveals/s it completes {full_rate}"
+        f"{d_light['p50']:.1f} / {d_light['p99']:.1f} ms for the same provider calls made "
+        f"directly at the same rate: the app adds {light50:.1f} ms at p50 and {light99:.1f} ms "
+        f"at p99 (ratio {light['p50'] / d_light['p50']:.2f}x). With {a['users']} cardholders "
+        f"offering {a['users']} reveals/s it completes {full_rate}"
         + (f" ({full['rps']:.1f}/s over the whole run, ramp-up included)" if full_steady else "")
-        + f" with {full['errors']} errors and adds {full50:.0f} / {full99:.0f} ms.**",
+        + f" with {full['errors']} errors and adds {full50:.1f} / {full99:.1f} ms over the "
+        f"direct calls at that rate ({d_all['p50']:.1f} / {d_all['p99']:.1f} ms).**",
         "",
         '("per second" is Locust\'s count over the whole run; "steady" is what the app\'s access '
         "log shows it answered per second, leaving out the first 3 and last 2 seconds.)",
         "",
         "| scenario | requests | per second | steady per second | p50 | p95 | p99 | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
-        _row(f"provider calls made directly, {a['users']} callers at 1/s", d_all),
+        *(
+            [_row(f"provider calls made directly, {a['light_users']} callers at 1/s", d_light)]
+            if direct_light is not direct
+            else []
+        ),
         _row(
             f"complete reveals, {a['light_users']} cardholders at 1/s",
             light,
             steady["reveal_light"],
         ),
+        _row(f"provider calls made directly, {a['users']} callers at 1/s", d_all),
         _row(f"complete reveals, {a['users']} cardholders at 1/s", full, steady["reveal"]),
         *(
             [
@@ -1250,20 +1283,25 @@ def render(results: dict[str, Any]) -> str:
         "",
         "Per provider (p50 / p99):",
         "",
-        f"| provider | provider CPU ms per call | direct | app, {a['light_users']}/s | added "
-        f"| app, {a['users']}/s | added |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| provider | provider CPU ms per call | direct, {a['light_users']}/s "
+        f"| app, {a['light_users']}/s | added | direct, {a['users']}/s | app, {a['users']}/s "
+        "| added |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for kind in sorted(k for k in direct if k != "all"):
-        d = direct[kind]
-        cells = [str(d.get("cpu_ms", "-")), f"{d['p50']:.0f} / {d['p99']:.0f}"]
-        for scenario in ("reveal_light", "reveal"):
+        cells = [str(direct[kind].get("cpu_ms", "-"))]
+        for scenario, baseline in (("reveal_light", direct_light), ("reveal", direct)):
+            d = baseline.get(kind)
             r = results[scenario].get(f"reveal {kind}")
-            if r is None:
-                cells += ["-", "-"]
+            if r is None or d is None:
+                cells += ["-", "-", "-"]
                 continue
             add50, add99 = _added(r, d)
-            cells += [f"{r['p50']:.0f} / {r['p99']:.0f}", f"{add50:.0f} / {add99:.0f}"]
+            cells += [
+                f"{d['p50']:.0f} / {d['p99']:.0f}",
+                f"{r['p50']:.0f} / {r['p99']:.0f}",
+                f"{add50:.0f} / {add99:.0f}",
+            ]
         lines.append(f"| {kind} | " + " | ".join(cells) + " |")
     lines += [
         "",

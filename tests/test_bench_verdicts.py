@@ -152,3 +152,29 @@ def test_errors_break_the_curve_and_a_miss_at_light_load_is_said_plainly():
     assert not points[1].latency_ok  # fast, but with errors
     assert latency_capacity(points) is None
     assert "in none of these runs, not even at 10/s" in render_curve(points)
+
+
+def test_each_run_is_measured_against_the_direct_calls_at_its_own_load():
+    # At 10/s the provider calls alone are slower than at 100/s (the VM's CPU is cold after
+    # each wait), and the app's run at 10/s is compared with that, not with the 100/s run.
+    results = _results(
+        {
+            "reveal_light": (68.0, 90.0, 0),
+            "reveal_at_50": (64.0, 88.0, 0),
+            "reveal": (70.0, 150.0, 0),
+        },
+        curve=[50],
+    )
+    results["direct_at"] = {
+        "10": {"all": {"p50": 59.0, "p99": 70.0}},
+        "100": results["direct"],
+        # no run at 50: it is measured against the target load's, as results of before were
+    }
+    light, at_50, target = load_curve(results)
+    assert (light.direct50, light.added50, light.added99) == (59.0, 9.0, 20.0)
+    assert light.latency_ok
+    assert (at_50.direct50, at_50.added50) == (52.0, 12.0)
+    assert (target.direct50, target.added50) == (52.0, 18.0)
+    assert "| 10 | 10.0 | 0 | 68.0 | 90.0 | 59.0 | 70.0 | 9.0 | 20.0 |" in render_curve(
+        [light, at_50, target]
+    )
