@@ -231,14 +231,13 @@ def main() -> None:
 
     def get_each(path: str) -> tuple[list[Any], list[Any]]:
         """`args.lists` requests of `path` counted, then as many timed."""
-        counted = [
-            measure(lambda: client.get(path, secure=True).status_code, counted=True)
-            for _ in range(args.lists)
-        ]
-        timed = [
-            measure(lambda: client.get(path, secure=True).status_code, counted=False)
-            for _ in range(args.lists)
-        ]
+        counted, timed = (
+            [
+                measure(lambda: client.get(path, secure=True).status_code, counted=c)
+                for _ in range(args.lists)
+            ]
+            for c in (True, False)
+        )
         return counted, timed
 
     lists_counted, lists = get_each("/")

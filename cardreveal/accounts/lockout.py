@@ -73,13 +73,14 @@ def security_for_update(*, user: object, commit_unflushed: bool = False) -> Acco
     only); only for a caller whose every answer waits on a later commit that does (the reveal's
     code check: `otp._verify`).
     """
-    unflushed = commit_unflushed and transaction.get_connection().vendor == "postgresql"
+    connection = transaction.get_connection()
+    unflushed = commit_unflushed and connection.vendor == "postgresql"
     query = _SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED if unflushed else _SECURITY_FOR_UPDATE
     locked = query.first(user_id=user_pk(user))
     if locked is not None:  # one query once the row exists, which is almost always
         return locked
     if unflushed:
-        with transaction.get_connection().cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute("SET LOCAL synchronous_commit = off")
     AccountSecurity.objects.get_or_create(user_id=user_pk(user))
     return AccountSecurity.objects.select_for_update().get(user_id=user_pk(user))
