@@ -1,6 +1,6 @@
 """Locust users for `make bench`: signed-in cardholders revealing CVVs, or browsing their cards.
 
-Run by bench/run_bench.py (locust --headless -f bench/locust_reveal.py RevealUser|CardListUser).
+Run by bench/run_bench.py (locust --headless -f bench/locust_reveal.py <one user class below>).
 The sessions come from real sign-ins done before the run (BENCH_SESSIONS names the JSON file),
 so no password hashing happens while the clock runs.
 
@@ -12,6 +12,10 @@ reveal, so a pool of keys is generated at start-up and users reuse public keys a
 a real browser makes a fresh key per reveal on the client's own CPU, which the server never sees.
 The sealed answer is opened and the CVV checked on the first reveal of each card and 1 in 10
 after that (decrypting is the client's cost, not the server's; sampled to keep the generator light).
+
+ProviderFloorUser and BareFloorUser: paced as RevealUser is, but against the floor server
+(bench/floors.py): the same provider calls behind Django's signed-in request path alone, and
+behind gunicorn alone, so the report can say which layer adds what.
 
 CardListUser: GET / back to back (a closed loop), to find the card list's throughput.
 
@@ -89,7 +93,10 @@ class _SignedIn(FastHttpUser):
         }
 
 
-class RevealUser(_SignedIn):
+class _Paced(_SignedIn):
+    """One request a second at this user's own offset within the second, for its next card."""
+
+    abstract = True
     wait_time = constant(0)
 
     def on_start(self) -> None:
@@ -107,13 +114,18 @@ class RevealUser(_SignedIn):
             target += 1
         gevent.sleep(target - now)
 
-    @task
-    def reveal(self) -> None:
+    def _next_card(self) -> tuple[str, dict[str, Any], float]:
         self._wait_for_next_step()
         now = time.time()
         self.last_step = int(now)
         kind = next(self.kinds)
-        card = self.session["cards"][kind]
+        return kind, self.session["cards"][kind], now
+
+
+class RevealUser(_Paced):
+    @task
+    def reveal(self) -> None:
+        kind, card, now = self._next_card()
         body = {
             "otp_code": totp(self.session["totp_key"], now),
             "public_key": self.public_key,
@@ -136,6 +148,41 @@ class RevealUser(_SignedIn):
                 cvv = json.loads(jwe_decrypt(sealed, self.private_key))["cvv"]
                 if str(cvv) != card["cvv"]:
                     response.failure(f"wrong CVV from {kind}")
+
+
+class ProviderFloorUser(_Paced):
+    """The Django floor (bench/floor_urls.py `provider_floor`), posted as the reveal is posted,
+    with the same key but no code: the signed-in request path, the card read, the provider call."""
+
+    @task
+    def provider_floor(self) -> None:
+        kind, card, _ = self._next_card()
+        body = {"public_key": self.public_key, "csrfmiddlewaretoken": self.session["csrftoken"]}
+        with self.client.post(
+            f"/bench/provider-floor/{card['id']}",
+            data=body,
+            headers=self.headers,
+            name=f"provider floor {kind}",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code} {response.text[:200]}")
+
+
+class BareFloorUser(_Paced):
+    """The bare floor (bench/floors.py): the provider call behind gunicorn alone, no Django."""
+
+    @task
+    def bare_floor(self) -> None:
+        kind, _, _ = self._next_card()
+        with self.client.post(
+            f"/bench/bare/{kind}",
+            data={"kind": kind},
+            name=f"bare floor {kind}",
+            catch_response=True,
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"{response.status_code} {response.text[:200]}")
 
 
 class CardListUser(_SignedIn):

@@ -1,11 +1,14 @@
 """`make bench`: the app under gunicorn on PostgreSQL and Redis against provider sandboxes with a
-set latency, loaded by Locust, next to the same provider calls made directly (the physical limit).
+set latency, loaded by Locust, next to the same provider calls made directly (the physical limit)
+and, at the light load and the target, behind gunicorn alone and behind Django's signed-in request
+path alone (the floors, bench/floors.py), so the report shows which layer adds what.
 
 python -m bench.run_bench [--duration 20] [--users 120] [--latency-ms 50] [--write docs/benchmarks.md]
 
 Everything runs on this machine and only talks to 127.0.0.1: a throwaway PostgreSQL database
 (created and dropped), a Redis database with a key prefix of its own (its keys deleted after), the
-sandbox, an SMTP sink for the reveal receipts, gunicorn, and Locust. Each step is bounded in time
+sandbox, an SMTP sink for the reveal receipts, gunicorn (the app's, and the floor server's), and
+Locust. Each step is bounded in time
 and every process started here is stopped here. Logs stay in var/bench/<run>/.
 """
 
@@ -222,7 +225,7 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         after = self._sample()
         wall = time.monotonic() - self.wall
-        return {k: round((after[k] - self.before.get(k, 0)) / wall, 2) for k in after}
+        return {k: round((after[k] - self.before.get(k, 0)) / wall, 3) for k in after}
 
 
 # ---------------------------------------------------------------------------------- the app over HTTP
@@ -404,11 +407,22 @@ def exact_percentiles(
     return exact
 
 
+def answers(user_class: str, path: str) -> bool:
+    """Whether an access-log line for `path` answers a request of the Locust `user_class`."""
+    if user_class == "CardListUser":
+        return path == "/"
+    if user_class == "BareFloorUser":
+        return path.startswith("/bench/bare/")
+    if user_class == "ProviderFloorUser":
+        return path.startswith("/bench/provider-floor/")
+    return path.endswith("/reveal")
+
+
 def served_per_second(
-    access_log: Path, *, started: float, ended: float, reveals: bool
+    access_log: Path, *, started: float, ended: float, user_class: str
 ) -> dict[str, float]:
-    """What the app answered per second in a scenario's steady state, from its own access log
-    ({} when the run was too short to have one).
+    """What the server answered per second in a scenario's steady state, from its own access log
+    ({} when the run was too short to have one): the answers to `user_class`'s requests.
 
     Locust's rate divides by the whole run, so the ramp-up (users start at their offset in the
     next second) and the last, partial second pull it below the rate offered. Here the first 3
@@ -422,7 +436,7 @@ def served_per_second(
                 continue
             entry = json.loads(line)
             path = str(entry.get("path", ""))
-            if (path.endswith("/reveal") if reveals else path == "/") is False:
+            if not answers(user_class, path):
                 continue
             when = dt.datetime.fromisoformat(entry["time"]).timestamp()
             if started <= when <= ended:
@@ -600,6 +614,14 @@ def main() -> None:
         "or a `send_receipts --follow` process (CARDREVEAL_RECEIPTS_SENDER), counted with the app",
     )
     parser.add_argument(
+        "--floors",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="at the light load and the target, also time the provider call behind gunicorn "
+        "alone and behind Django's signed-in request path (bench/floors.py): what the stack adds "
+        "before the reveal's own work (--no-floors skips them)",
+    )
+    parser.add_argument(
         "--curve-users",
         help="cardholders in the load-curve runs between the light load and the target, "
         "comma-separated ('' skips them): where the latency targets stop holding; by default "
@@ -631,7 +653,7 @@ def main() -> None:
     print(f"bench: logs in {workdir.relative_to(ROOT)}", flush=True)
     database = f"cardreveal_bench_{secrets.token_hex(4)}"
     prefix = f"bench-{run_id}"
-    ports = {"app": free_port(), "sandbox": free_port(), "smtp": free_port()}
+    ports = {"app": free_port(), "floors": free_port(), "sandbox": free_port(), "smtp": free_port()}
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", str(workdir)),
@@ -758,6 +780,31 @@ def main() -> None:
             app_pids.add(sender.pid)
         app = App(ports["app"])
         _wait_ready(app)
+        floor_pids: set[int] = set()
+        if args.floors and not args.instructions:
+            print(
+                "bench: the floor server (bench/floors.py), the same gunicorn settings", flush=True
+            )
+            floors = stack.enter_context(
+                started(
+                    [
+                        str(VENV_BIN / "gunicorn"),
+                        "-c",
+                        "gunicorn.conf.py",
+                        "bench.floors:application",
+                    ],
+                    env=env
+                    | {
+                        "PORT": str(ports["floors"]),
+                        "GUNICORN_ACCESS_LOG": str(workdir / "floors-access.log"),
+                        "CARDREVEAL_BENCH_URLCONF": "1",
+                    },
+                    log=workdir / "floors.log",
+                )
+            )
+            wait_for_port(ports["floors"], timeout=60, proc=floors)
+            _wait_ready(App(ports["floors"]))
+            floor_pids = {floors.pid}
 
         users = json.loads(users_file.read_text())["users"]
         print(f"bench: signing in {len(users)} cardholders through the real pages", flush=True)
@@ -845,20 +892,28 @@ def main() -> None:
                 results["cpu_direct"] = cpu
                 results["direct"] = summary
 
-        # The warm-up is not counted: each worker's first reveal through each provider loads that
-        # binding's keys and opens its pooled connection (and Thredd fetches a token), which is
-        # start-up cost, not the steady state these numbers describe.
-        for scenario, user_class, count, seconds in (
-            ("warmup", "RevealUser", max(args.light_users, 8 * args.workers), WARMUP_SECONDS),
-            ("reveal_light", "RevealUser", args.light_users, args.duration),
-            *((f"reveal_at_{n}", "RevealUser", n, args.duration) for n in args.curve_users),
-            ("reveal", "RevealUser", args.users, args.duration),
-            ("reveal_overload", "RevealUser", args.overload_users, args.duration),
-            ("list", "CardListUser", args.list_users, args.duration),
-        ):
-            if count <= 0:
-                continue
-            if scenario != "warmup" and user_class == "RevealUser":
+        servers = {"app": (ports["app"], app_pids, workdir / "access.log")}
+        if floor_pids:
+            servers["floors"] = (ports["floors"], floor_pids, workdir / "floors-access.log")
+        plan = scenario_plan(
+            light=args.light_users,
+            curve=args.curve_users,
+            users=args.users,
+            overload=args.overload_users,
+            list_users=args.list_users,
+            workers=args.workers,
+            seconds=args.duration,
+            floors=bool(floor_pids),
+        )
+        for step in plan:
+            scenario, user_class, count, seconds = (
+                step.name,
+                step.user_class,
+                step.users,
+                step.seconds,
+            )
+            port, pids, access_log = servers[step.server]
+            if step.direct_first:
                 direct_calls(count)
             print(
                 f"bench: locust {user_class} ({scenario}), {count} users, {seconds} s", flush=True
@@ -870,7 +925,7 @@ def main() -> None:
                 "BENCH_SAMPLES": str(samples_file),
             }
             reference[scenario] = reference_workload_ms(rounds=5)  # the machine's speed just now
-            meter = CpuMeter(roots)
+            meter = CpuMeter(roots | {"app": pids})
             sampler = SpeedSampler()
             meter.start()
             sampler.start()
@@ -890,7 +945,7 @@ def main() -> None:
                     "--stop-timeout",
                     "5",
                     "--host",
-                    f"http://{LOOPBACK}:{ports['app']}",
+                    f"http://{LOOPBACK}:{port}",
                     "--csv",
                     str(csv_prefix),
                     "--only-summary",
@@ -914,10 +969,7 @@ def main() -> None:
             results.setdefault("reference_during", {})[scenario] = speed
             results[scenario] = exact_percentiles(read_locust_csv(csv_prefix), samples_file)
             results[f"{scenario}_steady"] = served_per_second(
-                workdir / "access.log",
-                started=began,
-                ended=time.time(),
-                reveals=user_class == "RevealUser",
+                access_log, started=began, ended=time.time(), user_class=user_class
             )
             results[f"{scenario}_failures"] = locust_failures(csv_prefix)
         results["receipts_sent"] = sink.messages
@@ -1015,6 +1067,80 @@ def direct_at(results: dict[str, Any], callers: int) -> dict[str, dict[str, floa
 
 
 DEFAULT_CURVE = (25, 50, 75)
+
+# The floors (bench/floors.py), each run at the light load and at the target between the direct
+# calls and the complete reveals, in this order: what each layer adds shows as the step between
+# two rungs. Scenario name prefix, Locust user class, what the rung adds over the one before.
+FLOOR_RUNGS = (
+    ("floor_bare", "BareFloorUser", "HTTP and gunicorn"),
+    ("floor_django", "ProviderFloorUser", "Django's signed-in request and the card read"),
+)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One Locust run of `make bench`: `users` of `user_class` for `seconds`, against the app's
+    server or the floor server; `direct_first` makes the direct calls at that load just before."""
+
+    name: str
+    user_class: str
+    users: int
+    seconds: int
+    server: str = "app"
+    direct_first: bool = False
+
+
+def scenario_plan(
+    *,
+    light: int,
+    curve: list[int],
+    users: int,
+    overload: int,
+    list_users: int,
+    workers: int,
+    seconds: int,
+    floors: bool,
+) -> list[Scenario]:
+    """The Locust runs of `make bench`, in order. Warm-ups first (not counted: each worker's
+    first call through each provider loads that binding's keys, opens its pooled connection and,
+    for Thredd, fetches a token). Then each reveal load, lightest first, its direct calls just
+    before it; at the light load and the target, with `floors`, the floor rungs run between the
+    direct calls and the reveals, so the four meet the machine in the same state. The card list
+    last. Loads of 0 users are left out."""
+    warm = max(light, 8 * workers)
+    plan = [Scenario("warmup", "RevealUser", warm, WARMUP_SECONDS)]
+    if floors:
+        plan += [
+            Scenario(f"{rung}_warmup", user_class, warm, WARMUP_SECONDS, server="floors")
+            for rung, user_class, _ in FLOOR_RUNGS
+        ]
+    loads = [
+        ("reveal_light", light),
+        *((f"reveal_at_{n}", n) for n in curve),
+        ("reveal", users),
+        ("reveal_overload", overload),
+    ]
+    for name, count in loads:
+        if count <= 0:
+            continue
+        if floors and name in ("reveal_light", "reveal"):
+            plan += [
+                Scenario(
+                    f"{rung}_{count}",
+                    user_class,
+                    count,
+                    seconds,
+                    server="floors",
+                    direct_first=i == 0,
+                )
+                for i, (rung, user_class, _) in enumerate(FLOOR_RUNGS)
+            ]
+            plan.append(Scenario(name, "RevealUser", count, seconds))
+        else:
+            plan.append(Scenario(name, "RevealUser", count, seconds, direct_first=True))
+    if list_users > 0:
+        plan.append(Scenario("list", "CardListUser", list_users, seconds))
+    return plan
 
 
 def parse_curve_users(raw: str | None, *, light: int, top: int) -> list[int]:
@@ -1139,6 +1265,112 @@ def _curve_lines(points: list[CurvePoint]) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Rung:
+    """One rung of the floor ladder at one load: the provider call behind `layer` and everything
+    above it; its latencies, what it adds over the direct calls at that load, and its step over
+    the rung before (the layer's own share)."""
+
+    load: int
+    layer: str
+    p50: float
+    p99: float
+    added50: float | None  # None for the direct calls themselves
+    added99: float | None
+    step50: float | None
+    step99: float | None
+    cpu_ms: float | None  # the server's CPU per request answered; None for the direct calls
+
+
+REVEAL_LAYER = "the reveal's own work: code check, quota, sealing, audit, receipt"
+
+
+def floor_ladder(results: dict[str, Any]) -> list[Rung]:
+    """The floor ladder at each load where the floors ran (the light load and the target): the
+    direct calls, the bare floor, the Django floor and the complete reveal, in that order, each
+    against the direct calls at that load. Empty when no floor ran."""
+    a = results["args"]
+    rungs: list[Rung] = []
+    for scenario, load in (("reveal_light", a["light_users"]), ("reveal", a["users"])):
+        runs = [(name, f"{name}_{load}") for name, _, _ in FLOOR_RUNGS]
+        if not all(results.get(key, {}).get("Aggregated") for _, key in runs):
+            continue
+        direct = direct_at(results, load)["all"]
+        rungs.append(
+            Rung(load, "provider calls made directly", direct["p50"], direct["p99"], *[None] * 5)
+        )
+        before = direct
+        layers = [(key, layer) for (_, key), (_, _, layer) in zip(runs, FLOOR_RUNGS, strict=True)]
+        for key, layer in [*layers, (scenario, REVEAL_LAYER)]:
+            run = results.get(key, {}).get("Aggregated")
+            if not run:
+                break
+            cores = results.get(f"cpu_{key}", {}).get("app")
+            served = (results.get(f"{key}_steady") or {}).get("rps")
+            added50, added99 = _added(run, direct)
+            step50, step99 = _added(run, before)
+            rungs.append(
+                Rung(
+                    load,
+                    layer,
+                    run["p50"],
+                    run["p99"],
+                    round(added50, 1),
+                    round(added99, 1),
+                    round(step50, 1),
+                    round(step99, 1),
+                    round(cores * 1000 / served, 1) if cores and served else None,
+                )
+            )
+            before = run
+    return rungs
+
+
+def _floor_lines(rungs: list[Rung]) -> list[str]:
+    if not rungs:
+        return []
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:+.1f}"
+
+    lines = [
+        "",
+        "Where the added time comes from (bench/floors.py): at the light load and the target, the "
+        "same provider calls behind each layer of the stack in turn, run one after another just "
+        "after the direct calls: gunicorn serving a bare WSGI callable that makes the call (no "
+        "Django), then Django with the production middleware serving the reveal's card read and "
+        "the call behind the signed-in guard (no code check, quota, sealing, audit or receipt), "
+        "then the complete reveal. `added` is over the direct calls at that load, `step` over the "
+        "rung above: that layer's own share.",
+        "",
+        "| load/s | the provider call, plus | p50 | p99 | added p50 | added p99 | step p50 "
+        "| step p99 | server CPU ms per request |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rungs:
+        cpu = "-" if r.cpu_ms is None else f"{r.cpu_ms:.1f}"
+        lines.append(
+            f"| {r.load} | {r.layer} | {r.p50:.1f} | {r.p99:.1f} | {cell(r.added50)} "
+            f"| {cell(r.added99)} | {cell(r.step50)} | {cell(r.step99)} | {cpu} |"
+        )
+    django = [r for r in rungs if r.layer == FLOOR_RUNGS[-1][2] and r.added50 is not None]
+    if django:
+        top = max(django, key=lambda r: r.load)
+        within = top.added50 is not None and top.added50 <= 10 and (top.added99 or 0) <= 30
+        lines += [
+            "",
+            f"At {top.load}/s the cheapest signed-in Django request that makes the call adds "
+            f"{top.added50:.1f} ms at p50 and {top.added99:.1f} ms at p99 over the direct calls, "
+            + (
+                "within the targets' 10 / 30 ms: the rest of the budget is the reveal's own."
+                if within
+                else "already past the targets' 10 / 30 ms before the reveal does any work of "
+                "its own."
+            ),
+        ]
+    return lines
+
+
 def throughput_verdict(
     *,
     target: dict[str, Any],
@@ -1199,7 +1431,7 @@ def _percentile_source(results: dict[str, Any]) -> str:
 
 def render(results: dict[str, Any]) -> str:
     m, a = results["machine"], results["args"]
-    direct, listing = results["direct"], results["list"]["Aggregated"]
+    direct, listing = results["direct"], results.get("list", {}).get("Aggregated")
     light, full = results["reveal_light"]["Aggregated"], results["reveal"]["Aggregated"]
     overload = results.get("reveal_overload", {}).get("Aggregated")
     direct_light = direct_at(results, a["light_users"])
@@ -1278,8 +1510,19 @@ def render(results: dict[str, Any]) -> str:
             if overload
             else []
         ),
-        _row(f"card list (GET /), {a['list_users']} users back to back", listing, steady["list"]),
+        *(
+            [
+                _row(
+                    f"card list (GET /), {a['list_users']} users back to back",
+                    listing,
+                    steady["list"],
+                )
+            ]
+            if listing
+            else []
+        ),
         *_curve_lines(load_curve(results)),
+        *_floor_lines(floor_ladder(results)),
         "",
         "Per provider (p50 / p99):",
         "",
@@ -1381,11 +1624,16 @@ def render(results: dict[str, Any]) -> str:
         (f"reveals, {a['users']}/s", "cpu_reveal", "reveal"),
         (f"overload, {a['overload_users']}/s", "cpu_reveal_overload", "reveal_overload"),
         ("card list", "cpu_list", "list"),
+        *(
+            (f"{rung.replace('_', ' ')}, {load}/s", f"cpu_{rung}_{load}", f"{rung}_{load}")
+            for load in (a["light_users"], a["users"])
+            for rung, _, _ in FLOOR_RUNGS
+        ),
     ):
         if key not in results:
             continue
         cpu = results[key]
-        rate = (steady.get(scenario) or {}).get("rps", 0.0)
+        rate = (results.get(f"{scenario}_steady") or {}).get("rps", 0.0)
         per_request = f"{cpu.get('app', 0) * 1000 / rate:.1f}" if rate else "-"
         lines.append(
             f"| {name} | "
@@ -1416,9 +1664,13 @@ def render(results: dict[str, Any]) -> str:
         f"{a['users']}/s offered ({full99:.1f} ms)",
         f"- at least 100 complete reveals/s with zero errors: {verdict(full_ok)} "
         f"({full_rate_detail}; {full['errors']} errors in the whole run{full_ok_detail})",
-        f"- card list at least 300 requests/s: "
-        f"{verdict(listing['rps'] >= 300 and listing['errors'] == 0)} "
-        f"({listing['rps']:.1f}/s, {listing['errors']} errors)",
+        (
+            f"- card list at least 300 requests/s: "
+            f"{verdict(listing['rps'] >= 300 and listing['errors'] == 0)} "
+            f"({listing['rps']:.1f}/s, {listing['errors']} errors)"
+            if listing
+            else "- card list at least 300 requests/s: not run (--list-users 0)"
+        ),
         f"- page weight under 60 KB: {verdict(weight_ok)}",
         f"- no third-party requests: {verdict(third_ok)}",
         "",
@@ -1427,7 +1679,10 @@ def render(results: dict[str, Any]) -> str:
     ]
     failures = [
         f"{scenario}: {failure}"
-        for scenario in ("reveal_light", "reveal", "reveal_overload", "list")
+        for scenario in sorted(
+            k.removesuffix("_failures") for k in results if k.endswith("_failures")
+        )
+        if not scenario.endswith("warmup")
         for failure in results.get(f"{scenario}_failures", [])
     ]
     if failures:
