@@ -137,6 +137,7 @@ class RevealUser(_Paced):
             headers=self.headers,
             name=f"reveal {kind}",
             catch_response=True,
+            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
         ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
@@ -164,6 +165,7 @@ class ProviderFloorUser(_Paced):
             headers=self.headers,
             name=f"provider floor {kind}",
             catch_response=True,
+            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
         ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
@@ -180,6 +182,7 @@ class BareFloorUser(_Paced):
             data={"kind": kind},
             name=f"bare floor {kind}",
             catch_response=True,
+            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
         ) as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
@@ -191,7 +194,11 @@ class CardListUser(_SignedIn):
     @task
     def card_list(self) -> None:
         with self.client.get(
-            "/", headers=self.headers, name="card list (GET /)", catch_response=True
+            "/",
+            headers=self.headers,
+            name="card list (GET /)",
+            catch_response=True,
+            allow_redirects=False,
         ) as response:
             if response.status_code != 200 or b"bench" not in (response.content or b""):
                 response.failure(f"{response.status_code}")

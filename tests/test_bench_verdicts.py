@@ -64,6 +64,20 @@ def test_an_overload_run_with_errors_or_below_100_shows_nothing():
     assert verdict(_run(0), 99.9, _run(0), 97.0) == (False, "")
 
 
+def test_answers_the_apps_log_shows_as_errors_fail_it_even_when_locust_saw_none():
+    # e.g. a redirect to the sign-in page, which a client following redirects reads as a success
+    redirected = {"rps": 100.0, "min": 99.0, "errors": 20}
+    assert throughput_verdict(
+        target=_run(0), target_steady=redirected, overload=None, overload_steady=None
+    ) == (False, "")
+    assert throughput_verdict(
+        target=_run(0),
+        target_steady=_steady(99.9),
+        overload=_run(0),
+        overload_steady={"rps": 120.0, "min": 119.0, "errors": 20},
+    ) == (False, "")
+
+
 def test_a_run_too_short_for_a_steady_state_is_judged_on_its_whole_run_rate():
     assert verdict({"errors": 0, "rps": 100.0}, None) == (True, "")
     assert verdict(_run(0), None) == (False, "")
