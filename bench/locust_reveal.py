@@ -114,6 +114,18 @@ class _Paced(_SignedIn):
             target += 1
         gevent.sleep(target - now)
 
+    def _post(self, path: str, data: dict[str, str], name: str) -> Any:
+        """POST a form as the page does; a redirect (to sign-in) is a failure, not the page after
+        it. Use as a context manager, as Locust's `catch_response` responses are."""
+        return self.client.post(
+            path,
+            data=data,
+            headers=self.headers,
+            name=name,
+            catch_response=True,
+            allow_redirects=False,
+        )
+
     def _next_card(self) -> tuple[str, dict[str, Any], float]:
         self._wait_for_next_step()
         now = time.time()
@@ -131,14 +143,7 @@ class RevealUser(_Paced):
             "public_key": self.public_key,
             "csrfmiddlewaretoken": self.session["csrftoken"],
         }
-        with self.client.post(
-            f"/cards/{card['id']}/reveal",
-            data=body,
-            headers=self.headers,
-            name=f"reveal {kind}",
-            catch_response=True,
-            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
-        ) as response:
+        with self._post(f"/cards/{card['id']}/reveal", body, f"reveal {kind}") as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
                 return
@@ -159,14 +164,8 @@ class ProviderFloorUser(_Paced):
     def provider_floor(self) -> None:
         kind, card, _ = self._next_card()
         body = {"public_key": self.public_key, "csrfmiddlewaretoken": self.session["csrftoken"]}
-        with self.client.post(
-            f"/bench/provider-floor/{card['id']}",
-            data=body,
-            headers=self.headers,
-            name=f"provider floor {kind}",
-            catch_response=True,
-            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
-        ) as response:
+        path = f"/bench/provider-floor/{card['id']}"
+        with self._post(path, body, f"provider floor {kind}") as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
 
@@ -177,13 +176,7 @@ class BareFloorUser(_Paced):
     @task
     def bare_floor(self) -> None:
         kind, _, _ = self._next_card()
-        with self.client.post(
-            f"/bench/bare/{kind}",
-            data={"kind": kind},
-            name=f"bare floor {kind}",
-            catch_response=True,
-            allow_redirects=False,  # a redirect (to sign-in) is a failure, not the page after it
-        ) as response:
+        with self._post(f"/bench/bare/{kind}", {"kind": kind}, f"bare floor {kind}") as response:
             if response.status_code != 200:
                 response.failure(f"{response.status_code} {response.text[:200]}")
 
