@@ -19,8 +19,29 @@ import random
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bench.client_key import client_key as new_client_key
+
+if TYPE_CHECKING:
+    from providers.base import CardRef, ClientKey, Provider
+
+BENCH_OWNER = "bench0000"  # the first cardholder bench/seed.py creates
+
+
+def bench_calls() -> tuple[dict[str, tuple[Provider, CardRef]], ClientKey]:
+    """What the direct calls are made with: per provider kind, the provider object for the first
+    bench cardholder's card there (built once, as a warm app worker has it) and that card's
+    reference; and one client key for all. Needs Django set up and the bench database seeded."""
+    from cardreveal.cards.bindings import card_ref, provider_for_binding
+    from cardreveal.cards.models import Card
+    from cardreveal.cards.sealing import parse_client_key
+
+    cards = Card.objects.filter(owner__username=BENCH_OWNER).select_related("binding")
+    calls = {
+        card.binding.kind: (provider_for_binding(card.binding), card_ref(card)) for card in cards
+    }
+    return calls, parse_client_key(new_client_key()[1])
 
 
 def main() -> None:
@@ -34,23 +55,11 @@ def main() -> None:
     import django
 
     django.setup()
-    from cardreveal.cards.bindings import provider_for_binding
-    from cardreveal.cards.models import Card
-    from cardreveal.cards.sealing import parse_client_key
-    from providers.base import CardRef
     from providers.errors import ProviderError
 
-    cards = list(Card.objects.filter(owner__username="bench0000").select_related("binding"))
-    providers = {card.binding.kind: provider_for_binding(card.binding) for card in cards}
-    refs = {
-        card.binding.kind: CardRef(
-            reference=dict(card.reference),
-            expiry_month=card.expiry_month,
-            expiry_year=card.expiry_year,
-        )
-        for card in cards
-    }
-    client_key = parse_client_key(new_client_key()[1])
+    calls, client_key = bench_calls()
+    providers = {kind: provider for kind, (provider, _) in calls.items()}
+    refs = {kind: ref for kind, (_, ref) in calls.items()}
     kinds = sorted(providers)
     for kind in kinds:  # warm the pooled connection and any token cache, as a running app has
         providers[kind].fetch_cvv(card=refs[kind], client_key=client_key)

@@ -14,11 +14,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.cards.bindings import provider_for_binding
+from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key
 from cardreveal.cards.selectors import card_for_reveal
 from cardreveal.urls import urlpatterns as app_urlpatterns
-from providers.base import CardRef
 from providers.errors import ProviderError
 
 
@@ -47,13 +46,8 @@ def provider_floor(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
         client_key = parse_client_key(request.POST.get("public_key"))
     except ClientKeyError:
         return JsonResponse({"error": "client_key_invalid"}, status=400)
-    ref = CardRef(
-        reference=dict(card.reference or {}),
-        expiry_month=card.expiry_month,
-        expiry_year=card.expiry_year,
-    )
     try:
-        provider_for_binding(card.binding).fetch_cvv(card=ref, client_key=client_key)
+        provider_for_binding(card.binding).fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
         return JsonResponse({"error": exc.code}, status=exc.status_code)
     return JsonResponse({"ok": True})

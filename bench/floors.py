@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from providers.base import CardRef, ClientKey, Provider
 
 BARE_PREFIX = "/bench/bare/"
-BENCH_OWNER = "bench0000"  # the first cardholder bench/seed.py creates
 _OK = b'{"ok": true}'
 
 _lock = threading.Lock()
@@ -41,26 +40,14 @@ _calls: dict[str, tuple[Provider, CardRef, ClientKey]] = {}
 
 
 def _bare_calls() -> dict[str, tuple[Provider, CardRef, ClientKey]]:
-    """Per provider kind: its provider object, the bench card's reference and a client key, made
-    on the first bare call in this process and kept, as a warm worker of the direct caller has
-    them."""
+    """Per provider kind: what the direct caller calls it with (`bench_calls`), made on the first
+    bare call in this process and kept, as the direct caller keeps them."""
     with _lock:
         if not _calls:
-            from bench.client_key import client_key
-            from cardreveal.cards.bindings import provider_for_binding
-            from cardreveal.cards.models import Card
-            from cardreveal.cards.sealing import parse_client_key
-            from providers.base import CardRef
+            from bench.direct_provider import bench_calls
 
-            key = parse_client_key(client_key()[1])
-            cards = Card.objects.filter(owner__username=BENCH_OWNER).select_related("binding")
-            for card in cards:
-                ref = CardRef(
-                    reference=dict(card.reference or {}),
-                    expiry_month=card.expiry_month,
-                    expiry_year=card.expiry_year,
-                )
-                _calls[card.binding.kind] = (provider_for_binding(card.binding), ref, key)
+            calls, key = bench_calls()
+            _calls.update((kind, (provider, ref, key)) for kind, (provider, ref) in calls.items())
         return _calls
 
 

@@ -1,4 +1,5 @@
-"""Builds a provider instance for a binding: decrypted secrets, options, its HTTP door and breaker."""
+"""Builds a provider instance for a binding (decrypted secrets, options, its HTTP door and breaker),
+and the card reference a provider is called with."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 
 from django.conf import settings
 
-from cardreveal.cards.models import ProviderBinding
+from cardreveal.cards.models import Card, ProviderBinding
 from cardreveal.cards.provider_forms import decoded_secrets
-from providers.base import BindingConfig, FieldSpec, Provider
+from providers.base import BindingConfig, CardRef, FieldSpec, Provider
 from providers.breaker import BreakerSnapshot, CircuitBreaker, breaker_policy_from_settings
 from providers.errors import ProviderConfigError
 from providers.http import ClientCertificate, HttpPolicy, doors, tls_context
@@ -139,6 +140,15 @@ def provider_for_binding(binding: ProviderBinding) -> Provider:
         client_certificate=client_certificate,
     )
     return cls(config, door)
+
+
+def card_ref(card: Card) -> CardRef:
+    """What a provider is given for `card`: its reference at the provider and its expiry."""
+    return CardRef(
+        reference=dict(card.reference or {}),
+        expiry_month=card.expiry_month,
+        expiry_year=card.expiry_year,
+    )
 
 
 def binding_breaker(binding: ProviderBinding) -> CircuitBreaker:

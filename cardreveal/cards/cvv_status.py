@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cardreveal.cards.bindings import provider_for_binding
+from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from providers.base import CardRef, SupportsCvvStatus
 
@@ -20,12 +20,7 @@ def _provider_and_ref(card: Card) -> tuple[SupportsCvvStatus, CardRef]:
     provider = provider_for_binding(card.binding)
     if not isinstance(provider, SupportsCvvStatus):
         raise CvvStatusUnsupported(f"{card.binding.kind} has no CVV status")
-    ref = CardRef(
-        reference=dict(card.reference or {}),
-        expiry_month=card.expiry_month,
-        expiry_year=card.expiry_year,
-    )
-    return provider, ref
+    return provider, card_ref(card)
 
 
 def card_cvv_status(*, card: Card) -> str:

@@ -24,7 +24,7 @@ from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
 from cardreveal.audit.services import ClientInfo, reveal_event_record
-from cardreveal.cards.bindings import provider_for_binding
+from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
     RevealQuotaExceeded,
@@ -33,7 +33,6 @@ from cardreveal.cards.quotas import (
 )
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
 from cardreveal.cards.selectors import card_for_reveal
-from providers.base import CardRef
 from providers.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -79,14 +78,6 @@ class RevealResult:
     scheme: str
     sealed: str
     display_seconds: int
-
-
-def _card_ref(card: Card) -> CardRef:
-    return CardRef(
-        reference=dict(card.reference or {}),
-        expiry_month=card.expiry_month,
-        expiry_year=card.expiry_year,
-    )
 
 
 @sensitive_variables("result", "otp_code")
@@ -208,7 +199,7 @@ def reveal_cvv(
     started = time.monotonic()
     try:
         provider = provider_for_binding(card.binding)
-        result = provider.fetch_cvv(card=_card_ref(card), client_key=client_key)
+        result = provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
         reveal_quota_release(quota)
         latency = int((time.monotonic() - started) * 1000)
