@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from bench import floors
+from bench.direct_provider import BENCH_OWNER
 from bench.run_bench import (
     FLOOR_RUNGS,
     REVEAL_LAYER,
@@ -31,6 +32,13 @@ def floor_urls(settings):
     settings.ROOT_URLCONF = "bench.floor_urls"
 
 
+@pytest.fixture
+def floor_card(floor_urls, canary, provider_calls):  # noqa: F811
+    """The canary card with the floor URLs on: (card, its CVV, its emulator's call counter)."""
+    card, value = canary
+    return card, value, provider_calls("mastercard")
+
+
 def post_floor(client, card_id, key) -> Any:
     return client.post(f"/bench/provider-floor/{card_id}", {"public_key": key.public_b64})
 
@@ -39,14 +47,9 @@ def post_floor(client, card_id, key) -> Any:
 
 
 def test_the_django_floor_calls_the_provider_once_and_never_answers_the_cvv(
-    floor_urls,
-    signed_in,
-    canary,  # noqa: F811
-    client_key,
-    provider_calls,
+    signed_in, floor_card, client_key
 ):
-    card, value = canary
-    calls = provider_calls("mastercard")
+    card, value, calls = floor_card
     response = post_floor(signed_in, card.pk, client_key)
     assert response.status_code == 200
     assert response.json() == {"ok": True}
@@ -56,14 +59,9 @@ def test_the_django_floor_calls_the_provider_once_and_never_answers_the_cvv(
 
 
 def test_the_django_floor_needs_a_verified_session_before_any_provider_call(
-    floor_urls,
-    client,
-    canary,  # noqa: F811
-    client_key,
-    provider_calls,
+    client, floor_card, client_key
 ):
-    card, _ = canary
-    calls = provider_calls("mastercard")
+    card, _, calls = floor_card
     response = post_floor(client, card.pk, client_key)
     assert response.status_code in (302, 403)
     assert calls.count == 0
@@ -83,14 +81,8 @@ def test_the_django_floor_treats_another_users_card_as_missing(
     assert calls.count == 0
 
 
-def test_the_django_floor_refuses_a_bad_key_and_other_methods(
-    floor_urls,
-    signed_in,
-    canary,  # noqa: F811
-    provider_calls,
-):
-    card, _ = canary
-    calls = provider_calls("mastercard")
+def test_the_django_floor_refuses_a_bad_key_and_other_methods(signed_in, floor_card):
+    card, _, calls = floor_card
     bad = signed_in.post(f"/bench/provider-floor/{card.pk}", {"public_key": "not a key"})
     assert bad.status_code == 400
     assert bad.json() == {"error": "client_key_invalid"}
@@ -118,7 +110,7 @@ def call_bare(path: str, method: str = "POST") -> tuple[str, bytes]:
 def bench_card(monkeypatch, make_card, sandbox, db):
     """The bench's first cardholder with one Mastercard card, and no provider built yet."""
     monkeypatch.setattr(floors, "_calls", {})
-    holder = make_cardholder(floors.BENCH_OWNER)
+    holder = make_cardholder(BENCH_OWNER)
     card = make_card(holder.user)
     cvv = sandbox.emulator("mastercard").find_card(**card.reference).cvv
     return card, cvv
