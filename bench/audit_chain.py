@@ -30,7 +30,8 @@ def main() -> None:
 
     from cardreveal.audit.chain import chain_verify
     from cardreveal.audit.models import AuthEvent
-    from cardreveal.audit.services import ClientInfo, auth_event_record
+    from cardreveal.audit.services import auth_event_record
+    from cardreveal.client_info import ClientInfo
 
     setup_test_environment()
     old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True)

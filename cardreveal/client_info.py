@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from cardreveal.audit.services import ClientInfo
+
+@dataclass(frozen=True)
+class ClientInfo:
+    """Where a request came from: address, user agent, request id, channel."""
+
+    ip: str | None
+    user_agent: str
+    request_id: str
+    channel: str
+
+
+SYSTEM_CLIENT = ClientInfo(ip=None, user_agent="", request_id="", channel="system")
 
 
 def client_info(request: HttpRequest, *, channel: str) -> ClientInfo:

@@ -14,7 +14,7 @@ from cardreveal.accounts.lockout import (
     locked_until_for_username,
     password_failure_record,
 )
-from cardreveal.audit.services import ClientInfo
+from cardreveal.client_info import ClientInfo
 
 
 class CodeForm(forms.Form):

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import account_locked, account_unlocked
-from cardreveal.audit.services import ClientInfo
+from cardreveal.client_info import ClientInfo
 from cardreveal.db import CompiledQuery
 
 

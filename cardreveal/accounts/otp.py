@@ -28,7 +28,7 @@ from cardreveal.accounts import lockout
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import otp_failed, otp_replay_rejected
-from cardreveal.audit.services import ClientInfo
+from cardreveal.client_info import ClientInfo
 from cardreveal.db import CompiledQuery, statement_cursor
 
 _TOTP_RE = re.compile(r"^[0-9]{6}$")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from cardreveal.audit.services import SYSTEM_CLIENT, ClientInfo
+from cardreveal.client_info import SYSTEM_CLIENT, ClientInfo
 
 
 @dataclass

@@ -18,7 +18,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
-from cardreveal.audit.services import ClientInfo, auth_event_record
+from cardreveal.audit.services import auth_event_record
+from cardreveal.client_info import ClientInfo
 
 logger = logging.getLogger(__name__)
 

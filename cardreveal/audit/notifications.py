@@ -15,7 +15,7 @@ from django.urls import reverse
 from cardreveal.audit.context import current_scope
 from cardreveal.audit.disown import disown_token_make
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.services import ClientInfo
+from cardreveal.client_info import ClientInfo
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from django.http import HttpRequest
 from cardreveal.accounts import signals as account_signals
 from cardreveal.audit.context import client_for_request, current_scope
 from cardreveal.audit.models import AuthEvent
-from cardreveal.audit.services import ClientInfo, auth_event_record
+from cardreveal.audit.services import auth_event_record
+from cardreveal.client_info import ClientInfo
 
 logger = logging.getLogger(__name__)
 

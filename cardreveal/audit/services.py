@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
 from django.db import models
 
 from cardreveal.audit.chain import chain_append
 from cardreveal.audit.models import AuthEvent, RevealEvent
+from cardreveal.client_info import ClientInfo
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -52,19 +52,6 @@ def escape_control(text: str, *, limit: int) -> str:
         pieces.append(piece)
         size += len(piece)
     return "".join(pieces)
-
-
-@dataclass(frozen=True)
-class ClientInfo:
-    """Where a request came from: address, user agent, request id, channel."""
-
-    ip: str | None
-    user_agent: str
-    request_id: str
-    channel: str
-
-
-SYSTEM_CLIENT = ClientInfo(ip=None, user_agent="", request_id="", channel="system")
 
 
 def _username(user: object | None) -> str:

@@ -23,7 +23,7 @@ from cardreveal.accounts.lockout import (
 from cardreveal.accounts.otp import OtpFailure, verify_totp
 from cardreveal.audit.models import RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
-from cardreveal.audit.services import ClientInfo, reveal_event_record
+from cardreveal.audit.services import reveal_event_record
 from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
@@ -33,6 +33,7 @@ from cardreveal.cards.quotas import (
 )
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
 from cardreveal.cards.selectors import card_for_reveal
+from cardreveal.client_info import ClientInfo
 from providers.errors import ProviderError
 
 if TYPE_CHECKING:

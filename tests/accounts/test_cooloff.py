@@ -74,8 +74,8 @@ def test_password_change_pauses_reveals_for_an_hour_and_emails(
 
 
 def test_reveals_resume_when_the_cool_off_ends(alice, card, clock, wall_clock, client_key):
-    from cardreveal.audit.services import ClientInfo
     from cardreveal.cards.services import RevealError, reveal_cvv
+    from cardreveal.client_info import ClientInfo
 
     user = get_user_model().objects.get(pk=alice.user.pk)
     user.last_login = wall_clock.now

@@ -26,7 +26,8 @@ from cardreveal.audit.models import (
     ReceiptOutbox,
     RevealEvent,
 )
-from cardreveal.audit.services import ClientInfo, auth_event_record, reveal_event_record
+from cardreveal.audit.services import auth_event_record, reveal_event_record
+from cardreveal.client_info import ClientInfo
 from tests.audit.conftest import sql
 
 CLIENT = ClientInfo(

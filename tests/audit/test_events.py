@@ -15,7 +15,7 @@ from cardreveal.accounts.lockout import account_unlock
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import confirm_totp_device, pending_totp_device
 from cardreveal.audit.models import AuthEvent, RevealEvent
-from cardreveal.audit.services import ClientInfo
+from cardreveal.client_info import ClientInfo
 from tests.audit.conftest import UA, web_reveal
 from tests.conftest import totp_code
 

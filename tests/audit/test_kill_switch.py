@@ -8,9 +8,9 @@ from django.test import Client
 
 from cardreveal.audit.models import AuthEvent, RevealEvent, RevealSwitch
 from cardreveal.audit.selectors import reveals_globally_enabled
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.selectors import card_for_reveal
 from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from tests.audit.conftest import web_reveal
 from tests.conftest import sign_in, totp_code
 

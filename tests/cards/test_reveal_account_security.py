@@ -10,8 +10,8 @@ import pytest
 from cardreveal.accounts.cooloff import password_change_record
 from cardreveal.accounts.lockout import account_locked_until
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from tests.conftest import sign_in, totp_code
 
 CLIENT = ClientInfo(

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from django.core.cache import cache
 
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.quotas import RevealQuotaExceeded, reveal_quota_reserve
 from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from tests.conftest import sign_in, totp_code
 
 CLIENT = ClientInfo(

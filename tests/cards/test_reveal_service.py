@@ -8,8 +8,8 @@ import uuid
 import pytest
 
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from tests.conftest import make_client_key, shows, totp_code
 
 CLIENT = ClientInfo(

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from django.core.cache.backends.locmem import LocMemCache
 
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.bindings import binding_breaker
 from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from providers.breaker import BreakerPolicy, CircuitBreaker, Outcome, State
 from providers.errors import CircuitOpen, ProviderBusy, ProviderError
 from providers.http import HttpDoor, HttpPolicy

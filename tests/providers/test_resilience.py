@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from cardreveal.audit.models import RevealEvent
-from cardreveal.audit.services import ClientInfo
 from cardreveal.cards.models import ProviderBinding
 from cardreveal.cards.provider_forms import encoded_secrets
 from cardreveal.cards.services import RevealError, RevealResult, reveal_cvv
+from cardreveal.client_info import ClientInfo
 from providers.errors import (
     ProviderConfigError,
     ProviderConnectionLost,
