@@ -29,9 +29,9 @@ _STATE_NAMES = (
     "trial",
     "last_success",
     "last_failure",
-    # A Redis list on `cardreveal.redis_cache` (a pickled list elsewhere). Named apart from the
-    # pickled "latencies" that earlier versions kept, so both can run during a rolling upgrade.
-    "recent_latencies",
+    # A pickled list of numbers, named apart from the keys earlier versions kept (one of them a
+    # Redis list, which a plain get cannot read), so old and new workers can run side by side.
+    "recent_latency_list",
     "fast_failures",
 )
 
@@ -245,7 +245,7 @@ class CircuitBreaker:
         try:
             _recent_push(
                 self.cache,
-                self._k("recent_latencies"),
+                self._k("recent_latency_list"),
                 int(latency_ms),
                 keep=RECENT_LATENCIES,
                 timeout=_STATE_TTL_SECONDS,
@@ -258,7 +258,7 @@ class CircuitBreaker:
 
     def snapshot(self) -> BreakerSnapshot:
         """The current state and stats, for the admin."""
-        values = self.cache.get_many([self._k(n) for n in _STATE_NAMES if n != "recent_latencies"])
+        values = self.cache.get_many([self._k(n) for n in _STATE_NAMES if n != "recent_latency_list"])
 
         def get(name: str) -> object:
             return values.get(self._k(name))
@@ -274,7 +274,7 @@ class CircuitBreaker:
         failure_at, failure_code = (None, "")
         if isinstance(last_failure, tuple) and len(last_failure) == 2:
             failure_at, failure_code = _number(last_failure[0]), str(last_failure[1])
-        latencies = _recent_read(self.cache, self._k("recent_latencies"))
+        latencies = _recent_read(self.cache, self._k("recent_latency_list"))
         return BreakerSnapshot(
             state=state,
             consecutive_failures=int(_number(get("failures")) or 0),
@@ -310,22 +310,14 @@ def _recent_push(
 ) -> None:
     """Append `value` to the list at `key`, keeping the last `keep`, and set the `also` values.
 
-    Best effort, for stats: concurrent pushes are all kept on a cache with `recent_push`
-    (`cardreveal.redis_cache`: one round trip, no read); elsewhere one may win (read, append,
-    write). Read it back with `_recent_read`, not `get`.
+    Best effort, for stats: of concurrent pushes one may win (read, append, write). Read it back
+    with `_recent_read`.
     """
-    fast = getattr(cache, "recent_push", None)
-    if fast is not None:
-        fast(key, value, keep=keep, timeout=timeout, also=also or {})
-        return
     recent = [*(cache.get(key) or []), int(value)][-keep:]
     cache.set_many({key: recent, **(also or {})}, timeout=timeout)
 
 
 def _recent_read(cache: BaseCache, key: str) -> list[int]:
     """The values `_recent_push` kept at `key`, oldest first ([] when none)."""
-    fast = getattr(cache, "recent_read", None)
-    if fast is not None:
-        return list(fast(key))
     stored = cache.get(key)
     return [int(v) for v in stored] if isinstance(stored, list) else []

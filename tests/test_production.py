@@ -369,72 +369,49 @@ def test_json_formatter_includes_the_traceback() -> None:
 # ---------------------------------------------------------------------------------- Redis cache
 
 
-def test_reusing_redis_cache_keeps_one_client_and_behaves_like_djangos() -> None:
-    from cardreveal.redis_cache import ReusingRedisCache
-
-    _require_redis()
-    cache = ReusingRedisCache(REDIS_TEST_URL, {"KEY_PREFIX": f"reuse-{secrets.token_hex(4)}"})
-    try:
-        cache.set("counter", 1, timeout=30)
-        assert cache.incr("counter") == 2
-        assert cache.add("counter", 5) is False
-        assert cache.get("counter") == 2
-        clients = [cache._cache.get_client(write=True) for _ in range(3)]  # kept alive: no id reuse
-        assert clients[0] is clients[1] is clients[2]
-    finally:
-        cache.delete("counter")
-
-
 @pytest.fixture(params=["locmem", "redis"])
 def counter_cache(request):
-    """The portable path (any Django cache) and the one-round-trip path on our Redis backend."""
+    """A local-memory cache and Django's Redis cache, as the embedded default and production
+    use them."""
     from django.core.cache.backends.locmem import LocMemCache
-
-    from cardreveal.redis_cache import ReusingRedisCache
+    from django.core.cache.backends.redis import RedisCache
 
     if request.param == "locmem":
         yield LocMemCache(f"counters-{secrets.token_hex(4)}", {})
         return
     _require_redis()
-    cache = ReusingRedisCache(REDIS_TEST_URL, {"KEY_PREFIX": f"counters-{secrets.token_hex(4)}"})
+    cache = RedisCache(REDIS_TEST_URL, {"KEY_PREFIX": f"counters-{secrets.token_hex(4)}"})
     yield cache
-    cache.delete_many(["a", "b"])
+    cache.clear()
 
 
-def test_counters_start_at_one_and_count_up_together(counter_cache) -> None:
-    from cardreveal.redis_cache import counters_incr
-
-    assert counters_incr(counter_cache, [("a", 60), ("b", 60)]) == [1, 1]
-    assert counters_incr(counter_cache, [("a", 60), ("b", 60)]) == [2, 2]
-    assert counters_incr(counter_cache, [("b", 60)]) == [3]
-    assert counter_cache.get("a") == 2  # plain numbers: readable and decrementable as usual
-    assert counter_cache.decr("b") == 2
-
-
-def test_a_counter_expires_from_its_first_count_and_then_starts_again(counter_cache) -> None:
-    from cardreveal.redis_cache import counters_incr
-
-    assert counters_incr(counter_cache, [("a", 2)]) == [1]
-    time.sleep(1.0)
-    assert counters_incr(counter_cache, [("a", 2)]) == [2]  # counting did not push the expiry
-    time.sleep(1.3)
-    assert counter_cache.get("a") is None
-    assert counters_incr(counter_cache, [("a", 2)]) == [1]
-
-
-def test_concurrent_counts_never_repeat_a_value(counter_cache) -> None:
+def test_concurrent_reveals_never_take_more_than_the_quota(
+    counter_cache, monkeypatch, settings
+) -> None:
     from concurrent.futures import ThreadPoolExecutor
+    from types import SimpleNamespace
 
-    from cardreveal.redis_cache import counters_incr
+    from cardreveal.cards import quotas
+
+    monkeypatch.setattr(quotas, "cache", counter_cache)
+    settings.CARDREVEAL_REVEALS_PER_CARD_DAY = 7
+    settings.CARDREVEAL_REVEALS_PER_USER_HOUR = 1000
+    card = SimpleNamespace(pk="card-1")
+
+    def reserve(user_id: int) -> bool:
+        try:
+            quotas.reveal_quota_reserve(user=SimpleNamespace(pk=user_id), card=card)
+        except quotas.RevealQuotaExceeded:
+            return False
+        return True
 
     with ThreadPoolExecutor(8) as pool:
-        values = list(pool.map(lambda _: counters_incr(counter_cache, [("a", 60)])[0], range(80)))
-    assert sorted(values) == list(range(1, 81))
+        taken = list(pool.map(reserve, range(60)))
+    assert taken.count(True) == 7
 
 
 def test_breaker_stats_read_back_the_same_on_redis_as_on_any_cache(counter_cache) -> None:
-    # On our Redis backend the recent latencies are a Redis list written in one round trip with
-    # the last success or failure; the admin's snapshot must read them back as on any cache.
+    # The admin's snapshot reads back what the breaker recorded, on Redis as on local memory.
     from providers.breaker import BreakerPolicy, CircuitBreaker, Outcome
 
     now = [1_000.0]

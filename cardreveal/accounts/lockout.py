@@ -12,17 +12,20 @@ from __future__ import annotations
 import enum
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import account_locked, account_unlocked
 from cardreveal.client_info import ClientInfo
-from cardreveal.db import CompiledQuery
+from cardreveal.db import unique_or_none
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class FailureTrigger(enum.StrEnum):
@@ -32,68 +35,26 @@ class FailureTrigger(enum.StrEnum):
     OTP = "otp"
 
 
-# The two reads every reveal makes of this row, compiled once (cardreveal/db.py).
-_SECURITY = CompiledQuery(
-    lambda user_id: AccountSecurity.objects.filter(user_id=user_id).order_by()[:1], user_id=1
-)
-_SECURITY_FOR_UPDATE = CompiledQuery(
-    lambda user_id: (
-        AccountSecurity.objects.select_for_update().filter(user_id=user_id).order_by()[:1]
-    ),
-    user_id=1,
-)
-# The same, also telling PostgreSQL not to wait for the disk when this transaction commits:
-# `set_config('synchronous_commit', 'off', true)` is `SET LOCAL` as a function, so it rides on the
-# read instead of costing a round trip of its own. It runs only for a row the read returns.
-_SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED = CompiledQuery(
-    lambda user_id: (
-        AccountSecurity.objects.select_for_update()
-        .filter(user_id=user_id)
-        .annotate(
-            _synchronous_commit=models.Func(
-                models.Value("synchronous_commit"),
-                models.Value("off"),
-                models.Value(True),
-                function="set_config",
-                output_field=models.TextField(),
-            )
-        )
-        .order_by()[:1]
-    ),
-    user_id=1,
-)
-
-
-def security_for_update(*, user: object, commit_unflushed: bool = False) -> AccountSecurity:
+def security_for_update(*, user: User) -> AccountSecurity:
     """The user's row, created on first need and locked until the caller's transaction ends.
 
     Call inside `transaction.atomic()`. Concurrent first calls are safe: the loser of the insert
-    race reads the winner's row. `commit_unflushed`: on PostgreSQL, the transaction's COMMIT
-    will not wait for its WAL to reach the disk (`synchronous_commit = off` for this transaction
-    only); only for a caller whose every answer waits on a later commit that does (the reveal's
-    code check: `otp._verify`).
+    race reads the winner's row.
     """
-    connection = transaction.get_connection()
-    unflushed = commit_unflushed and connection.vendor == "postgresql"
-    query = _SECURITY_FOR_UPDATE_COMMIT_UNFLUSHED if unflushed else _SECURITY_FOR_UPDATE
-    locked = query.first(user_id=user_pk(user))
+    locked = unique_or_none(AccountSecurity.objects.select_for_update().filter(user_id=user.pk))
     if locked is not None:  # one query once the row exists, which is almost always
         return locked
-    if unflushed:
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit = off")
-    AccountSecurity.objects.get_or_create(user_id=user_pk(user))
-    return AccountSecurity.objects.select_for_update().get(user_id=user_pk(user))
+    AccountSecurity.objects.get_or_create(user_id=user.pk)
+    return AccountSecurity.objects.select_for_update().get(user_id=user.pk)
 
 
-def account_security_read(*, user: object) -> AccountSecurity | None:
+def account_security_read(*, user: User) -> AccountSecurity | None:
     """The user's row as it is now, unlocked, or None when none was made yet. Reads only.
 
     For callers that check both the lock (`lock_end`) and the cool-off (`cooloff.cooloff_from`):
     one query instead of one each.
     """
-    pk = user_pk(user)
-    return None if pk is None else _SECURITY.first(user_id=pk)
+    return unique_or_none(AccountSecurity.objects.filter(user_id=user.pk))
 
 
 def lock_end(security: AccountSecurity | None) -> datetime | None:
@@ -104,7 +65,7 @@ def lock_end(security: AccountSecurity | None) -> datetime | None:
     return None
 
 
-def account_locked_until(*, user: object) -> datetime | None:
+def account_locked_until(*, user: User) -> datetime | None:
     """When the user's lock ends, or None when they are not locked now. Reads only."""
     return lock_end(account_security_read(user=user))
 
@@ -142,7 +103,7 @@ def seconds_until(moment: datetime) -> int:
 
 def failure_record(
     *,
-    user: object,
+    user: User,
     security: AccountSecurity,
     trigger: FailureTrigger,
     client: ClientInfo | None,
@@ -186,7 +147,7 @@ def success_record(*, security: AccountSecurity) -> None:
         security.save(update_fields=["failed_attempts", "locked_until"])
 
 
-def password_failure_record(*, user: object, client: ClientInfo | None) -> datetime | None:
+def password_failure_record(*, user: User, client: ClientInfo | None) -> datetime | None:
     """Count a wrong password for `user`; returns the lock's end when the account is locked."""
     with transaction.atomic():
         security = security_for_update(user=user)
@@ -205,7 +166,7 @@ def password_failure_record_for_username(
     return password_failure_record(user=user, client=client)
 
 
-def account_unlock(*, user: object, by: object, client: ClientInfo | None) -> bool:
+def account_unlock(*, user: User, by: User | None, client: ClientInfo | None) -> bool:
     """Lift the user's lock now and reset the count. Returns True (and sends `account_unlocked`)
     when a lock was in force, False when there was nothing to lift."""
     with transaction.atomic():
@@ -219,12 +180,7 @@ def account_unlock(*, user: object, by: object, client: ClientInfo | None) -> bo
     return was_locked
 
 
-def user_pk(user: object) -> Any:
-    """The primary key of a user instance (ORM lookups by `user_id` keep the types honest)."""
-    return getattr(user, "pk", None)
-
-
-def _user_by_username(username: str | None) -> object | None:
+def _user_by_username(username: str | None) -> User | None:
     if not username:
         return None
     model = get_user_model()

@@ -1,27 +1,18 @@
 """Session lifetime: the idle expiry pushed out by activity (at most once a minute), and the
-absolute cap counted from sign-in that no activity can push back; and the OTP device load."""
+absolute cap counted from sign-in that no activity can push back."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import nullcontext
-from typing import Any
 
-import django_otp.middleware
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import SESSION_KEY, logout
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django_otp import DEVICE_ID_SESSION_KEY
-from django_otp.models import Device
-from django_otp.plugins.otp_static.models import StaticDevice
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cardreveal.accounts.backends import session_device_now, session_device_wanted
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
-from cardreveal.db import CompiledQuery
 
 # Seconds since the epoch at which this session was last saved, so its idle expiry last moved.
 SESSION_REFRESHED_AT = "cardreveal_refreshed_at"
@@ -86,57 +77,3 @@ def _duration(seconds: int) -> str:
         return f"{hours} hour{'s' if hours != 1 else ''}"
     minutes = seconds // 60
     return f"{minutes} minute{'s' if minutes != 1 else ''}"
-
-
-# The session's verified device, loaded on every signed-in request: compiled once per device kind
-# (cardreveal/db.py) instead of django-otp's queryset per request.
-_DEVICE_BY_ID = {
-    device_cls._meta.label_lower: CompiledQuery(
-        lambda pk, device_cls=device_cls: device_cls.objects.filter(pk=pk).order_by()[:1], pk=1
-    )
-    for device_cls in (TOTPDevice, StaticDevice)
-}
-
-
-_TOTP_LABEL = TOTPDevice._meta.label_lower
-
-
-class OTPMiddleware(django_otp.middleware.OTPMiddleware):
-    """django-otp's middleware, loading the session's device with compiled queries: a TOTP
-    device in the same query as the session's user (`LockoutModelBackend.get_user`), any other
-    of ours by itself.
-
-    Everything else (the lazy user, `is_verified`, dropping a device that is someone else's or
-    unconfirmed) is django-otp's own. Device kinds other than ours go through django-otp.
-    """
-
-    def _verify_user_sync(self, request: HttpRequest, user: Any) -> Any:
-        ref = _device_ref(request.session.get(DEVICE_ID_SESSION_KEY))
-        with (
-            session_device_wanted(ref[1])
-            if ref is not None and ref[0] == _TOTP_LABEL
-            else nullcontext()
-        ):
-            return super()._verify_user_sync(request, user)
-
-    def _device_from_persistent_id(self, persistent_id: str) -> Device | None:
-        ref = _device_ref(self._normalize_persistent_id(persistent_id))
-        wanted = session_device_now()
-        # Loaded with the user: the device, or None when it is gone or not this user's (django-otp
-        # would drop a device of someone else's just the same).
-        if wanted is not None and wanted.loaded and ref == (_TOTP_LABEL, wanted.device_id):
-            return wanted.device
-        if ref is None or (query := _DEVICE_BY_ID.get(ref[0])) is None:
-            return super()._device_from_persistent_id(persistent_id)
-        return query.first(pk=ref[1])
-
-
-def _device_ref(persistent_id: object) -> tuple[str, int] | None:
-    """A session's persistent device id ("app.model/id") as (model label, id); None for anything
-    else."""
-    if not isinstance(persistent_id, str):
-        return None
-    label, _, device_id = persistent_id.rpartition("/")
-    if not (device_id.isascii() and device_id.isdecimal()):
-        return None
-    return label, int(device_id)

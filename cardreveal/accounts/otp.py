@@ -13,11 +13,10 @@ import re
 import secrets
 from dataclasses import dataclass, replace
 from datetime import datetime
-from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db import connections, router, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django_otp.oath import TOTP
@@ -29,7 +28,9 @@ from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import otp_failed, otp_replay_rejected
 from cardreveal.client_info import ClientInfo
-from cardreveal.db import CompiledQuery, statement_cursor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 _TOTP_RE = re.compile(r"^[0-9]{6}$")
 BACKUP_CODE_COUNT = 10
@@ -63,14 +64,6 @@ class OtpContext(enum.StrEnum):
 _COUNTED = frozenset({OtpFailure.INVALID})
 
 
-# django-otp's `devices_for_user(user, confirmed=True)`, locked, compiled once (cardreveal/db.py):
-# every reveal runs it.
-_CONFIRMED_TOTP_FOR_UPDATE = CompiledQuery(
-    lambda user_id: TOTPDevice.objects.filter(user_id=user_id, confirmed=True).select_for_update(),
-    user_id=1,
-)
-
-
 @dataclass(frozen=True)
 class OtpCheck:
     """The result of checking one code: the device that accepted it, or why none did.
@@ -101,66 +94,13 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
     return f"{totp.token():0{device.digits}d}" == code
 
 
-# What django-otp's `TOTPDevice.verify_token` changes on the device before it saves it: the step
-# it accepted and the drift (a right code), the throttling counters (reset by a right code, raised
-# by a wrong one) and the time of last use. tests/accounts/test_otp_device_save.py checks, against
-# the installed django-otp, that nothing else changes and that the row ends up as its own save
-# leaves it.
-VERIFICATION_FIELDS = (
-    "last_t",
-    "drift",
-    "throttling_failure_timestamp",
-    "throttling_failure_count",
-    "last_used_at",
-)
-
-
-@cache
-def _verification_update(alias: str) -> tuple[str, tuple[Any, ...]]:
-    """The UPDATE of a device's `VERIFICATION_FIELDS` by primary key, and those fields in order.
-    Built from the model's metadata alone, once per process."""
-    qn = connections[alias].ops.quote_name
-    meta = TOTPDevice._meta
-    fields = tuple(meta.get_field(name) for name in VERIFICATION_FIELDS)
-    assignments = ", ".join(f"{qn(str(field.column))} = %s" for field in fields)
-    # Only names from the model's metadata (quoted) are formatted in; every value is a parameter.
-    sql = f"UPDATE {qn(meta.db_table)} SET {assignments} WHERE {qn(str(meta.pk.column))} = %s"  # noqa: S608
-    return sql, fields
-
-
-def _verification_save(device: TOTPDevice) -> None:
-    """Write what a verification changed on `device` in one prepared statement, instead of the
-    ORM's save of every column: on a reveal, that save compiled an UPDATE each time and cost about
-    a twentieth of the request's CPU. Sends no model signals: the only receiver of a device's
-    save (`audit.receivers.on_device_saved`) looks for a device becoming confirmed, which a
-    verification never does."""
-    alias = router.db_for_write(TOTPDevice, instance=device)
-    connection = connections[alias]
-    sql, fields = _verification_update(alias)
-    params = [
-        field.get_db_prep_save(getattr(device, field.attname), connection) for field in fields
-    ]
-    with statement_cursor(connection) as cursor:  # prepared: the same text every time
-        cursor.execute(sql, [*params, device.pk])
-
-
-def _verify_token(device: TOTPDevice, code: str) -> bool:
-    """django-otp's `device.verify_token(code)`, its own check and throttling, with its saves made
-    by `_verification_save`."""
-    setattr(device, "save", partial(_verification_save, device))  # noqa: B010 (on this instance only)
-    try:
-        return bool(device.verify_token(code))
-    finally:
-        delattr(device, "save")
-
-
-def _check_totp(*, user: object, code: str) -> OtpCheck:
+def _check_totp(*, user: User, code: str) -> OtpCheck:
     """Check a normalised code against the user's confirmed TOTP devices (locked for update)."""
     if not code:
         return OtpCheck(None, OtpFailure.MISSING)
     if not _TOTP_RE.fullmatch(code):
         return OtpCheck(None, OtpFailure.MALFORMED)
-    devices = _CONFIRMED_TOTP_FOR_UPDATE.all(user_id=lockout.user_pk(user))
+    devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True).select_for_update())
     if not devices:
         return OtpCheck(None, OtpFailure.NO_DEVICE)
     failure = OtpFailure.INVALID
@@ -170,7 +110,7 @@ def _check_totp(*, user: object, code: str) -> OtpCheck:
             failure = OtpFailure.THROTTLED
             continue
         replay = _is_replay(device, code)
-        if _verify_token(device, code):
+        if device.verify_token(code):
             return OtpCheck(device, None)
         if replay and failure is OtpFailure.INVALID:
             failure = OtpFailure.REPLAYED
@@ -187,7 +127,7 @@ def backup_code_digests(code: str) -> list[str]:
     ]
 
 
-def _check_backup(*, user: object, code: str) -> OtpCheck | None:
+def _check_backup(*, user: User, code: str) -> OtpCheck | None:
     """Check a backup code against the user's static devices (locked); None when none matched."""
     digests = backup_code_digests(code.lower())
     for device in StaticDevice.objects.devices_for_user(user, confirmed=True).select_for_update():
@@ -200,23 +140,17 @@ def _check_backup(*, user: object, code: str) -> OtpCheck | None:
 
 def _verify(
     *,
-    user: object,
+    user: User,
     code: str | None,
     allow_backup: bool,
     context: OtpContext,
     client: ClientInfo | None,
-    audited_after: bool = False,
 ) -> OtpCheck:
     code = normalise_code(code)
-    with transaction.atomic():
-        # With `audited_after`, this transaction's commit does not wait for the disk. Only for a
-        # check whose caller always writes an audit record before it answers, as a reveal does on
-        # every path after the code is checked. That record commits synchronously, and
-        # PostgreSQL flushes the WAL in order, so by the time anything is answered this
-        # transaction is on disk too. A crash in between loses at most a code's consumption for a
-        # reveal that was never answered. It saves one disk flush on every reveal's path (about a
-        # millisecond here, more where commits wait for a replica).
-        security = lockout.security_for_update(user=user, commit_unflushed=audited_after)
+    # Inside the caller's transaction when there is one (no savepoint), so a caller can commit
+    # what it writes about the check together with it (the reveal's audit record).
+    with transaction.atomic(savepoint=False):
+        security = lockout.security_for_update(user=user)
         if security.lock_active(now=timezone.now()):
             result = OtpCheck(None, OtpFailure.LOCKED, security.locked_until)
         else:
@@ -251,7 +185,7 @@ def _verify(
 
 
 def _announce_failure(
-    *, user: object, result: OtpCheck, context: OtpContext, client: ClientInfo | None
+    *, user: User, result: OtpCheck, context: OtpContext, client: ClientInfo | None
 ) -> None:
     if result.failure is OtpFailure.REPLAYED:
         otp_replay_rejected.send(
@@ -264,7 +198,7 @@ def _announce_failure(
         )
 
 
-def verify_totp(*, user: object, code: str | None, client: ClientInfo | None = None) -> OtpCheck:
+def verify_totp(*, user: User, code: str | None, client: ClientInfo | None = None) -> OtpCheck:
     """Check a TOTP code against the user's confirmed authenticators, consuming it on success.
 
     Used for the per-reveal step-up: backup codes are not accepted here. Returns an OtpCheck;
@@ -279,12 +213,11 @@ def verify_totp(*, user: object, code: str | None, client: ClientInfo | None = N
         allow_backup=False,
         context=OtpContext.REVEAL,
         client=client,
-        audited_after=True,
     )
 
 
 def verify_sign_in_code(
-    *, user: object, code: str | None, client: ClientInfo | None = None
+    *, user: User, code: str | None, client: ClientInfo | None = None
 ) -> OtpCheck:
     """Check a code at sign-in: a TOTP code, or else one single-use backup code.
 
@@ -295,7 +228,7 @@ def verify_sign_in_code(
     )
 
 
-def pending_totp_device(*, user: object) -> TOTPDevice:
+def pending_totp_device(*, user: User) -> TOTPDevice:
     """The user's unconfirmed authenticator being enrolled, created on first call."""
     device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
     if device is None:
@@ -303,7 +236,7 @@ def pending_totp_device(*, user: object) -> TOTPDevice:
     return device
 
 
-def confirm_totp_device(*, user: object, code: str | None) -> tuple[TOTPDevice | None, list[str]]:
+def confirm_totp_device(*, user: User, code: str | None) -> tuple[TOTPDevice | None, list[str]]:
     """Confirm the pending authenticator with a code from it; on success make fresh backup codes.
 
     Returns (device, backup_codes) on success, (None, []) when the code is wrong. A confirmed
@@ -325,7 +258,7 @@ def confirm_totp_device(*, user: object, code: str | None) -> tuple[TOTPDevice |
         return device, replace_backup_codes(user=user)
 
 
-def replace_backup_codes(*, user: object) -> list[str]:
+def replace_backup_codes(*, user: User) -> list[str]:
     """Replace the user's backup codes with ten new single-use ones and return them (shown once).
 
     Only their digests (`backup_code_digests`) are stored.
@@ -340,6 +273,6 @@ def replace_backup_codes(*, user: object) -> list[str]:
     return codes
 
 
-def has_confirmed_authenticator(user: object) -> bool:
+def has_confirmed_authenticator(user: User) -> bool:
     """True when the user has finished enrolling a TOTP authenticator."""
     return bool(TOTPDevice.objects.devices_for_user(user, confirmed=True).exists())

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import heapq
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, TypeVar
 
-from django.db import connections, models, router, transaction
+from django.db import models, router, transaction
+from django.utils import timezone
 
-from cardreveal.audit.models import GENESIS_HASH, AuditChainHead, ChainedRecord
-from cardreveal.db import statement_cursor, unique_or_none
+from cardreveal.audit.models import (
+    GENESIS_HASH,
+    AppendOnlyError,
+    AuditChainHead,
+    ChainedRecord,
+    RevealEvent,
+)
+from cardreveal.db import unique_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -39,16 +47,6 @@ def canonical_payload(*, chain: str, seq: int, values: Mapping[str, object]) -> 
     body = {name: _canonical_value(value) for name, value in values.items()}
     document = {"chain": chain, "seq": seq, "fields": body}
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def payload_before_seq(*, chain: str, values: Mapping[str, object]) -> bytes:
-    """`canonical_payload` up to its seq: with sorted keys "seq" comes last, so the payload is this
-    prefix, the decimal seq and "}". Lets the database number and hash a record in one statement."""
-    sample = canonical_payload(chain=chain, seq=0, values=values)
-    prefix, tail = sample[: -len(b'"seq":0}')], sample[-len(b'"seq":0}') :]
-    if tail != b'"seq":0}':  # the document's shape changed: numbering must go the slow way
-        raise ValueError("canonical_payload no longer ends with its seq")
-    return prefix + b'"seq":'
 
 
 def link_hash(*, prev_hash: str, payload: bytes) -> str:
@@ -78,14 +76,14 @@ def _locked_head(model: type[ChainedRecord]) -> AuditChainHead:
     head = unique_or_none(AuditChainHead.objects.select_for_update().filter(chain=model.CHAIN))
     if head is not None:
         return head
-    newest = model.objects.order_by("-seq").values_list("seq", "hash").first()
+    newest = max(_links(model, newest_first=True, limit=1), default=None, key=lambda link: link.seq)
     if newest is not None:
         logger.error(
-            "audit chain %s had no head row; rebuilt from its newest record seq=%s",
+            "audit chain %s had no head row; rebuilt from its newest link seq=%s",
             model.CHAIN,
-            newest[0],
+            newest.seq,
         )
-    seq, last_hash = newest if newest is not None else (0, GENESIS_HASH)
+    seq, last_hash = (newest.seq, newest.hash) if newest is not None else (0, GENESIS_HASH)
     AuditChainHead.objects.get_or_create(
         chain=model.CHAIN, defaults={"seq": seq, "hash": last_hash}
     )
@@ -96,42 +94,120 @@ def chain_append(record: R, *, dependent: models.Model | None = None) -> R:
     """Number, link and insert an unsaved audit record as the newest in its chain; return it.
 
     `dependent` is an unsaved row with a foreign key to `record` (a reveal's receipt), inserted
-    with it: both or neither. Atomic. Raises whatever the insert raises (inside a transaction, the
-    caller's transaction then rolls back with it: no record means no action).
-
-    Every append in a chain waits for the chain head's row lock, across all workers and hosts, so
-    how long it is held bounds the chain's appends per second. On PostgreSQL one statement takes
-    the lock, numbers and hashes the record, moves the head and inserts both rows
-    (`_append_on_postgresql`); outside a transaction that statement is its own transaction, so
-    the lock is held only while it runs, never across a round trip to a busy worker. Inside a
-    transaction the lock is held until it commits: append last. Elsewhere (SQLite: one writer
-    anyway) the head is read, the record inserted and the head moved in three statements.
+    with it: both or neither. Atomic; inside the caller's transaction when there is one (no
+    savepoint: a failed append fails the caller's transaction too, so no record means no action).
+    Every append in a chain waits for the chain head's row lock, held until the transaction
+    commits: append last.
     """
     model = type(record)
     alias = router.db_for_write(model)
-    link = _link_to(model, dependent) if dependent is not None else None
-    if connections[alias].vendor == "postgresql" and _append_on_postgresql(
-        record, alias, dependent, link
-    ):
-        return record
-    # No savepoint when nested: a failed append fails the caller's transaction too (no record, no
-    # action).
     with transaction.atomic(using=alias, savepoint=False):
-        head = _locked_head(model)
-        record.seq = head.seq + 1
-        record.prev_hash = head.hash
+        seq, prev_hash = _next_link(model)
+        record.seq = seq
+        record.prev_hash = prev_hash
         record.hash = record_hash(record, chain=model.CHAIN, fields=model.HASHED_FIELDS)
         record.save(force_insert=True)
-        AuditChainHead.objects.filter(chain=model.CHAIN).update(
-            seq=record.seq, hash=record.hash, prev_hash=record.prev_hash
-        )
-        if dependent is not None and link is not None:
-            setattr(dependent, link.name, record)
+        _head_moved(model, seq=seq, prev_hash=prev_hash, new_hash=record.hash)
+        if dependent is not None:
+            setattr(dependent, _link_to(model, dependent).name, record)
             dependent.save(force_insert=True)
     return record
 
 
-_LINK_COLUMNS = frozenset({"seq", "prev_hash", "hash"})
+def chain_complete(
+    record: RevealEvent,
+    *,
+    outcome: str,
+    reason: str,
+    provider_latency_ms: int | None,
+    dependent: models.Model | None = None,
+) -> RevealEvent:
+    """Complete a record opened with outcome `pending`: its outcome, reason and provider latency
+    are written once, as a second link of its chain (`completion_seq`, `completion_prev_hash`,
+    `completion_hash` over `completion_payload`), so they are as tamper-evident as the record.
+
+    `dependent` as for `chain_append`. Atomic, like `chain_append`. Raises AppendOnlyError when the
+    record was not opened as pending or is already completed (nothing is written then).
+    """
+    model = type(record)
+    alias = router.db_for_write(model)
+    with transaction.atomic(using=alias, savepoint=False):
+        seq, prev_hash = _next_link(model)
+        completed_at = timezone.now()
+        values = completion_values(
+            opened_seq=record.seq,
+            outcome=outcome,
+            reason=reason,
+            provider_latency_ms=provider_latency_ms,
+            completed_at=completed_at,
+        )
+        new_hash = link_hash(
+            prev_hash=prev_hash,
+            payload=canonical_payload(chain=model.CHAIN, seq=seq, values=values),
+        )
+        # A plain queryset: the model's own refuses every update, and this is the one allowed.
+        written = (
+            models.QuerySet(model=model, using=alias)
+            .filter(
+                pk=record.pk,
+                outcome=model.Outcome.PENDING,
+                completion_seq__isnull=True,
+            )
+            .update(
+                outcome=outcome,
+                reason=reason,
+                provider_latency_ms=provider_latency_ms,
+                completed_at=completed_at,
+                completion_seq=seq,
+                completion_prev_hash=prev_hash,
+                completion_hash=new_hash,
+            )
+        )
+        if written != 1:
+            raise AppendOnlyError(f"reveal record {record.pk} is not open: it cannot be completed")
+        _head_moved(model, seq=seq, prev_hash=prev_hash, new_hash=new_hash)
+        if dependent is not None:
+            setattr(dependent, _link_to(model, dependent).name, record)
+            dependent.save(force_insert=True)
+    record.outcome, record.reason = outcome, reason
+    record.provider_latency_ms, record.completed_at = provider_latency_ms, completed_at
+    record.completion_seq, record.completion_prev_hash, record.completion_hash = (
+        seq,
+        prev_hash,
+        new_hash,
+    )
+    return record
+
+
+def completion_values(
+    *,
+    opened_seq: int,
+    outcome: str,
+    reason: str,
+    provider_latency_ms: int | None,
+    completed_at: datetime,
+) -> dict[str, object]:
+    """What a completion link's hash covers, besides its chain and seq."""
+    return {
+        "completes": opened_seq,
+        "outcome": outcome,
+        "reason": reason,
+        "provider_latency_ms": provider_latency_ms,
+        "completed_at": completed_at,
+    }
+
+
+def _next_link(model: type[ChainedRecord]) -> tuple[int, str]:
+    """The next link's seq and the hash it links to, with the chain's head locked until the
+    transaction ends."""
+    head = _locked_head(model)
+    return head.seq + 1, head.hash
+
+
+def _head_moved(model: type[ChainedRecord], *, seq: int, prev_hash: str, new_hash: str) -> None:
+    AuditChainHead.objects.filter(chain=model.CHAIN).update(
+        seq=seq, hash=new_hash, prev_hash=prev_hash
+    )
 
 
 def _link_to(model: type[models.Model], dependent: models.Model) -> models.ForeignKey[Any, Any]:
@@ -146,116 +222,12 @@ def _link_to(model: type[models.Model], dependent: models.Model) -> models.Forei
     return links[0]
 
 
-def _insert_fields(model: type[models.Model], *, skip: frozenset[str]) -> tuple[Any, ...]:
-    """The columns of `model` an INSERT ... SELECT writes: all but its primary key and `skip`."""
-    return tuple(
-        field
-        for field in model._meta.concrete_fields
-        if not field.primary_key and field.attname not in skip
-    )
-
-
-def _insert_params(row: models.Model, fields: Iterable[Any], connection: Any) -> list[object]:
-    return [field.get_db_prep_save(field.pre_save(row, True), connection) for field in fields]
-
-
-@cache
-def _append_statement(
-    model: type[ChainedRecord], link: models.ForeignKey[Any, Any] | None, alias: str
-) -> tuple[str, tuple[Any, ...], tuple[Any, ...]]:
-    """The one-statement append for `model` (and a dependent row, of the model `link` belongs
-    to, linked by it), with the fields whose values fill its placeholders, in order.
-
-    Built from the models' metadata alone, so once per process: building it (quoting, each
-    column's cast type) cost more CPU than the rest of an append. Each value is a typed
-    placeholder (a bare literal in INSERT ... SELECT is text, not the column's type).
-    """
-    connection = connections[alias]
-    qn = connection.ops.quote_name
-
-    def columns_and_values(fields: tuple[Any, ...]) -> tuple[str, str]:
-        columns = ", ".join(qn(str(field.column)) for field in fields)
-        values = ", ".join(f"CAST(%s AS {field.cast_db_type(connection)})" for field in fields)
-        return columns, values
-
-    pk = qn(str(model._meta.pk.column))
-    fields = _insert_fields(model, skip=_LINK_COLUMNS)
-    columns, values = columns_and_values(fields)
-    # Only names from the models' own metadata (quoted) are formatted in; every value is a
-    # parameter.
-    sql = (
-        f"WITH head AS (UPDATE {qn(AuditChainHead._meta.db_table)} "  # noqa: S608
-        "SET seq = seq + 1, prev_hash = hash, hash = encode(sha256("
-        "convert_to(hash, 'UTF8') || %s::bytea || convert_to((seq + 1)::text || '}', 'UTF8')"
-        "), 'hex') WHERE chain = %s RETURNING seq, prev_hash, hash), "
-        f"appended AS (INSERT INTO {qn(model._meta.db_table)} (seq, prev_hash, hash, {columns}) "
-        f"SELECT seq, prev_hash, hash, {values} FROM head "
-        f"RETURNING {pk}, seq, prev_hash, hash)"
-    )
-    if link is None:
-        return sql + " SELECT appended.*, NULL FROM appended", fields, ()  # noqa: S608
-    dependent_model = link.model
-    dep_fields = _insert_fields(dependent_model, skip=frozenset({link.attname}))
-    dep_columns, dep_values = columns_and_values(dep_fields)
-    dep_pk = qn(str(dependent_model._meta.pk.column))
-    sql += (
-        f", dependent AS (INSERT INTO {qn(dependent_model._meta.db_table)} "  # noqa: S608
-        f"({qn(str(link.column))}, {dep_columns}) SELECT {pk}, {dep_values} FROM appended "
-        f"RETURNING {dep_pk}) "
-        f"SELECT appended.*, (SELECT {dep_pk} FROM dependent) FROM appended"
-    )
-    return sql, fields, dep_fields
-
-
-def _append_on_postgresql(
-    record: ChainedRecord,
-    alias: str,
-    dependent: models.Model | None,
-    link: models.ForeignKey[Any, Any] | None,
-) -> bool:
-    """Move the chain's head and insert `record` (and `dependent`) in one statement; False when
-    the chain has no head row yet (nothing was written: the caller makes it the slow way).
-
-    The UPDATE takes the head's row lock, numbers the record, and computes its hash in the
-    database, sha256(prev_hash + payload), from the payload `payload_before_seq` gives with the
-    new seq appended, exactly as `record_hash` computes it (`manage.py verify_audit` checks every
-    link in Python). A writer that waited for the lock computes from the row as its predecessor
-    left it, so the chain cannot fork.
-    """
-    model = type(record)
-    try:
-        prefix = payload_before_seq(
-            chain=model.CHAIN, values=record_values(record, model.HASHED_FIELDS)
-        )
-    except ValueError:
-        return False
-    connection = connections[alias]
-    sql, fields, dep_fields = _append_statement(model, link, alias)  # link: None without dependent
-    params = [prefix, model.CHAIN, *_insert_params(record, fields, connection)]
-    if dependent is not None:
-        params += _insert_params(dependent, dep_fields, connection)
-    with statement_cursor(connection) as cursor:  # prepared: the same text every time
-        cursor.execute(sql, params)  # type: ignore[arg-type]
-        row = cursor.fetchone()
-    if row is None:
-        return False
-    record.pk, record.seq, record.prev_hash, record.hash, dependent_pk = row
-    record._state.adding = False
-    record._state.db = alias
-    if dependent is not None and link is not None:
-        setattr(dependent, link.name, record)
-        dependent.pk = dependent_pk
-        dependent._state.adding = False
-        dependent._state.db = alias
-    return True
-
-
 @dataclass(frozen=True)
 class ChainReport:
     """The result of walking one chain: how far it is intact, and the first break if any."""
 
     chain: str
-    records: int
+    links: int
     head_seq: int
     head_hash: str
     problem: str | None
@@ -265,17 +237,95 @@ class ChainReport:
         return self.problem is None
 
 
+@dataclass(frozen=True)
+class _Link:
+    """One link of a chain as stored: a record, or (reveal records) a record's completion."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    expected_hash: str  # what the stored values hash to
+    where: str
+
+
+def _links(
+    model: type[ChainedRecord],
+    *,
+    newest_first: bool = False,
+    limit: int | None = None,
+    chunk_size: int = 2000,
+) -> Iterator[_Link]:
+    """Every link of `model`'s chain in seq order (or newest first), records and completions
+    merged."""
+    sign = "-" if newest_first else ""
+    openings = model.objects.order_by(f"{sign}seq")[:limit].iterator(chunk_size=chunk_size)
+    streams: list[Iterator[_Link]] = [(_opening_link(model, row) for row in openings)]
+    if issubclass(model, RevealEvent):
+        completed = (
+            RevealEvent.objects.filter(completion_seq__isnull=False)
+            .order_by(f"{sign}completion_seq")[:limit]
+            .iterator(chunk_size=chunk_size)
+        )
+        streams.append(_completion_link(row) for row in completed)
+    return heapq.merge(*streams, key=lambda link: link.seq, reverse=newest_first)
+
+
+def _opening_link(model: type[ChainedRecord], record: ChainedRecord) -> _Link:
+    opened = record
+    if isinstance(record, RevealEvent) and record.completion_seq is not None:
+        # A completed record was opened as pending: its first link covers it as it was then.
+        opened = copy.copy(record)
+        opened.outcome, opened.reason, opened.provider_latency_ms = (
+            RevealEvent.Outcome.PENDING,
+            "",
+            None,
+        )
+    return _Link(
+        seq=record.seq,
+        prev_hash=record.prev_hash,
+        hash=record.hash,
+        expected_hash=record_hash(opened, chain=model.CHAIN, fields=model.HASHED_FIELDS),
+        where=f"record seq {record.seq} (id {record.pk})",
+    )
+
+
+def _completion_link(record: RevealEvent) -> _Link:
+    seq = int(record.completion_seq or 0)
+    values = completion_values(
+        opened_seq=record.seq,
+        outcome=record.outcome,
+        reason=record.reason,
+        provider_latency_ms=record.provider_latency_ms,
+        completed_at=record.completed_at or datetime.min.replace(tzinfo=UTC),
+    )
+    expected = link_hash(
+        prev_hash=record.completion_prev_hash,
+        payload=canonical_payload(chain=RevealEvent.CHAIN, seq=seq, values=values),
+    )
+    if seq <= record.seq:  # a completion always comes after the record it completes
+        expected = ""
+    return _Link(
+        seq=seq,
+        prev_hash=record.completion_prev_hash,
+        hash=record.completion_hash,
+        expected_hash=expected,
+        where=f"the completion of record seq {record.seq} (id {record.pk}), at seq {seq}",
+    )
+
+
 def chain_verify(
     model: type[ChainedRecord], *, anchor: tuple[int, str] | None = None, chunk_size: int = 2000
 ) -> ChainReport:
     """Walk `model`'s chain in `seq` order and report the first broken link.
 
-    Finds: an edited record (its hash no longer matches), a deleted record (a gap in `seq`, or the
-    newest ones missing against the head row), an inserted or replaced record (a `prev_hash` that
-    does not match, or records past the head), and, with `anchor=(seq, hash)` kept from an earlier
-    run, a chain rewritten from that point on. Reads only; takes no locks.
+    A reveal record opened before its provider call and completed after is two links: the record
+    as opened (outcome `pending`) and its completion. Finds: an edited record or outcome (its hash
+    no longer matches), a deleted record (a gap in `seq`, or the newest ones missing against the
+    head row), an inserted or replaced record (a `prev_hash` that does not match, or links past
+    the head), and, with `anchor=(seq, hash)` kept from an earlier run, a chain rewritten from
+    that point on. Reads only; takes no locks.
 
-    The hash is unkeyed: a rewrite of every later record and of the head goes unseen without an
+    The hash is unkeyed: a rewrite of every later link and of the head goes unseen without an
     anchor, so keep the head printed by verify_audit somewhere else and pass it back later.
     """
     chain = model.CHAIN
@@ -285,33 +335,34 @@ def chain_verify(
     def report(problem: str | None) -> ChainReport:
         return ChainReport(
             chain=chain,
-            records=count,
+            links=count,
             head_seq=head.seq if head else 0,
             head_hash=head.hash if head else GENESIS_HASH,
             problem=problem,
         )
 
-    for record in model.objects.order_by("seq").iterator(chunk_size=chunk_size):
-        where = f"record seq {record.seq} (id {record.pk})"
-        if record.seq != expected_seq:
+    for link in _links(model, chunk_size=chunk_size):
+        if link.seq != expected_seq:
+            if link.seq < expected_seq:
+                return report(f"{link.where} repeats seq {link.seq}: inserted or forged.")
             missing = (
                 f"seq {expected_seq}"
-                if record.seq == expected_seq + 1
-                else f"seq {expected_seq} to {record.seq - 1}"
+                if link.seq == expected_seq + 1
+                else f"seq {expected_seq} to {link.seq - 1}"
             )
-            return report(f"{missing} missing before {where}: deleted.")
-        if record.prev_hash != prev_hash:
+            return report(f"{missing} missing before {link.where}: deleted.")
+        if link.prev_hash != prev_hash:
             return report(
-                f"{where} does not link to seq {record.seq - 1}: "
-                "the record before it was rewritten, or this one was inserted."
+                f"{link.where} does not link to seq {link.seq - 1}: "
+                "the link before it was rewritten, or this one was inserted."
             )
-        if record_hash(record, chain=chain, fields=model.HASHED_FIELDS) != record.hash:
+        if link.expected_hash != link.hash:
             return report(
-                f"{where} does not match its hash: changed after it was written, or forged."
+                f"{link.where} does not match its hash: changed after it was written, or forged."
             )
-        if anchor is not None and record.seq == anchor[0] and record.hash != anchor[1]:
-            return report(f"{where} does not match the anchor: the chain was rewritten.")
-        prev_hash = record.hash
+        if anchor is not None and link.seq == anchor[0] and link.hash != anchor[1]:
+            return report(f"{link.where} does not match the anchor: the chain was rewritten.")
+        prev_hash = link.hash
         expected_seq += 1
         count += 1
     last_seq = expected_seq - 1

@@ -79,7 +79,13 @@ class ChainedRecord(models.Model):
 
 
 class RevealEvent(ChainedRecord):
-    """One reveal attempt, successful or not. Never the CVV."""
+    """One reveal attempt, successful or not. Never the CVV.
+
+    An attempt that gets as far as asking the provider is written before the provider is asked,
+    with outcome `pending`, and completed once with its outcome after (`chain.chain_complete`):
+    a record still pending is evidence that the provider was asked and the outcome never written
+    (a crash, or a database that failed at that moment).
+    """
 
     CHAIN = "reveal"
     # Frozen: changing this list changes every hash (a new list needs a new chain format).
@@ -107,7 +113,8 @@ class RevealEvent(ChainedRecord):
     class Outcome(models.TextChoices):
         REVEALED = "revealed", "Revealed"
         REFUSED = "refused", "Refused"  # our checks said no: OTP, ownership, kill switch
-        FAILED = "failed", "Failed"  # the provider could not answer
+        FAILED = "failed", "Failed"  # the provider could not answer, or our side failed
+        PENDING = "pending", "Outcome not recorded"  # the provider was asked; see the docstring
 
     user = _no_constraint_fk(settings.AUTH_USER_MODEL, "The user, by id; kept if they are deleted.")
     username = models.CharField(max_length=150, help_text="Kept if the user is deleted.")
@@ -126,6 +133,13 @@ class RevealEvent(ChainedRecord):
     request_id = models.CharField(max_length=64, blank=True)
     provider_kind = models.CharField(max_length=30, blank=True)
     provider_latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    # The completion of a record opened as pending: the second link of the chain it takes.
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    completion_seq = models.PositiveBigIntegerField(
+        null=True, blank=True, unique=True, editable=False, help_text="The completion's link."
+    )
+    completion_prev_hash = models.CharField(max_length=64, blank=True, editable=False)
+    completion_hash = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

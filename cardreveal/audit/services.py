@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, cast
 
 from django.db import models
 
-from cardreveal.audit.chain import chain_append
+from cardreveal.audit.chain import chain_append, chain_complete
 from cardreveal.audit.models import AuthEvent, RevealEvent
 from cardreveal.client_info import ClientInfo
 
@@ -59,40 +59,101 @@ def _username(user: object | None) -> str:
     return str(get_username()) if callable(get_username) else ""
 
 
+def _reveal_event(
+    *,
+    user: User,
+    client: ClientInfo,
+    outcome: str,
+    reason: str,
+    card: models.Model | None,
+    requested_card_id: str,
+    provider_kind: str,
+    provider_latency_ms: int | None,
+) -> RevealEvent:
+    """An unsaved reveal event, its text escaped and cut to fit."""
+    return RevealEvent(
+        user=user,
+        username=escape_control(_username(user), limit=150),
+        card_id=card.pk if card is not None else None,
+        card_label=escape_control(str(card), limit=80) if card is not None else "",
+        requested_card_id=escape_control(requested_card_id, limit=64),
+        channel=escape_control(client.channel, limit=10),
+        outcome=outcome,
+        reason=escape_control(reason, limit=40),
+        client_ip=client.ip,
+        user_agent=escape_control(client.user_agent, limit=300),
+        request_id=escape_control(client.request_id, limit=64),
+        provider_kind=escape_control(provider_kind, limit=30),
+        provider_latency_ms=provider_latency_ms,
+    )
+
+
 def reveal_event_record(
     *,
     user: User,
     client: ClientInfo,
     outcome: str,
     reason: str,
-    card: object | None = None,
+    card: models.Model | None = None,
     requested_card_id: str = "",
     provider_kind: str = "",
     provider_latency_ms: int | None = None,
     receipt: models.Model | None = None,
 ) -> RevealEvent:
-    """Append one reveal event to the reveal chain. `user` and `card` are model instances (card may
-    be None); `receipt`, an unsaved `ReceiptOutbox` row, is written with the event (both or
-    neither). Returns the saved event; raises if it cannot be written."""
-    from cardreveal.cards.models import Card
+    """Append one reveal event, with its final outcome, to the reveal chain. `user` and `card` are
+    model instances (card may be None); `receipt`, an unsaved `ReceiptOutbox` row, is written with
+    the event (both or neither). Returns the saved event; raises if it cannot be written."""
+    event = _reveal_event(
+        user=user,
+        client=client,
+        outcome=outcome,
+        reason=reason,
+        card=card,
+        requested_card_id=requested_card_id,
+        provider_kind=provider_kind,
+        provider_latency_ms=provider_latency_ms,
+    )
+    return chain_append(event, dependent=receipt)
 
-    card_obj = card if isinstance(card, Card) else None
-    return chain_append(
-        RevealEvent(
-            user=user,
-            username=escape_control(_username(user), limit=150),
-            card=card_obj,
-            card_label=escape_control(str(card_obj), limit=80) if card_obj else "",
-            requested_card_id=escape_control(requested_card_id, limit=64),
-            channel=escape_control(client.channel, limit=10),
-            outcome=outcome,
-            reason=escape_control(reason, limit=40),
-            client_ip=client.ip,
-            user_agent=escape_control(client.user_agent, limit=300),
-            request_id=escape_control(client.request_id, limit=64),
-            provider_kind=escape_control(provider_kind, limit=30),
-            provider_latency_ms=provider_latency_ms,
-        ),
+
+def reveal_event_open(
+    *,
+    user: User,
+    client: ClientInfo,
+    card: models.Model,
+    requested_card_id: str,
+    provider_kind: str,
+) -> RevealEvent:
+    """Append a reveal event with outcome `pending`, before its provider is asked: complete it
+    with `reveal_event_complete`. Returns the saved event; raises if it cannot be written."""
+    event = _reveal_event(
+        user=user,
+        client=client,
+        outcome=RevealEvent.Outcome.PENDING,
+        reason="",
+        card=card,
+        requested_card_id=requested_card_id,
+        provider_kind=provider_kind,
+        provider_latency_ms=None,
+    )
+    return chain_append(event)
+
+
+def reveal_event_complete(
+    event: RevealEvent,
+    *,
+    outcome: str,
+    reason: str,
+    provider_latency_ms: int | None,
+    receipt: models.Model | None = None,
+) -> RevealEvent:
+    """Write the outcome of an event from `reveal_event_open`, once (`chain.chain_complete`), and
+    `receipt` with it (both or neither). Raises if it cannot be written."""
+    return chain_complete(
+        event,
+        outcome=outcome,
+        reason=escape_control(reason, limit=40),
+        provider_latency_ms=provider_latency_ms,
         dependent=receipt,
     )
 

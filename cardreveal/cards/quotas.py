@@ -19,7 +19,6 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
-from cardreveal.redis_cache import counters_incr
 
 _PREFIX = "cardreveal:reveal-quota"
 
@@ -84,18 +83,31 @@ def _windows(*, user: object, card: object, now: float) -> list[_Window]:
 
 
 def reveal_quota_reserve(*, user: object, card: object) -> QuotaReservation:
-    """Take one unit of each quota atomically (one cache round trip on Redis); raise
+    """Take one unit of each quota (each counted atomically); raise
     RevealQuotaExceeded (taking nothing) when either is used up. Concurrent reserves never take
     more than the limit."""
     now = timezone.now().timestamp()
     windows = _windows(user=user, card=card, now=now)
-    counts = counters_incr(cache, [(w.key, math.ceil(w.ends_at - now) + 60) for w in windows])
+    counts = [_count_one(w.key, timeout=math.ceil(w.ends_at - now) + 60) for w in windows]
     reservation = QuotaReservation(tuple(w.key for w in windows))
     for window, count in zip(windows, counts, strict=True):
         if count > window.limit:
             reveal_quota_release(reservation)
             raise window.exceeded(now)
     return reservation
+
+
+def _count_one(key: str, *, timeout: int) -> int:
+    """Add one to the counter at `key` and return its new value; a missing counter starts at 0
+    and expires `timeout` seconds later (counting does not move that). Atomic: concurrent callers
+    never see the same value."""
+    for _ in range(3):
+        cache.add(key, 0, timeout=timeout)
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # expired between add and incr; make it again
+            continue
+    raise RuntimeError(f"could not count {key}")
 
 
 def reveal_quota_release(reservation: QuotaReservation) -> None:

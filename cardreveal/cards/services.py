@@ -7,10 +7,15 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
 from cardreveal.accounts.cooloff import cooloff_from
@@ -21,9 +26,13 @@ from cardreveal.accounts.lockout import (
     seconds_until,
 )
 from cardreveal.accounts.otp import OtpFailure, verify_totp
-from cardreveal.audit.models import RevealEvent
+from cardreveal.audit.models import ReceiptOutbox, RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
-from cardreveal.audit.services import reveal_event_record
+from cardreveal.audit.services import (
+    reveal_event_complete,
+    reveal_event_open,
+    reveal_event_record,
+)
 from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
@@ -32,8 +41,9 @@ from cardreveal.cards.quotas import (
     reveal_quota_reserve,
 )
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
-from cardreveal.cards.selectors import card_for_reveal
+from cardreveal.cards.selectors import RevealTarget, card_for_reveal
 from cardreveal.client_info import ClientInfo
+from providers.base import ClientKey, PlainCvv, ProviderSealedCvv
 from providers.errors import ProviderError
 
 if TYPE_CHECKING:
@@ -43,16 +53,26 @@ logger = logging.getLogger(__name__)
 
 
 class RevealError(Exception):
-    """A reveal that did not happen: a stable `code`, a user-facing `message`, an HTTP status."""
+    """A reveal that did not happen: a stable `code`, a user-facing `message`, an HTTP status, and
+    what its audit record says (`outcome`, and the provider's latency when it was asked)."""
 
     def __init__(
-        self, code: str, message: str, status_code: int, retry_after: int | None = None
+        self,
+        code: str,
+        message: str,
+        status_code: int,
+        retry_after: int | None = None,
+        *,
+        outcome: str = RevealEvent.Outcome.REFUSED,
+        latency_ms: int | None = None,
     ) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
         self.status_code = status_code
         self.retry_after = retry_after
+        self.outcome = outcome
+        self.latency_ms = latency_ms
 
 
 _OTP_MESSAGES = {
@@ -69,6 +89,16 @@ _OTP_MESSAGES = {
 _OTP_STATUS = {OtpFailure.THROTTLED: 429, OtpFailure.NO_DEVICE: 403, OtpFailure.LOCKED: 423}
 
 CARD_NOT_FOUND_MESSAGE = "Card not found."
+INTERNAL_ERROR_MESSAGE = (
+    "Something went wrong on our side and the security code was not shown. "
+    "Try again in a minute with a new code from your authenticator app."
+)
+
+
+def _internal_error() -> RevealError:
+    return RevealError(
+        "internal_error", INTERNAL_ERROR_MESSAGE, 500, outcome=RevealEvent.Outcome.FAILED
+    )
 
 
 @dataclass(frozen=True)
@@ -81,129 +111,268 @@ class RevealResult:
     display_seconds: int
 
 
+class RevealAttempt:
+    """The audit record of one reveal attempt, written exactly once (`_audited` sees to it).
+
+    Refused before the code is spent: one record with the refusal. Once the code is accepted the
+    record is opened (outcome `pending`) in the code check's transaction, before the provider is
+    asked, and completed with the outcome after.
+    """
+
+    def __init__(self, *, user: User, client: ClientInfo, card_id: uuid.UUID) -> None:
+        self.user = user
+        self.client = client
+        self.requested_card_id = str(card_id)
+        self.card: Card | None = None
+        self.opened: RevealEvent | None = None  # the pending record, once committed
+        self.finished = False
+        self.provider_asked_at: float | None = None
+        self.provider_answered_at: float | None = None
+
+    def latency_ms(self) -> int | None:
+        """How long the provider took to answer (or has taken so far), or None if never asked."""
+        if self.provider_asked_at is None:
+            return None
+        end = self.provider_answered_at or time.monotonic()
+        return int((end - self.provider_asked_at) * 1000)
+
+    def open(self) -> RevealEvent:
+        """Write the pending record (in the caller's transaction: commit it before acting)."""
+        if self.card is None:
+            raise RuntimeError("a reveal record is opened only for a resolved card")
+        return reveal_event_open(
+            user=self.user,
+            client=self.client,
+            card=self.card,
+            requested_card_id=self.requested_card_id,
+            provider_kind=self.card.binding.kind,
+        )
+
+    def finish(
+        self,
+        *,
+        outcome: str,
+        reason: str,
+        latency_ms: int | None = None,
+        receipt: ReceiptOutbox | None = None,
+    ) -> None:
+        """Write the attempt's outcome: complete the pending record, or write the one record."""
+        if self.opened is not None:
+            reveal_event_complete(
+                self.opened,
+                outcome=outcome,
+                reason=reason,
+                provider_latency_ms=latency_ms,
+                receipt=receipt,
+            )
+        else:
+            reveal_event_record(
+                user=self.user,
+                client=self.client,
+                outcome=outcome,
+                reason=reason,
+                card=self.card,
+                requested_card_id=self.requested_card_id,
+                provider_kind=self.card.binding.kind if self.card is not None else "",
+                provider_latency_ms=latency_ms,
+                receipt=receipt,
+            )
+        self.finished = True
+
+
+@contextmanager
+def _audited(attempt: RevealAttempt) -> Iterator[RevealAttempt]:
+    """The single exit of a reveal: whatever leaves the block, the attempt's record is written.
+
+    A RevealError is recorded with its code; any other exception is logged with its traceback,
+    recorded as `internal_error` and answered as a RevealError. When the record itself cannot be
+    written the answer is `internal_error` too (a record opened before the provider was asked
+    stays `pending`: the evidence that it was).
+    """
+    try:
+        yield attempt
+    except RevealError as exc:
+        _finish_or_fail(attempt, outcome=exc.outcome, reason=exc.code, latency_ms=exc.latency_ms)
+        raise
+    except Exception:
+        logger.exception(
+            "reveal failed unexpectedly: card=%s channel=%s",
+            attempt.requested_card_id,
+            attempt.client.channel,
+        )
+        _finish_or_fail(
+            attempt,
+            outcome=RevealEvent.Outcome.FAILED,
+            reason="internal_error",
+            latency_ms=attempt.latency_ms(),
+        )
+        raise _internal_error() from None
+
+
+def _finish_or_fail(
+    attempt: RevealAttempt, *, outcome: str, reason: str, latency_ms: int | None
+) -> None:
+    if attempt.finished:
+        return
+    try:
+        attempt.finish(outcome=outcome, reason=reason, latency_ms=latency_ms)
+    except Exception:
+        logger.exception(
+            "reveal attempt not recorded: card=%s reason=%s", attempt.requested_card_id, reason
+        )
+        raise _internal_error() from None
+
+
 @sensitive_variables("result", "otp_code")
 def reveal_cvv(
     *,
     user: User,
-    card_id: object,
+    card_id: uuid.UUID,
     otp_code: str | None,
     client_public_key: str | None,
     client: ClientInfo,
 ) -> RevealResult:
     """Reveal a card's CVV to its owner, sealed to the key they sent.
 
-    Steps: the account must not be locked (checked first), the card must be the user's (else the
-    same "not found" as a missing card), reveals not paused for everyone (the global switch), the
-    card and its binding enabled, the client key usable,
-    no credential-change cool-off in force, a unit of each reveal quota free (taken now, given back
-    if the code or the provider fails), and `otp_code` a fresh TOTP code (consumed here; failures
-    count towards the lockout); only then is the provider called. Every outcome is audited
-    once, never with the CVV; a success also queues a receipt for the owner, emailed after the
-    response (`cardreveal.audit.receipts`).
-    Raises RevealError with the reason; returns a RevealResult.
+    In order: the account is not locked; the card is the user's (else the same "not found" as a
+    missing card); reveals are not paused for everyone; the card and its binding are enabled; the
+    client key is usable; no credential-change cool-off is in force; a unit of each reveal quota
+    is free (taken now, given back if the reveal then fails); `otp_code` is a fresh TOTP code,
+    consumed (failures count towards the lockout) in the transaction that opens the audit record,
+    committed before the provider is called; the provider answers; the CVV is sealed; the record
+    is completed, with a receipt queued for the owner (emailed after the response).
+
+    Every attempt is recorded exactly once, never with the CVV (`_audited`). Raises RevealError
+    with the reason; returns a RevealResult.
     """
+    attempt = RevealAttempt(user=user, client=client, card_id=card_id)
+    with _audited(attempt):
+        target = _reveal_target(user=user, card_id=card_id)
+        attempt.card = card = target.card
+        _check_reveals_allowed(target)
+        client_key = _client_key(client_public_key)
+        _check_cooloff(target)
+        with _quota_taken(user=user, card=card):
+            _spend_code(attempt, code=otp_code)
+            result = _fetch_cvv(attempt, card=card, client_key=client_key)
+            scheme, sealed = seal(result, client_key)
+            del result
+            _finish_revealed(attempt, card=card)
+    return RevealResult(
+        card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
+    )
 
-    def refuse(
-        reason: str,
-        message: str,
-        status: int,
-        *,
-        card: Card | None = None,
-        outcome: str = RevealEvent.Outcome.REFUSED,
-        retry_after: int | None = None,
-        latency_ms: int | None = None,
-    ) -> RevealError:
-        reveal_event_record(
-            user=user,
-            client=client,
-            outcome=outcome,
-            reason=reason,
-            card=card,
-            requested_card_id=str(card_id)[:64],
-            provider_kind=card.binding.kind if card else "",
-            provider_latency_ms=latency_ms,
-        )
-        return RevealError(reason, message, status, retry_after)
 
-    # One query: the card, the global switch, and the account's row for the lock and the cool-off
-    # (read on its own only when there is no such card of the user's).
+def _reveal_target(*, user: User, card_id: uuid.UUID) -> RevealTarget:
+    """The card with the switch and the owner's security row; a locked account is refused
+    first, whatever the card."""
     target = card_for_reveal(user=user, card_id=card_id)
     security = account_security_read(user=user) if target is None else target.security
     locked_until = lock_end(security)
-    if locked_until is not None:  # a locked account is refused first, whatever the card
-        raise refuse(
+    if locked_until is not None:
+        raise RevealError(
             "account_locked",
             lock_message(locked_until),
             423,
             retry_after=seconds_until(locked_until),
         )
     if target is None:
-        raise refuse("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
-    card = target.card
+        raise RevealError("card_not_found", CARD_NOT_FOUND_MESSAGE, 404)
+    return target
+
+
+def _check_reveals_allowed(target: RevealTarget) -> None:
     if target.reveals_paused:
-        raise refuse(
+        raise RevealError(
             "reveals_paused",
             "Showing security codes is paused for everyone right now. Try again later.",
             503,
-            card=card,
         )
-    if not card.reveal_enabled:
-        raise refuse(
+    if not target.card.reveal_enabled:
+        raise RevealError(
             "card_disabled",
             "Security code display is turned off for this card. Contact support.",
             403,
-            card=card,
         )
-    if not card.binding.enabled:
-        raise refuse(
+    if not target.card.binding.enabled:
+        raise RevealError(
             "binding_disabled",
             "Security codes for this card are unavailable right now. Try again later.",
             503,
-            card=card,
         )
+
+
+def _client_key(client_public_key: str | None) -> ClientKey:
     try:
-        client_key = parse_client_key(client_public_key)
+        return parse_client_key(client_public_key)
     except ClientKeyError as exc:
-        raise refuse("client_key_invalid", str(exc), 400, card=card) from None
-    cooloff = cooloff_from(security)
+        raise RevealError("client_key_invalid", str(exc), 400) from None
+
+
+def _check_cooloff(target: RevealTarget) -> None:
+    cooloff = cooloff_from(target.security)
     if cooloff is not None:
-        raise refuse(
-            "reveal_cooloff", cooloff.message, 403, card=card, retry_after=cooloff.retry_after
-        )
-    # One unit of each quota is taken before the code is checked, so a full quota keeps the code,
-    # and given back if the code or the provider fails: the quotas count successful reveals.
+        raise RevealError("reveal_cooloff", cooloff.message, 403, retry_after=cooloff.retry_after)
+
+
+@contextmanager
+def _quota_taken(*, user: User, card: Card) -> Iterator[None]:
+    """One unit of each quota, taken before the code is checked (a full quota keeps the code) and
+    given back if anything in the block fails: the quotas count successful reveals."""
     try:
         quota = reveal_quota_reserve(user=user, card=card)
     except RevealQuotaExceeded as exc:
-        raise refuse(exc.code, exc.message, 429, card=card, retry_after=exc.retry_after) from None
-
+        raise RevealError(exc.code, exc.message, 429, retry_after=exc.retry_after) from None
     try:
-        otp = verify_totp(user=user, code=otp_code, client=client)
+        yield
     except BaseException:
         reveal_quota_release(quota)
         raise
-    if not otp.ok:
-        reveal_quota_release(quota)
-        if otp.locked_until is not None:
-            raise refuse(
-                "account_locked",
-                lock_message(otp.locked_until),
-                423,
-                card=card,
-                retry_after=seconds_until(otp.locked_until),
-            )
-        failure = otp.failure or OtpFailure.INVALID
-        raise refuse(
-            failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403), card=card
-        )
 
-    started = time.monotonic()
+
+def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
+    """Check and consume the code, and write the attempt's record, in one durable transaction:
+    accepted, the record is opened (pending) and both are committed before anything calls the
+    provider, so no crash can make the code work twice or leave a provider call unrecorded;
+    refused, the refusal is recorded with the failure count."""
+    try:
+        with transaction.atomic(durable=True):
+            otp = verify_totp(user=attempt.user, code=code, client=attempt.client)
+            if otp.ok:
+                opened = attempt.open()
+            else:
+                refusal = _code_refusal(otp.failure, otp.locked_until)
+                attempt.finish(outcome=refusal.outcome, reason=refusal.code)
+    except BaseException:
+        attempt.finished = False  # rolled back: nothing of it was written
+        raise
+    if not otp.ok:
+        raise refusal
+    attempt.opened = opened
+
+
+def _code_refusal(failure: OtpFailure | None, locked_until: datetime | None) -> RevealError:
+    if locked_until is not None:
+        return RevealError(
+            "account_locked",
+            lock_message(locked_until),
+            423,
+            retry_after=seconds_until(locked_until),
+        )
+    failure = failure or OtpFailure.INVALID
+    return RevealError(failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403))
+
+
+def _fetch_cvv(
+    attempt: RevealAttempt, *, card: Card, client_key: ClientKey
+) -> PlainCvv | ProviderSealedCvv:
+    """Ask the card's provider; a provider failure is a RevealError with its safe message."""
+    attempt.provider_asked_at = time.monotonic()
     try:
         provider = provider_for_binding(card.binding)
-        result = provider.fetch_cvv(card=card_ref(card), client_key=client_key)
+        return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
-        reveal_quota_release(quota)
-        latency = int((time.monotonic() - started) * 1000)
+        attempt.provider_answered_at = time.monotonic()
         logger.log(
             exc.log_level,
             "reveal failed: card=%s binding=%s reason=%s",
@@ -211,42 +380,36 @@ def reveal_cvv(
             card.binding_id,
             exc.code,
         )
-        raise refuse(
+        raise RevealError(
             exc.code,
             exc.message,
             exc.status_code,
-            card=card,
-            outcome=RevealEvent.Outcome.FAILED,
             retry_after=exc.retry_after,
-            latency_ms=latency,
+            outcome=RevealEvent.Outcome.FAILED,
+            latency_ms=attempt.latency_ms(),
         ) from None
     except LookupError:
-        reveal_quota_release(quota)
         logger.exception("reveal failed: binding %s has an unknown provider", card.binding_id)
-        raise refuse(
+        raise RevealError(
             "provider_config_error",
             "Security codes for this card are unavailable right now.",
             502,
-            card=card,
             outcome=RevealEvent.Outcome.FAILED,
         ) from None
-    latency = int((time.monotonic() - started) * 1000)
-    scheme, sealed = seal(result, client_key)
-    del result
+    finally:
+        if attempt.provider_answered_at is None:
+            attempt.provider_answered_at = time.monotonic()
+
+
+def _finish_revealed(attempt: RevealAttempt, *, card: Card) -> None:
+    """Complete the record as revealed, with the owner's receipt (both or neither); the receipt
+    is emailed after the response."""
     receipt = receipt_draft(owner=card.owner)
-    reveal_event_record(  # the audit record and its receipt, or neither
-        user=user,
-        client=client,
+    attempt.finish(
         outcome=RevealEvent.Outcome.REVEALED,
         reason="ok",
-        card=card,
-        requested_card_id=str(card.pk),
-        provider_kind=card.binding.kind,
-        provider_latency_ms=latency,
+        latency_ms=attempt.latency_ms(),
         receipt=receipt,
     )
     if receipt is not None:
-        receipts_wake()  # emailed after the response; never raises; the email has no CVV
-    return RevealResult(
-        card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
-    )
+        receipts_wake()  # never raises; the email has no CVV

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -69,14 +68,3 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
             raise ImproperlyConfigured(f"Set the {name} environment variable.")
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
-
-
-def with_prepared_statements(database: Any) -> None:
-    """Turn psycopg's prepared statements on in `database` (a DATABASES entry), when it is
-    PostgreSQL and DATABASE_PREPARED_STATEMENTS is not false: the statements cardreveal/db.py's
-    `statement_cursor` runs are prepared on each connection after their fifth run. Turn it off
-    behind a pooler in transaction mode that cannot carry prepared statements."""
-    if database.get("ENGINE") == "django.db.backends.postgresql" and env_bool(
-        "DATABASE_PREPARED_STATEMENTS", True
-    ):
-        database.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 5)

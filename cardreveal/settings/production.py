@@ -9,13 +9,7 @@ from whitenoise.compress import Compressor
 
 from cardreveal.settings.base import *  # noqa: F403
 from cardreveal.settings.base import BASE_DIR
-from cardreveal.settings.env import (
-    env_bool,
-    env_int,
-    env_list,
-    env_str,
-    with_prepared_statements,
-)
+from cardreveal.settings.env import env_bool, env_int, env_list, env_str
 
 DEBUG = False
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -38,15 +32,11 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
     "connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 3, minimum=1, maximum=60)
 )
-# The hot statements (the session's user, the card reads, the code check's locks, the audit
-# append) are prepared on each connection: planning them cost PostgreSQL more than running them.
-with_prepared_statements(DATABASES["default"])
 # Redis holds everything workers share: throttles, lockout and quota counters, breaker state.
 # Short socket timeouts: a Redis that hangs fails the request instead of holding the worker.
 CACHES = {
     "default": {
-        # Django's Redis backend, reusing its client object (cardreveal/redis_cache.py).
-        "BACKEND": "cardreveal.redis_cache.ReusingRedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env_str("REDIS_URL"),
         "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "cardreveal"),
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},

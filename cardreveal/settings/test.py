@@ -9,7 +9,6 @@ import dj_database_url
 from cryptography.fernet import Fernet
 
 from cardreveal.settings.base import *  # noqa: F403
-from cardreveal.settings.env import with_prepared_statements
 
 DEBUG = False
 SECRET_KEY = secrets.token_urlsafe(50)
@@ -22,11 +21,10 @@ DATABASES = {
     if _database_url
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
 }
-with_prepared_statements(DATABASES["default"])  # on PostgreSQL, as in production
 _redis_url = os.environ.get("REDIS_URL")
 CACHES = {
-    # The backend production uses (cardreveal/redis_cache.py).
-    "default": {"BACKEND": "cardreveal.redis_cache.ReusingRedisCache", "LOCATION": _redis_url}
+    # The backend production uses: Django's own.
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _redis_url}
     if _redis_url
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
 }

@@ -13,8 +13,6 @@ from django.test.utils import CaptureQueriesContext
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cardreveal.accounts import backends
-from cardreveal.accounts.backends import session_device_now
 from cardreveal.accounts.receivers import SESSION_SIGNED_IN_AT
 from tests.conftest import sign_in, totp_code
 
@@ -143,24 +141,3 @@ def test_an_unconfirmed_device_ends_the_sessions_verification_for_good(browser, 
 def test_a_deactivated_account_is_signed_out_at_its_next_request(browser, alice):
     type(alice.user).objects.filter(pk=alice.user.pk).update(is_active=False)
     assert browser.get("/")["Location"].startswith("/accounts/login/")
-
-
-def test_a_verified_page_loads_the_user_and_the_device_in_one_query(browser, alice):
-    with CaptureQueriesContext(connection) as queries:
-        response = browser.get("/")
-    assert response.status_code == 200
-    joined = [
-        q["sql"] for q in queries if "auth_user" in q["sql"] or "otp_totp_totpdevice" in q["sql"]
-    ]
-    assert len(joined) == 1
-    assert "auth_user" in joined[0]
-    assert "otp_totp_totpdevice" in joined[0]
-    assert response.wsgi_request.user.otp_device.pk == alice.device.pk
-    assert session_device_now() is None  # nothing of this request is left for the next one
-
-
-def test_a_device_loaded_with_someone_elses_user_id_is_not_found(alice, bob):
-    # The joined query only finds a device of the session's user, whoever's id the session holds.
-    assert backends._TOTP_WITH_USER.first(pk=bob.device.pk, user_id=alice.user.pk) is None
-    found = backends._TOTP_WITH_USER.first(pk=alice.device.pk, user_id=alice.user.pk)
-    assert found.user.username == "alice"

@@ -44,11 +44,12 @@ def test_api_error_after_the_provider_answered_reports_no_canary(
     monkeypatch,
     caplog,
 ):
-    """An exception after the provider answered: a plain JSON 500, and the server-side report
-    (what Django's AdminEmailHandler would mail) hides the CVV and the posted secrets."""
+    """An exception after the provider answered: a clear JSON 500, one audit record saying so,
+    and the logged traceback (what an error mailer would send) hides the CVV and the code."""
     from django.views.debug import ExceptionReporter
 
     import cardreveal.cards.services as services
+    from cardreveal.audit.models import RevealEvent
 
     card, value = canary
 
@@ -58,26 +59,29 @@ def test_api_error_after_the_provider_answered_reports_no_canary(
     monkeypatch.setattr(services, "seal", broken_seal)
     client = client_with(token_for(alice, clock))
     code = totp_code(alice.device, clock)
-    with caplog.at_level(logging.ERROR, logger="cardreveal.api.exceptions"):
+    with caplog.at_level(logging.ERROR, logger="cardreveal.cards.services"):
         response = client.post(
             f"/api/v1/cards/{card.pk}/reveal",
             {"otp_code": code, "public_key": client_key.public_b64},
             format="json",
         )
     assert response.status_code == 500
-    assert response.json()["error"]["code"] == "server_error"
+    assert response.json()["error"]["code"] == "internal_error"
+    assert "not shown" in response.json()["error"]["message"]
     assert not shows(value, response.content)
+    (event,) = RevealEvent.objects.filter(card=card)
+    assert (event.outcome, event.reason) == ("failed", "internal_error")
 
-    record = next(r for r in caplog.records if r.name == "cardreveal.api.exceptions")
-    request = record.request
-    assert set(request.sensitive_post_parameters) == {"otp_code", "public_key"}
-    reporter = ExceptionReporter(request, *record.exc_info)
+    record = next(r for r in caplog.records if r.name == "cardreveal.cards.services")
+    assert record.exc_info is not None
+    reporter = ExceptionReporter(None, *record.exc_info)
     html = reporter.get_traceback_html()
     text = reporter.get_traceback_text()
     assert "reveal_cvv" in text  # the report covers the service frame
     for secret in (value, code):
         assert secret not in html
         assert secret not in text
+        assert secret not in caplog.text
 
 
 @pytest.mark.parametrize("path", ["/api/v1/cards", "/api/v1/reveals"])

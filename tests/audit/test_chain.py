@@ -9,14 +9,12 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from cardreveal.audit.chain import (
     GENESIS_HASH,
-    canonical_payload,
     chain_verify,
-    payload_before_seq,
     record_hash,
 )
 from cardreveal.audit.models import (
@@ -26,7 +24,12 @@ from cardreveal.audit.models import (
     ReceiptOutbox,
     RevealEvent,
 )
-from cardreveal.audit.services import auth_event_record, reveal_event_record
+from cardreveal.audit.services import (
+    auth_event_record,
+    reveal_event_complete,
+    reveal_event_open,
+    reveal_event_record,
+)
 from cardreveal.client_info import ClientInfo
 from tests.audit.conftest import sql
 
@@ -138,8 +141,8 @@ def test_deleting_a_user_or_card_leaves_their_records_and_the_chain_intact(alice
 def test_an_intact_chain_verifies_and_prints_its_head(db):
     events = auth_events(3)
     output = verify()
-    assert f"auth: OK, 3 records; head auth:3:{events[-1].hash}" in output
-    assert "reveal: OK, 0 records" in output
+    assert f"auth: OK, 3 links; head auth:3:{events[-1].hash}" in output
+    assert "reveal: OK, 0 links" in output
 
 
 def test_an_edited_record_is_named_with_a_non_zero_exit(db):
@@ -147,7 +150,7 @@ def test_an_edited_record_is_named_with_a_non_zero_exit(db):
     sql("UPDATE audit_authevent SET reason = %s WHERE id = %s", ["otp_invalid", events[1].pk])
     output, error = verify_fails()
     assert f"record seq 2 (id {events[1].pk}) does not match its hash" in output
-    assert "BROKEN after 1 intact records" in output
+    assert "BROKEN after 1 intact links" in output
     assert "Audit chain broken" in error
 
 
@@ -288,44 +291,64 @@ def test_concurrent_writers_never_fork_the_chain_on_postgresql():
     assert chain_verify(AuthEvent).ok
 
 
-def test_the_payload_prefix_plus_the_seq_is_the_canonical_payload():
-    values = {"username": "ålice \u202e", "client_ip": "2001:db8::1", "when": None, "n": 7}
-    prefix = payload_before_seq(chain="reveal", values=values)
-    for seq in (1, 9, 10, 123456789012):
-        assert prefix + str(seq).encode() + b"}" == canonical_payload(
-            chain="reveal", seq=seq, values=values
-        )
+# ------------------------------------------------------- records opened before the provider call
 
 
-@pytest.mark.postgres
-def test_on_postgresql_an_append_is_one_statement_whose_links_verify(alice, make_card):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (set DATABASE_URL)")
+def open_and_complete(user, card, *, outcome="revealed", reason="ok", receipt=None) -> RevealEvent:
+    event = reveal_event_open(
+        user=user, client=CLIENT, card=card, requested_card_id=str(card.pk), provider_kind="thredd"
+    )
+    return reveal_event_complete(
+        event, outcome=outcome, reason=reason, provider_latency_ms=41, receipt=receipt
+    )
+
+
+def test_a_record_opened_then_completed_verifies_as_two_links(alice, make_card):
     card = make_card(alice.user, label="Trip")
     reveal_event_record(user=alice.user, client=CLIENT, outcome="refused", reason="first")
-    with CaptureQueriesContext(connection) as queries:
-        event = reveal_event_record(
-            user=alice.user,
-            client=ClientInfo(ip="2001:DB8::7", user_agent="ua ", request_id="r", channel="api"),
-            outcome="revealed",
-            reason="ok",
-            card=card,
-            requested_card_id=str(card.pk),
-            provider_kind="mastercard",
-            provider_latency_ms=52,
-        )
-    assert len(queries) == 1  # head moved and record inserted together
+    event = open_and_complete(alice.user, card)
+    reveal_event_record(user=alice.user, client=CLIENT, outcome="refused", reason="last")
     stored = RevealEvent.objects.get(pk=event.pk)
-    assert (stored.seq, stored.prev_hash, stored.hash) == (event.seq, event.prev_hash, event.hash)
-    assert stored.hash == record_hash(stored, chain="reveal", fields=RevealEvent.HASHED_FIELDS)
-    assert (stored.client_ip, stored.card_id, stored.provider_latency_ms) == (
-        "2001:db8::7",
-        card.pk,
-        52,
-    )
-    head = AuditChainHead.objects.get(chain="reveal")
-    assert (head.seq, head.hash, head.prev_hash) == (2, event.hash, event.prev_hash)
+    assert (stored.outcome, stored.reason, stored.provider_latency_ms) == ("revealed", "ok", 41)
+    assert (stored.seq, stored.completion_seq) == (2, 3)
+    assert AuditChainHead.objects.get(chain="reveal").seq == 4
     assert chain_verify(RevealEvent).ok
+    assert "reveal: OK, 4 links" in verify()
+
+
+def test_a_record_still_pending_verifies_and_cannot_be_completed_twice(alice, make_card):
+    card = make_card(alice.user)
+    pending = reveal_event_open(
+        user=alice.user, client=CLIENT, card=card, requested_card_id=str(card.pk), provider_kind=""
+    )
+    assert chain_verify(RevealEvent).ok  # evidence that the provider was asked, no outcome yet
+    reveal_event_complete(
+        pending, outcome="failed", reason="provider_timeout", provider_latency_ms=9
+    )
+    with pytest.raises(AppendOnlyError), transaction.atomic():
+        reveal_event_complete(pending, outcome="revealed", reason="ok", provider_latency_ms=9)
+    assert RevealEvent.objects.get(pk=pending.pk).outcome == "failed"
+    assert chain_verify(RevealEvent).ok
+
+
+def test_an_edited_outcome_is_named(alice, make_card):
+    event = open_and_complete(alice.user, make_card(alice.user), outcome="failed", reason="x")
+    sql("UPDATE audit_revealevent SET outcome = 'refused' WHERE id = %s", [event.pk])
+    _, error = verify_fails()
+    assert f"the completion of record seq {event.seq}" in error
+    assert "does not match its hash" in error
+
+
+def test_a_completion_wiped_back_to_pending_is_named(alice, make_card):
+    event = open_and_complete(alice.user, make_card(alice.user))
+    sql(
+        "UPDATE audit_revealevent SET outcome = 'pending', reason = '', completion_seq = NULL, "
+        "provider_latency_ms = NULL, completed_at = NULL, completion_hash = '', "
+        "completion_prev_hash = '' WHERE id = %s",
+        [event.pk],
+    )
+    _, error = verify_fails()
+    assert "missing" in error
 
 
 def test_a_dependent_row_is_written_with_its_record(alice):
@@ -395,4 +418,4 @@ def test_upgrading_chains_the_reveal_events_recorded_before_the_chain_existed():
     rows = list(RevealEvent.objects.order_by("seq").values_list("seq", "reason"))
     assert rows == [(1, "ok"), (2, "otp_invalid"), (3, "card_not_found")]
     assert chain_verify(RevealEvent).ok
-    assert "reveal: OK, 3 records" in verify()
+    assert "reveal: OK, 3 links" in verify()

@@ -137,8 +137,9 @@ def test_a_code_check_that_breaks_gives_its_unit_back(
     with monkeypatch.context() as patched:
         patched.setattr(services, "verify_totp", database_gone)
         for _ in range(3):
-            with pytest.raises(ConnectionError):
+            with pytest.raises(RevealError) as refusal:
                 reveal(alice, card, clock, client_key)
+            assert refusal.value.code == "internal_error"
     reveal(alice, card, clock, client_key)
     reveal(alice, card, clock, client_key)  # both units of the day were still there
     assert refused(alice, card, clock, client_key).code == "quota_card_day"

@@ -471,14 +471,14 @@ class Worker:
 
 @pytest.mark.skipif(not _redis_reachable(), reason=f"Redis is not reachable at {REDIS_URL}")
 def test_breaker_state_is_shared_by_workers_through_redis(sandbox):
-    from cardreveal.redis_cache import ReusingRedisCache
+    from django.core.cache.backends.redis import RedisCache
 
     key = f"binding-shared-{uuid.uuid4().hex[:8]}"
     cooldown = 1.0
     here = CircuitBreaker(
         key=key,
         policy=BreakerPolicy(threshold=3, cooldown=cooldown),
-        cache=ReusingRedisCache(REDIS_URL, {}),  # the app's backend, as the other worker's
+        cache=RedisCache(REDIS_URL, {}),  # the app's backend, as the other worker's
     )
     here_door = HttpDoor(
         name=key, policy=HttpPolicy(allow_loopback_http=True, connect_retries=0), breaker=here

@@ -56,12 +56,12 @@ class Command(BaseCommand):
             report = chain_verify(model, anchor=anchors.get(model.CHAIN))
             if report.ok:
                 self.stdout.write(
-                    f"{report.chain}: OK, {report.records} records; "
+                    f"{report.chain}: OK, {report.links} links; "
                     f"head {report.chain}:{report.head_seq}:{report.head_hash}"
                 )
             else:
                 self.stdout.write(
-                    f"{report.chain}: BROKEN after {report.records} intact records: {report.problem}"
+                    f"{report.chain}: BROKEN after {report.links} intact links: {report.problem}"
                 )
                 broken.append(f"{report.chain}: {report.problem}")
         if broken:
