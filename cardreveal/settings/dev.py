@@ -30,8 +30,24 @@ CARDREVEAL_FIELD_KEYS = env_list("CARDREVEAL_FIELD_KEYS", []) or [
     _var_secret("dev-field-key", Fernet.generate_key().decode())
 ]
 
+# SQLite with several requests at once (the dev server runs each in a thread; an admin save is a
+# write transaction, a reveal makes a few). WAL: readers go on while one connection writes.
+# IMMEDIATE: a transaction takes the write lock at BEGIN and waits its turn there; begun deferred,
+# one that reads and then writes while another writes fails with "database is locked" at once,
+# whatever the timeout (SQLite will not wait where waiting could deadlock). timeout: how long a
+# writer waits for the lock, in seconds. synchronous=FULL, stated rather than left to the build:
+# with WAL, NORMAL can lose the last commits in a power cut, and the audit trail, lockout counts
+# and used codes must survive a crash once committed.
 DATABASES = {
-    "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "db.sqlite3"},
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "db.sqlite3",
+        "OPTIONS": {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+        },
+    },
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

@@ -16,6 +16,11 @@ ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 CARDREVEAL_FIELD_KEYS = [Fernet.generate_key().decode(), Fernet.generate_key().decode()]
 
 _database_url = os.environ.get("DATABASE_URL")
+# Not the demo's SQLite OPTIONS (settings/dev.py): Django's in-memory test database is one shared
+# cache, which has no WAL, and where one connection's BEGIN IMMEDIATE makes another's fail at once
+# ("database table is locked", which no busy timeout waits for), as the receipt sender's thread
+# would in the tests that run it. The demo's options are proven on a database file by
+# tests/test_demo_sqlite_concurrency.py.
 DATABASES = {
     "default": dj_database_url.parse(_database_url)
     if _database_url
