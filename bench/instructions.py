@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.client_key import client_key
-from bench.profile_requests import FORM, experiment_cached_providers
+from bench.profile_requests import FORM
 from bench.totp import totp
 
 KINDS = ("reveal", "receipt", "list", "floor")
@@ -76,9 +76,6 @@ def main() -> None:
     settings.CARDREVEAL_RECEIPTS_SENDER = "process"
     settings.ROOT_URLCONF = "bench.floor_urls"
 
-    import cardreveal.cards.services as services
-
-    experiment_cached_providers(services)
     sessions = json.loads(args.sessions.read_text())["sessions"]
     # A reveal uses a cardholder's code once: one cardholder per reveal, four more to warm up.
     needed = args.count + 4 if args.kind in ("reveal", "receipt") else 5

@@ -101,10 +101,6 @@ def bench_env(
         "GUNICORN_THREADS": str(args.threads),
         "GUNICORN_ACCESS_LOG": str(workdir / "access.log"),
         "CARDREVEAL_RECEIPTS_SENDER": args.receipts_sender,
-        # Experiments in the profile and the counts (BENCH_EXPERIMENT_*), never in the app.
-        **{k: v for k, v in os.environ.items() if k.startswith("BENCH_EXPERIMENT_")},
-        # A production switch, passed on to compare with and without (docs/deploy.md).
-        **{k: os.environ[k] for k in ("DATABASE_PREPARED_STATEMENTS",) if k in os.environ},
     }
 
 
