@@ -1,5 +1,4 @@
-"""Plain HTTP to the bench's gunicorn, as the TLS-terminating load balancer sends it, and the
-cardholders' sessions: signed in through the real pages and kept signed in."""
+"""HTTP to the bench's gunicorn as the load balancer sends it, and the cardholders' signed-in sessions."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Cores used per group of processes over a scenario (the app, the sandbox, PostgreSQL, Redis and
-the load generator), read from /proc."""
+"""Cores used per process group over a scenario (app, sandbox, PostgreSQL, Redis, load), read from /proc."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The physical limit at one load: bench/direct_provider.py run with as many callers as the app's
-run has cardholders, summarised as the Locust runs are."""
+"""The physical limit at one load: bench/direct_provider.py run and summarised as the Locust runs are."""
 
 from __future__ import annotations
 

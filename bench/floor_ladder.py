@@ -1,5 +1,4 @@
-"""The floor ladder: what each layer of the stack adds to the provider call, at each load where
-the floors ran (bench/floors.py serves them)."""
+"""The floor ladder: what each layer of the stack adds to the provider call, at each load the floors ran."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""`make bench-instructions`: bench/instructions.py and gunicorn run under valgrind's callgrind,
-and the table of instructions per request."""
+"""`make bench-instructions`: requests counted under callgrind, in process and through gunicorn, and their table."""
 
 from __future__ import annotations
 

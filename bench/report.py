@@ -1,5 +1,4 @@
-"""The report of `make bench` from a run's results.json: its summary, targets and failures, in
-Markdown, with the tables of bench/report_tables.py."""
+"""The report of `make bench` from a run's results.json: its summary, targets and failures, in Markdown."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""The report's tables after its summary: the load curve, the floor ladder, per provider, page
-weight, the per-request costs and the CPU per scenario."""
+"""The report's tables: load curve, floor ladder, per provider, page weight, request costs, CPU per scenario."""
 
 from __future__ import annotations
 

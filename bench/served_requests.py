@@ -1,5 +1,4 @@
-"""Requests to a gunicorn under callgrind on one kept-alive connection: pages, and reveals round
-robin over the providers and the cardholders."""
+"""Requests to a gunicorn under callgrind on one kept-alive connection: pages, and reveals round robin."""
 
 from __future__ import annotations
 

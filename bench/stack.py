@@ -1,6 +1,4 @@
-"""The stack `make bench` measures, started and stopped in one place: a throwaway PostgreSQL
-database, a Redis key prefix, the SMTP sink, the latency sandbox, the seeded cardholders, the
-app's gunicorn and the floor server."""
+"""The stack `make bench` measures, started and stopped in one place: database, Redis, sink, sandbox, gunicorns."""
 
 from __future__ import annotations
 

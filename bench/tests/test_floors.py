@@ -1,6 +1,4 @@
-"""The floors (bench/floors.py, bench/floor_urls.py): the reveal's provider call behind gunicorn
-alone and behind Django's signed-in request path. A floor calls the provider as a reveal does but
-never answers the CVV."""
+"""The floors (bench/floors.py, bench/floor_urls.py) make the reveal's provider call and never answer the CVV."""
 
 from __future__ import annotations
 

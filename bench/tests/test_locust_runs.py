@@ -1,5 +1,4 @@
-"""A Locust run's results (bench/locust_runs.py): percentiles from each request's measured time,
-not Locust's histogram."""
+"""A Locust run's results (bench/locust_runs.py): percentiles from measured times, not Locust's histogram."""
 
 from __future__ import annotations
 
