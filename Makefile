@@ -65,8 +65,14 @@ bench-instructions: $(VENV)/.bench-installed
 bench-resilience: install
 	$(PY) bench/resilience.py $(BENCH_RESILIENCE_ARGS)
 
-## test: lint, format, types, migrations, Django checks, and the whole suite.
+## test: lint, format, types, migrations, Django checks, and the whole suite (not the bench's tests).
 test: lint typecheck migrations-check pytest
+
+## test-bench: the bench's own tests (bench/tests): the plan, the verdicts, the report, the floors.
+## They need only the dev extra; PYTEST_ARGS as for `make pytest`.
+.PHONY: test-bench
+test-bench: install
+	$(VENV)/bin/pytest bench/tests $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,1 +1,1 @@
-"""Load tests and benchmarks (make bench); never part of the test suite."""
+"""Load tests and cost counts (make bench, bench-instructions, bench-resilience); their tests: make test-bench."""

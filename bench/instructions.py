@@ -3,8 +3,8 @@ machine's speed, so two versions of the code can be compared on a noisy machine.
 
     python -m bench.run_bench --instructions          (`make bench-instructions`)
 
-run_bench.py seeds the database, starts the sandbox and the SMTP sink, signs the cardholders in,
-then runs this module once per kind of request under
+bench/run_bench.py seeds the database, starts the sandbox and the SMTP sink, signs the cardholders
+in, then bench/instruction_counts.py runs this module once per kind of request under
 
     valgrind --tool=callgrind --collect-atstart=no --toggle-collect=starmap_next
 
@@ -21,12 +21,13 @@ other processes. Kinds:
 - `list`: the card list (`GET /`);
 - `floor`: a signed-in page that does nothing (`bench/floor_urls.py`).
 
-run_bench.py also counts the card list and the floor through gunicorn itself (`list-served`,
-`floor-served`, `served_count`), by the difference between a short and a long run.
+bench/instruction_counts.py also counts the card list, the floor and the reveal through gunicorn
+itself (`list-served`, `floor-served`, `reveal-served`), by the difference between a short and a
+long run.
 
 Counts are repeatable to well under 1 % between runs of the same code (callgrind counts what
 the CPU is asked to do, not how long it takes), but hash seeds, clocks and random values still
-move them a little; PYTHONHASHSEED is fixed by run_bench. The instructions differ from time:
+move them a little; PYTHONHASHSEED is fixed by the runs. The instructions differ from time:
 one cache miss costs as much as hundreds of instructions, and C code runs at more instructions
 per cycle than the interpreter. Compare code with this, and the machine with `make bench`.
 """
@@ -43,7 +44,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from bench.client_key import client_key
-from bench.profile_requests import FORM, experiment_cached_providers
+from bench.profile_requests import FORM
 from bench.totp import totp
 
 KINDS = ("reveal", "receipt", "list", "floor")
@@ -75,9 +76,6 @@ def main() -> None:
     settings.CARDREVEAL_RECEIPTS_SENDER = "process"
     settings.ROOT_URLCONF = "bench.floor_urls"
 
-    import cardreveal.cards.services as services
-
-    experiment_cached_providers(services)
     sessions = json.loads(args.sessions.read_text())["sessions"]
     # A reveal uses a cardholder's code once: one cardholder per reveal, four more to warm up.
     needed = args.count + 4 if args.kind in ("reveal", "receipt") else 5

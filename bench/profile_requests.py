@@ -3,9 +3,9 @@
 python -m bench.profile_requests --sessions sessions.json --out profile.json [--cprofile top.txt]
 (with DJANGO_SETTINGS_MODULE=bench.settings, the database seeded and the sandbox running)
 
-Uses the sessions signed in by bench/run_bench.py, one reveal per cardholder (each with a fresh
-code from its own device, all in the same second), then the card list and a signed-in page that does
-nothing (`bench/floor_urls.py`, the floor under every page) many times. CPU time is this
+Uses the sessions `make bench` signed in (bench/run_bench.py), one reveal per cardholder (each
+with a fresh code from its own device, all in the same second), then the card list and a signed-in
+page that does nothing (`bench/floor_urls.py`, the floor under every page) many times. CPU time is this
 process's (the provider's latency is waiting, not CPU), so the numbers hold on a busy machine too.
 """
 
@@ -147,7 +147,6 @@ def main() -> None:
     ):
         if hasattr(services, name):
             setattr(services, name, timed(name, getattr(services, name)))
-    experiment_cached_providers(services)
     views.reveal_cvv = timed("reveal_cvv (the whole service)", views.reveal_cvv)
     for kind in sorted(sessions[0]["cards"]):
         cls = provider_class(kind)
@@ -300,25 +299,6 @@ def main() -> None:
         args.cprofile.write_text(out.getvalue())
         # The raw profile too, for `python -m pstats` (callers and callees of any function).
         profiler.dump_stats(args.cprofile.with_suffix(".pstats"))
-
-
-def experiment_cached_providers(services: Any) -> None:
-    """With BENCH_EXPERIMENT_CACHE_PROVIDERS set, and only then: one provider object per binding
-    version (its secrets decrypted and keys looked up once) instead of one per reveal. An
-    experiment, not how the app runs: on 2026-12-01 it saved 0.36 M of 20.69 M instructions per
-    reveal (docs/benchmarks.md)."""
-    if not os.environ.get("BENCH_EXPERIMENT_CACHE_PROVIDERS"):
-        return
-    built: dict[tuple[Any, ...], Any] = {}
-    make = services.provider_for_binding
-
-    def cached_provider(binding: Any) -> Any:
-        key = (binding.pk, binding.updated_at)
-        if key not in built:
-            built[key] = make(binding)
-        return built[key]
-
-    services.provider_for_binding = cached_provider
 
 
 class _ServerCpu:

@@ -1,10 +1,10 @@
-"""The machine's speed during a load scenario (bench/run_bench.py, SpeedSampler)."""
+"""The machine's speed during a load scenario (bench/machine.py, SpeedSampler)."""
 
 from __future__ import annotations
 
 import time
 
-from bench.run_bench import SpeedSampler, _speed_cell
+from bench.machine import SpeedSampler
 
 
 def test_the_sampler_times_rounds_while_it_runs_and_reports_their_spread():
@@ -27,10 +27,3 @@ def test_a_scenario_too_short_for_a_round_says_so_instead_of_a_number():
     sampler = SpeedSampler(every=60)
     sampler.start()
     assert sampler.stop() == {"median": None, "min": None, "max": None, "samples": 0}
-    assert _speed_cell({"reveal": sampler.stop()}, "reveal") == "-"
-    assert _speed_cell({}, "reveal") == "-"
-
-
-def test_the_report_cell_gives_the_median_and_the_range():
-    during = {"reveal": {"median": 61.2, "min": 44.0, "max": 130.5, "samples": 6}}
-    assert _speed_cell(during, "reveal") == "61.2 (44.0 to 130.5)"

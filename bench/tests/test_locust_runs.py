@@ -1,11 +1,11 @@
-"""`make bench` reads Locust's percentiles from each request's measured time, not its histogram."""
+"""A Locust run's results (bench/locust_runs.py): percentiles from measured times, not Locust's histogram."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from bench.run_bench import _percentile_source, exact_percentiles
+from bench.locust_runs import exact_percentiles, locust_failures
 
 # What Locust's CSV gives for a run whose reveals took 62.6 to 63.4 ms: its histogram rounds each
 # time to a whole millisecond, so p50 reads 63 whatever the tenths were.
@@ -43,14 +43,14 @@ def test_a_name_not_in_locusts_rows_adds_no_row(tmp_path):
     assert not rows["reveal thredd"].get("exact")
 
 
-def test_without_a_samples_file_the_report_says_whose_percentiles_it_shows(tmp_path):
-    rows = exact_percentiles(LOCUST_ROWS, tmp_path / "missing.json")
-    assert rows == LOCUST_ROWS
-    results = {
-        "reveal": exact_percentiles(LOCUST_ROWS, _samples(tmp_path, [("reveal thredd", 1, True)])),
-        "list": rows,
-        "warmup": rows,  # not reported, so not named
-    }
-    assert "except in list, whose are Locust's" in _percentile_source(results)
-    results["list"] = results["reveal"]
-    assert "except" not in _percentile_source(results)
+def test_without_a_samples_file_locusts_own_percentiles_stay(tmp_path):
+    assert exact_percentiles(LOCUST_ROWS, tmp_path / "missing.json") == LOCUST_ROWS
+
+
+def test_failures_are_one_line_each_and_none_without_a_failures_file(tmp_path):
+    prefix = tmp_path / "locust-reveal"
+    assert locust_failures(prefix) == []
+    (tmp_path / "locust-reveal_failures.csv").write_text(
+        "Method,Name,Error,Occurrences\nPOST,reveal thredd,503 provider_busy,3\n"
+    )
+    assert locust_failures(prefix) == ["3x reveal thredd: 503 provider_busy"]

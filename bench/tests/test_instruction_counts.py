@@ -1,16 +1,13 @@
-"""The instruction counter (bench/instructions.py, `make bench-instructions`): what it counts."""
+"""The instruction counts of `make bench-instructions` (bench/instruction_counts.py)."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 
-from bench.instructions import TOGGLE, counted
-from bench.run_bench import callgrind_total, instructions_report
-
-ROOT = Path(__file__).resolve().parent.parent
+from bench.instruction_counts import callgrind_total, in_process_argv, instructions_report
+from bench.instructions import TOGGLE
 
 
 def test_callgrind_totals_are_read_from_its_output_file(tmp_path):
@@ -28,30 +25,14 @@ def test_an_output_without_totals_is_an_error_not_a_zero(tmp_path):
         callgrind_total(out)
 
 
-def test_counted_calls_run_in_order_inside_starmap(monkeypatch):
-    seen = []
-    original = itertools.starmap
-
-    def spy(function, iterable):
-        seen.append("starmap")
-        return original(function, iterable)
-
-    monkeypatch.setattr(itertools, "starmap", spy)
-    assert counted([lambda: 1, lambda: 2, lambda: 3]) == [1, 2, 3]
-    assert seen == ["starmap"]
-    assert TOGGLE == "starmap_next"
-
-
-def test_nothing_in_the_app_uses_starmap_so_only_the_measured_requests_are_counted():
-    # callgrind toggles counting on each entry to starmap_next: a starmap inside a request would
-    # switch the count off for its duration and the figures would be too low.
-    users = [
-        path.relative_to(ROOT)
-        for folder in ("cardreveal", "providers")
-        for path in (ROOT / folder).rglob("*.py")
-        if "starmap" in path.read_text()
-    ]
-    assert users == []
+def test_callgrind_counts_only_inside_the_function_the_measured_requests_run_in():
+    argv = in_process_argv(
+        "valgrind", "reveal", count=24, sessions_file=Path("s.json"), workdir=Path("w")
+    )
+    assert "--collect-atstart=no" in argv
+    assert [a for a in argv if a.startswith("--toggle-collect=")] == [f"--toggle-collect={TOGGLE}"]
+    assert argv[argv.index("--kind") + 1] == "reveal"
+    assert argv[argv.index("--count") + 1] == "24"
 
 
 def test_the_report_gives_millions_per_request_and_the_reveal_with_its_receipt():
