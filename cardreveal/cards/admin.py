@@ -21,11 +21,11 @@ from cardreveal.cards.bindings import (
     TLS_SECRET_FIELDS,
     binding_breaker,
     binding_health,
+    decoded_secrets,
     tls_material_errors,
 )
 from cardreveal.cards.models import Card, ProviderBinding
 from cardreveal.cards.provider_forms import (
-    decoded_secrets,
     option_form_field,
     read_secret_upload,
     secret_form_field,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from cardreveal.encryption import EncryptedJSONField
+from providers.registry import provider_class, provider_kinds
 
 
 class ProviderBinding(models.Model):
@@ -43,14 +45,41 @@ class ProviderBinding(models.Model):
         return f"{self.name} ({self.kind})"
 
     def clean(self) -> None:
-        from providers.registry import provider_kinds
-
         if self.kind not in provider_kinds():
             raise ValidationError(
                 {"kind": f"Unknown provider; choose one of: {', '.join(provider_kinds())}."}
             )
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options must be a JSON object."})
+
+
+def reference_errors(kind: str, reference: Any) -> list[str]:
+    """What is wrong with a card's provider reference for `kind`, as sentences (empty if fine)."""
+    if kind not in provider_kinds():
+        return [f"The binding's provider {kind!r} is not configured."]
+    if not isinstance(reference, dict):
+        return ["The reference must be a JSON object of the provider's card identifiers."]
+    specs = provider_class(kind).reference_fields
+    errors = []
+    known = {spec.name for spec in specs}
+    for extra in sorted(set(reference) - known):
+        errors.append(
+            f"{extra!r} is not a {kind} card reference field "
+            f"(expected: {', '.join(sorted(known))})."
+        )
+    for spec in specs:
+        value = reference.get(spec.name, "")
+        if not isinstance(value, str):
+            errors.append(f"{spec.label} must be text.")
+        elif not value:
+            if spec.required:
+                errors.append(f"{spec.label} ({spec.name}) is required.")
+        elif spec.pattern and not re.fullmatch(spec.pattern, value):
+            errors.append(
+                f"{spec.label} ({spec.name}) is not in the expected format. "
+                f"{spec.help_text}".strip()
+            )
+    return errors
 
 
 class Card(models.Model):
@@ -102,8 +131,6 @@ class Card(models.Model):
         return f"{self.expiry_month:02d}/{self.expiry_year % 100:02d}"
 
     def clean(self) -> None:
-        from cardreveal.cards.provider_forms import reference_errors
-
         if self.binding_id is None:
             return
         errors: dict[str, Any] = {}

@@ -15,8 +15,8 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.otp import replace_backup_codes
+from cardreveal.cards.bindings import encoded_secrets
 from cardreveal.cards.models import Card, ProviderBinding
-from cardreveal.cards.provider_forms import encoded_secrets
 from providers.registry import provider_kinds
 from providers.sandbox.server import all_emulators
 
