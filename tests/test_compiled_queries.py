@@ -24,9 +24,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from cardreveal.accounts import backends, lockout, otp
 from cardreveal.accounts import middleware as accounts_middleware
 from cardreveal.accounts.models import AccountSecurity
-from cardreveal.audit.models import RevealSwitch
 from cardreveal.cards import selectors
-from cardreveal.cards.models import Card
+from cardreveal.cards.models import Card, RevealSwitch
 from cardreveal.db import CompiledQuery, CompiledQueryError
 
 

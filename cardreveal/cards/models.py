@@ -1,4 +1,5 @@
-"""Cards (references at the provider, never a PAN or CVV) and the provider bindings they are fetched through."""
+"""Cards (references at the provider, never a PAN or CVV), the provider bindings they are fetched through,
+and the global reveal switch."""
 
 from __future__ import annotations
 
@@ -139,3 +140,29 @@ class Card(models.Model):
             errors["reference"] = ref_errors
         if errors:
             raise ValidationError(errors)
+
+
+class RevealSwitch(models.Model):
+    """The global kill switch: a single row, read on every reveal, so a change holds at once everywhere."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    reveals_enabled = models.BooleanField(
+        default=True,
+        help_text="Untick to pause CVV reveals for every card and every user, at once.",
+    )
+    note = models.CharField(
+        max_length=200, blank=True, help_text="Why reveals are paused (seen by admins only)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "global reveal switch"
+
+    def __str__(self) -> str:
+        return "Reveals on" if self.reveals_enabled else "Reveals paused for everyone"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)
