@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
 from cardreveal.accounts.cooloff import reveal_cooloff
-from cardreveal.accounts.decorators import verified_required
+from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
 from cardreveal.accounts.lockout import account_locked_until, lock_message
 from cardreveal.accounts.otp import (
@@ -116,7 +116,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "accounts/backup_codes.html",
-                {"codes": backup_codes, "cooloff": reveal_cooloff(user=request.user)},
+                {"codes": backup_codes, "cooloff": reveal_cooloff(user=signed_in_user(request))},
             )
         form.add_error(
             "code",
@@ -157,5 +157,5 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
-        context["cooloff"] = reveal_cooloff(user=self.request.user)
+        context["cooloff"] = reveal_cooloff(user=signed_in_user(self.request))
         return context

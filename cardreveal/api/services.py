@@ -6,6 +6,7 @@ Reveals are not here: the API calls the one reveal service, `cardreveal.cards.se
 from __future__ import annotations
 
 import re
+import uuid
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import datetime
@@ -86,7 +87,7 @@ def api_login(
     return issued
 
 
-def _send_without_starting_a_session(request: HttpRequest, user: Any) -> None:
+def _send_without_starting_a_session(request: HttpRequest, user: User) -> None:
     """Send `user_logged_in` (audit and last-login receivers need it) for a token sign-in.
 
     Receivers written for web sign-in may stamp `request.session`; the API issues tokens, never
@@ -134,7 +135,7 @@ def api_logout_everywhere(*, request: HttpRequest, user: User) -> int:
     return count
 
 
-def api_token_revoke(*, user: User, token_id: object) -> bool:
+def api_token_revoke(*, user: User, token_id: uuid.UUID) -> bool:
     """Revoke one of the user's tokens by its public id; False if no such token is theirs."""
     count: int = ApiToken.objects.filter(user=user, id=token_id).delete()[0]
     return count > 0
