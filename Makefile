@@ -65,12 +65,13 @@ bench-instructions: $(VENV)/.bench-installed
 bench-resilience: install
 	$(PY) bench/resilience.py $(BENCH_RESILIENCE_ARGS)
 
-## test: lint, format, types, migrations, Django checks, and the whole suite.
+## test: lint, format, import layers, types, migrations, Django checks, and the whole suite.
 test: lint typecheck migrations-check pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: install
 	$(VENV)/bin/mypy cardreveal providers
