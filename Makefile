@@ -65,7 +65,8 @@ bench-instructions: $(VENV)/.bench-installed
 bench-resilience: install
 	$(PY) bench/resilience.py $(BENCH_RESILIENCE_ARGS)
 
-## test: lint, format, types, migrations, Django checks, and the whole suite (not the bench's tests).
+## test: lint, format, import layers, types, migrations, Django checks, and the whole suite
+## (not the bench's own tests: `make test-bench`).
 test: lint typecheck migrations-check pytest
 
 ## test-bench: the bench's own tests (bench/tests): the plan, the verdicts, the report, the floors.
@@ -77,6 +78,7 @@ test-bench: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache --no-logo
 
 typecheck: install
 	$(VENV)/bin/mypy cardreveal providers

@@ -46,9 +46,8 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 
-from cardreveal.cards.bindings import provider_for_binding  # noqa: E402
+from cardreveal.cards.bindings import encoded_secrets, provider_for_binding  # noqa: E402
 from cardreveal.cards.models import ProviderBinding  # noqa: E402
-from cardreveal.cards.provider_forms import encoded_secrets  # noqa: E402
 from providers.base import CardRef  # noqa: E402
 from providers.errors import ProviderError  # noqa: E402
 from providers.http import doors  # noqa: E402

@@ -39,8 +39,8 @@ def main() -> None:
     from django.utils import timezone
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from cardreveal.cards.bindings import encoded_secrets
     from cardreveal.cards.models import Card, ProviderBinding
-    from cardreveal.cards.provider_forms import encoded_secrets
     from providers.sandbox.server import all_emulators
 
     call_command("migrate", interactive=False, verbosity=0)

@@ -258,7 +258,9 @@ class CircuitBreaker:
 
     def snapshot(self) -> BreakerSnapshot:
         """The current state and stats, for the admin."""
-        values = self.cache.get_many([self._k(n) for n in _STATE_NAMES if n != "recent_latency_list"])
+        values = self.cache.get_many(
+            [self._k(n) for n in _STATE_NAMES if n != "recent_latency_list"]
+        )
 
         def get(name: str) -> object:
             return values.get(self._k(name))

@@ -190,8 +190,8 @@ def bob(db: None) -> Cardholder:
 @pytest.fixture
 def make_binding(sandbox: RunningSandbox, db: None) -> Callable[..., object]:
     """make_binding("mastercard", **options) -> a ProviderBinding pointed at that emulator."""
+    from cardreveal.cards.bindings import encoded_secrets
     from cardreveal.cards.models import ProviderBinding
-    from cardreveal.cards.provider_forms import encoded_secrets
 
     def make(kind: str = "mastercard", **options: object) -> ProviderBinding:
         emulator = sandbox.emulator(kind)

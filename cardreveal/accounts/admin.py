@@ -12,6 +12,7 @@ from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin as OtpTOTPDeviceAd
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.cooloff import authenticator_added_record
+from cardreveal.accounts.decorators import signed_in_user
 from cardreveal.accounts.lockout import account_unlock
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.client_info import client_info
@@ -59,7 +60,9 @@ class AccountSecurityAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         lifted = 0
         for security in queryset.select_related("user"):
             if account_unlock(
-                user=security.user, by=request.user, client=client_info(request, channel="admin")
+                user=security.user,
+                by=signed_in_user(request),
+                client=client_info(request, channel="admin"),
             ):
                 self.log_change(request, security, "Lifted the sign-in lock.")
                 lifted += 1
@@ -90,4 +93,4 @@ class TOTPDeviceAdmin(OtpTOTPDeviceAdmin):
         was_confirmed = bool(change and form.initial.get("confirmed"))
         super().save_model(request, obj, form, change)
         if obj.confirmed and not was_confirmed:
-            authenticator_added_record(user=obj.user, device=obj, by=request.user)
+            authenticator_added_record(user=obj.user, device=obj, by=signed_in_user(request))

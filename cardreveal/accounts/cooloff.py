@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -26,6 +27,9 @@ from cardreveal.accounts.lockout import (
 )
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import authenticator_added, password_changed
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +58,7 @@ class Cooloff:
         return seconds_until(self.until)
 
 
-def reveal_cooloff(*, user: object) -> Cooloff | None:
+def reveal_cooloff(*, user: User) -> Cooloff | None:
     """The cool-off in force for `user` now, or None. Reads only."""
     return cooloff_from(account_security_read(user=user))
 
@@ -79,7 +83,7 @@ def cooloff_from(security: AccountSecurity | None) -> Cooloff | None:
     return latest if timezone.now() < latest.until else None
 
 
-def password_change_record(*, user: object) -> datetime:
+def password_change_record(*, user: User) -> datetime:
     """Record that `user`'s password changed now: start the cool-off, email them, send
     `password_changed`. Returns the end of the cool-off."""
     now = timezone.now()
@@ -98,7 +102,7 @@ def password_change_record(*, user: object) -> datetime:
     return until
 
 
-def authenticator_added_record(*, user: object, device: object, by: object | None) -> datetime:
+def authenticator_added_record(*, user: User, device: object, by: User | None) -> datetime:
     """Record that a confirmed authenticator was added to `user` now (by them, or by admin `by`):
     start the cool-off, email them, send `authenticator_added`. Returns the end of the cool-off."""
     now = timezone.now()
@@ -132,7 +136,7 @@ class PasswordChangeCooloff:
     nothing itself.
     """
 
-    def validate(self, password: str, user: object | None = None) -> None:
+    def validate(self, password: str, user: User | None = None) -> None:
         return None
 
     def get_help_text(self) -> str:
@@ -142,7 +146,7 @@ class PasswordChangeCooloff:
             "and the account holder is emailed."
         )
 
-    def password_changed(self, password: str, user: object | None = None) -> None:
+    def password_changed(self, password: str, user: User | None = None) -> None:
         # An account that has never signed in is getting its first password, not a new one.
         if user is None or getattr(user, "pk", None) is None:
             return
@@ -151,7 +155,7 @@ class PasswordChangeCooloff:
         password_change_record(user=user)
 
 
-def _email(user: object, *, subject: str, what: str, until: datetime) -> None:
+def _email(user: User, *, subject: str, what: str, until: datetime) -> None:
     """Email the account holder once the change is committed; a mail failure is logged, not raised."""
     address = str(getattr(user, "email", "") or "")
     if not address:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib.auth import forms as auth_forms
@@ -15,6 +15,9 @@ from cardreveal.accounts.lockout import (
     password_failure_record,
 )
 from cardreveal.client_info import ClientInfo
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class CodeForm(forms.Form):
@@ -56,7 +59,7 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
     """Django's password change form; a wrong current password counts towards the lockout, and a
     locked account cannot change its password."""
 
-    def __init__(self, user: Any, *args: Any, client: ClientInfo | None = None, **kwargs: Any):
+    def __init__(self, user: User, *args: Any, client: ClientInfo | None = None, **kwargs: Any):
         super().__init__(user, *args, **kwargs)
         self.client = client
 

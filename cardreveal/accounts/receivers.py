@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
@@ -10,6 +10,9 @@ from django.utils import timezone
 
 from cardreveal.accounts.lockout import password_failure_record_for_username
 from cardreveal.client_info import client_info
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Seconds since the epoch at which this session signed in with a password (absolute lifetime).
 SESSION_SIGNED_IN_AT = "cardreveal_signed_in_at"
@@ -34,7 +37,7 @@ def _channel(request: HttpRequest) -> str:
 
 
 def stamp_signed_in_at(
-    sender: object, request: HttpRequest | None, user: object, **kwargs: Any
+    sender: object, request: HttpRequest | None, user: User, **kwargs: Any
 ) -> None:
     """`user_logged_in`: remember when this session signed in, for the absolute session cap."""
     if request is not None and hasattr(request, "session"):

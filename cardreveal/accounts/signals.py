@@ -2,7 +2,7 @@
 
 Every signal is sent synchronously, after the state change it reports has been written, inside
 any transaction the caller holds (an audit row written by a receiver commits or rolls back with
-it). `client` is a `cardreveal.audit.services.ClientInfo` or None when no request is at hand.
+it). `client` is a `cardreveal.client_info.ClientInfo` or None when no request is at hand.
 `sender` is always `AccountSecurity`.
 """
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
 
 from cardreveal.accounts.cooloff import reveal_cooloff
-from cardreveal.accounts.decorators import verified_required
+from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
 from cardreveal.accounts.lockout import account_locked_until, lock_message
 from cardreveal.accounts.otp import (
@@ -66,15 +66,15 @@ def _safe_next(request: HttpRequest, fallback: str = "cards:list") -> str:
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
     """Ask for a code from the authenticator (or a backup code) to finish signing in."""
-    if not has_confirmed_authenticator(request.user):
+    if not has_confirmed_authenticator(signed_in_user(request)):
         return redirect("accounts:enrol")
     if request.user.is_verified():  # type: ignore[union-attr]  # added by OTPMiddleware
         return redirect(_safe_next(request))
-    locked_until = account_locked_until(user=request.user)
+    locked_until = account_locked_until(user=signed_in_user(request))
     form = CodeForm(request.POST or None)
     if locked_until is None and request.method == "POST" and form.is_valid():
         check = verify_sign_in_code(
-            user=request.user,
+            user=signed_in_user(request),
             code=form.cleaned_data["code"],
             client=client_info(request, channel="web"),
         )
@@ -100,14 +100,14 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def enrol(request: HttpRequest) -> HttpResponse:
     """First-time setup: scan the QR code (or type the key), confirm with a code, get backup codes."""
-    if has_confirmed_authenticator(request.user):
+    if has_confirmed_authenticator(signed_in_user(request)):
         messages.info(request, "Your authenticator is already set up.")
         return redirect("cards:list")
-    device = pending_totp_device(user=request.user)
+    device = pending_totp_device(user=signed_in_user(request))
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         confirmed, backup_codes = confirm_totp_device(
-            user=request.user, code=form.cleaned_data["code"]
+            user=signed_in_user(request), code=form.cleaned_data["code"]
         )
         if confirmed is not None:
             otp_login(request, confirmed)
@@ -116,7 +116,7 @@ def enrol(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "accounts/backup_codes.html",
-                {"codes": backup_codes, "cooloff": reveal_cooloff(user=request.user)},
+                {"codes": backup_codes, "cooloff": reveal_cooloff(user=signed_in_user(request))},
             )
         form.add_error(
             "code",
@@ -157,5 +157,5 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
 
     def get_context_data(self, **kwargs: object) -> dict[str, object]:
         context = super().get_context_data(**kwargs)
-        context["cooloff"] = reveal_cooloff(user=self.request.user)
+        context["cooloff"] = reveal_cooloff(user=signed_in_user(self.request))
         return context

@@ -11,26 +11,9 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from cardreveal.cards.services import RevealError
+from cardreveal.errors import ServiceError
 
 logger = logging.getLogger(__name__)
-
-
-class ApiError(exceptions.APIException):
-    """A refusal with a stable machine `code`, a message for people, and an HTTP status."""
-
-    def __init__(
-        self,
-        code: str,
-        message: str,
-        status_code: int = status.HTTP_400_BAD_REQUEST,
-        *,
-        retry_after: int | None = None,
-    ) -> None:
-        super().__init__(detail=message, code=code)
-        self.status_code = status_code
-        self.error_code = code
-        self.retry_after = retry_after
 
 
 # Clearer messages than DRF's defaults, by exception class; the code is the class's default_code
@@ -69,8 +52,6 @@ def error_body(*, code: str, message: str, request: Any, **extra: Any) -> dict[s
 
 
 def _code_and_message(exc: exceptions.APIException) -> tuple[str, str]:
-    if isinstance(exc, ApiError):
-        return exc.error_code, str(exc.detail)
     for klass in type(exc).__mro__:
         if klass in _MESSAGES:
             code, message = _MESSAGES[klass]
@@ -94,12 +75,13 @@ def _code_and_message(exc: exceptions.APIException) -> tuple[str, str]:
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every failure becomes the one error shape.
 
-    RevealError keeps its code, message, status and Retry-After (and is not rolled back: its audit
-    record stands). Anything unexpected is logged with its traceback (for the server's eyes only)
-    and answered with a plain 500 in the same shape.
+    A service's refusal (ServiceError, RevealError among them) keeps its code, message, status and
+    Retry-After, and is not rolled back: what the service recorded before refusing (a reveal's
+    audit record) stands. Anything unexpected is logged with its traceback (for the server's eyes
+    only) and answered with a plain 500 in the same shape.
     """
     request = context.get("request")
-    if isinstance(exc, RevealError):
+    if isinstance(exc, ServiceError):
         response = Response(
             error_body(code=exc.code, message=exc.message, request=request),
             status=exc.status_code,
@@ -136,7 +118,5 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         extra["fields"] = (
             exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
         )
-    if isinstance(exc, ApiError) and exc.retry_after:
-        handled["Retry-After"] = str(exc.retry_after)
     handled.data = error_body(code=code, message=message, request=request, **extra)
     return handled

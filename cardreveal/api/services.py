@@ -6,6 +6,7 @@ Reveals are not here: the API calls the one reveal service, `cardreveal.cards.se
 from __future__ import annotations
 
 import re
+import uuid
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,9 +24,9 @@ from knox.settings import knox_settings
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.lockout import lock_message, locked_until_for_username, seconds_until
 from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
-from cardreveal.api.exceptions import ApiError
 from cardreveal.api.models import ApiToken
 from cardreveal.audit.services import escape_control
+from cardreveal.errors import ServiceError
 from providers.sensitive import Sensitive
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def api_login(
 
     The password goes through Django's authentication backends (so failures count towards the
     per-user lockout, and a locked account is refused); the code is consumed as at web sign-in,
-    so it cannot be reused, here or for a reveal. Raises ApiError: `invalid_credentials` (400)
+    so it cannot be reused, here or for a reveal. Raises ServiceError: `invalid_credentials` (400)
     for any wrong password, code or username alike, so the answer never says which was wrong;
     `account_locked` (423, with Retry-After) while the account is locked, as the web says it.
     Sends `user_logged_in` on success.
@@ -73,11 +74,11 @@ def api_login(
     user = authenticate(request, username=username, password=password)
     if user is None:
         _refuse_if_locked(locked_until_for_username(username))
-        raise ApiError("invalid_credentials", LOGIN_FAILED_MESSAGE)
+        raise ServiceError("invalid_credentials", LOGIN_FAILED_MESSAGE)
     check = verify_sign_in_code(user=user, code=otp_code)
     if not check.ok:
         _refuse_if_locked(check.locked_until)
-        raise ApiError("invalid_credentials", LOGIN_FAILED_MESSAGE)
+        raise ServiceError("invalid_credentials", LOGIN_FAILED_MESSAGE)
     issued = api_token_issue(
         user=user,
         device_name=device_name or request.headers.get("User-Agent", ""),
@@ -86,7 +87,7 @@ def api_login(
     return issued
 
 
-def _send_without_starting_a_session(request: HttpRequest, user: Any) -> None:
+def _send_without_starting_a_session(request: HttpRequest, user: User) -> None:
     """Send `user_logged_in` (audit and last-login receivers need it) for a token sign-in.
 
     Receivers written for web sign-in may stamp `request.session`; the API issues tokens, never
@@ -134,7 +135,7 @@ def api_logout_everywhere(*, request: HttpRequest, user: User) -> int:
     return count
 
 
-def api_token_revoke(*, user: User, token_id: object) -> bool:
+def api_token_revoke(*, user: User, token_id: uuid.UUID) -> bool:
     """Revoke one of the user's tokens by its public id; False if no such token is theirs."""
     count: int = ApiToken.objects.filter(user=user, id=token_id).delete()[0]
     return count > 0
@@ -147,8 +148,9 @@ def totp_device_enrol(
     """Start enrolling another authenticator app, after re-checking password and a current code.
 
     Any earlier unconfirmed authenticator of the user is discarded (its key was shown once and
-    must not come back). Raises ApiError: `reauthentication_failed` (403), `account_locked` (423)
-    or `too_many_authenticators` (409). The new device works only once confirmed with a code from it.
+    must not come back). Raises ServiceError: `reauthentication_failed` (403), `account_locked`
+    (423) or `too_many_authenticators` (409). The new device works only once confirmed with a code
+    from it.
     """
     if _confirmed_authenticators(user) >= MAX_AUTHENTICATORS:
         raise _too_many_authenticators()
@@ -158,7 +160,7 @@ def totp_device_enrol(
         check = verify_sign_in_code(user=user, code=otp_code)
     if check is None or not check.ok:
         _refuse_if_locked(check.locked_until if check else locked_until_for_username(user.username))
-        raise ApiError(
+        raise ServiceError(
             "reauthentication_failed",
             "The password or code is not correct. Each code works once.",
             403,
@@ -178,7 +180,7 @@ def totp_device_enrol(
 def totp_device_confirm(*, user: User, device_id: int, otp_code: str) -> TOTPDevice:
     """Confirm an authenticator being enrolled with a code from it; from then on it counts.
 
-    Raises ApiError `device_not_found` (404) if it is not the user's pending authenticator, or
+    Raises ServiceError `device_not_found` (404) if it is not the user's pending authenticator, or
     `otp_invalid` (400) for a wrong code (django-otp's back-off on that device applies). Like a
     web enrolment, a confirmed authenticator starts the reveal cool-off and emails the cardholder.
     """
@@ -200,11 +202,11 @@ def totp_device_confirm(*, user: User, device_id: int, otp_code: str) -> TOTPDev
             outcome = "wrong_code"
     # Raised outside the transaction so the device's failure counter (django-otp) is kept.
     if outcome is None:
-        raise ApiError(
+        raise ServiceError(
             "device_not_found", "No authenticator with this id is waiting for a code.", 404
         )
     if outcome == "wrong_code":
-        raise ApiError(
+        raise ServiceError(
             "otp_invalid",
             "That code does not match. Check the key was entered correctly and the phone's "
             "clock is right, then try a new code.",
@@ -216,7 +218,7 @@ def totp_device_confirm(*, user: User, device_id: int, otp_code: str) -> TOTPDev
 
 def _refuse_if_locked(locked_until: datetime | None) -> None:
     if locked_until is not None:
-        raise ApiError(
+        raise ServiceError(
             "account_locked",
             lock_message(locked_until),
             423,
@@ -229,8 +231,8 @@ def _confirmed_authenticators(user: User) -> int:
     return count
 
 
-def _too_many_authenticators() -> ApiError:
-    return ApiError(
+def _too_many_authenticators() -> ServiceError:
+    return ServiceError(
         "too_many_authenticators",
         f"You already have {MAX_AUTHENTICATORS} authenticator apps; ask support to remove one.",
         409,

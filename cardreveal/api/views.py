@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cardreveal.api.authentication import ApiTokenAuthentication
-from cardreveal.api.exceptions import ApiError
 from cardreveal.api.models import ApiToken
 from cardreveal.api.schema import PUBLIC_KEY_FORMAT, SEALED_FORMAT, error_responses
 from cardreveal.api.selectors import api_tokens_for_user, otp_devices_for_user
@@ -48,6 +47,7 @@ from cardreveal.audit.selectors import reveal_events_for_user
 from cardreveal.cards.selectors import card_for_user, cards_for_user
 from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
 from cardreveal.client_info import client_info
+from cardreveal.errors import ServiceError
 
 OTP_CODE_HELP = "The current 6-digit code from the authenticator app."
 SAMPLE_TOKEN = "crv_" + "0123456789abcdef" * 4
@@ -240,7 +240,7 @@ class TokenRevokeApi(ApiView):
     )
     def delete(self, request: Request, token_id: uuid.UUID) -> Response:
         if not api_token_revoke(user=signed_in(request), token_id=token_id):
-            raise ApiError("token_not_found", "No such token.", status.HTTP_404_NOT_FOUND)
+            raise ServiceError("token_not_found", "No such token.", status.HTTP_404_NOT_FOUND)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -277,7 +277,7 @@ class CardDetailApi(ApiView):
     def get(self, request: Request, card_id: uuid.UUID) -> Response:
         card = card_for_user(user=signed_in(request), card_id=card_id)
         if card is None:
-            raise ApiError("card_not_found", CARD_NOT_FOUND_MESSAGE, status.HTTP_404_NOT_FOUND)
+            raise ServiceError("card_not_found", CARD_NOT_FOUND_MESSAGE, status.HTTP_404_NOT_FOUND)
         return Response(CardSerializer(card).data)
 
 

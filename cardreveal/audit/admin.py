@@ -1,5 +1,4 @@
-"""Read-only admin for the audit trail (filters, CSV export), waiting receipts, and the global reveal
-switch."""
+"""Read-only admin for the audit trail (filters, CSV export) and waiting receipts."""
 
 from __future__ import annotations
 
@@ -12,13 +11,7 @@ from django.utils import timezone
 
 from cardreveal.audit.context import client_for_request
 from cardreveal.audit.export import audit_csv_lines
-from cardreveal.audit.models import (
-    AuthEvent,
-    ChainedRecord,
-    ReceiptOutbox,
-    RevealEvent,
-    RevealSwitch,
-)
+from cardreveal.audit.models import AuthEvent, ChainedRecord, ReceiptOutbox, RevealEvent
 from cardreveal.audit.services import auth_event_record
 
 
@@ -106,21 +99,6 @@ class AuthEventAdmin(ReadOnlyAuditAdmin):
     ]
     list_filter = ["event", "outcome", "channel", "reason", "created_at"]
     search_fields = ["username", "resource", "detail", "request_id", "client_ip"]
-
-
-@admin.register(RevealSwitch)
-class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The one global switch: add it once, change it, never delete it. Changes are audited."""
-
-    list_display = ["__str__", "reveals_enabled", "note", "updated_at"]
-    fields = ["reveals_enabled", "note", "updated_at"]
-    readonly_fields = ["updated_at"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return super().has_add_permission(request) and not RevealSwitch.objects.exists()
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ReceiptOutbox)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import secrets
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.conf import settings
@@ -19,7 +21,11 @@ from django.utils import timezone
 
 from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
 from cardreveal.audit.services import auth_event_record
+from cardreveal.audit.signals import reveal_disowned
 from cardreveal.client_info import ClientInfo
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +36,7 @@ PURPOSE = "disown_reveal"
 class DisownRefused(Exception):
     """The link cannot be used: a stable `code`, a message for the page, an HTTP status."""
 
-    def __init__(self, code: str, message: str, status_code: int, user: Any = None) -> None:
+    def __init__(self, code: str, message: str, status_code: int, user: User | None = None) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
@@ -38,7 +44,7 @@ class DisownRefused(Exception):
         self.user = user
 
 
-def _invalid(user: Any = None) -> DisownRefused:
+def _invalid(user: User | None = None) -> DisownRefused:
     return DisownRefused(
         "link_invalid",
         "This link is not valid. Copy the whole link from the email, or contact your bank.",
@@ -47,7 +53,7 @@ def _invalid(user: Any = None) -> DisownRefused:
     )
 
 
-def _expired(user: Any = None) -> DisownRefused:
+def _expired(user: User | None = None) -> DisownRefused:
     return DisownRefused(
         "link_expired",
         "This link has expired. If you did not ask to see a security code, contact your bank now.",
@@ -56,7 +62,7 @@ def _expired(user: Any = None) -> DisownRefused:
     )
 
 
-def _used(user: Any = None) -> DisownRefused:
+def _used(user: User | None = None) -> DisownRefused:
     return DisownRefused(
         "link_used",
         "This link has already been used: the card is frozen and you were signed out everywhere.",
@@ -72,7 +78,7 @@ class DisownClaim:
     link_id: str
     event_id: int
     user_id: int
-    card_id: str
+    card_id: uuid.UUID
 
 
 @dataclass(frozen=True)
@@ -108,7 +114,7 @@ def disown_token_make(*, event: RevealEvent) -> str:
     return signing.dumps(payload, salt=SALT, compress=False)
 
 
-def _user(user_id: int) -> Any:
+def _user(user_id: int) -> User | None:
     return get_user_model()._default_manager.filter(pk=user_id).first()
 
 
@@ -129,7 +135,7 @@ def disown_claim_read(*, token: str) -> DisownClaim:
             link_id=str(payload["j"]),
             event_id=int(payload["e"]),
             user_id=int(payload["u"]),
-            card_id=str(payload["c"]),
+            card_id=uuid.UUID(str(payload["c"])),
         )
     except (KeyError, TypeError, ValueError):
         raise _invalid() from None
@@ -139,7 +145,7 @@ def _claimed_event(claim: DisownClaim) -> RevealEvent | None:
     event: RevealEvent | None = RevealEvent.objects.filter(
         pk=claim.event_id, user_id=claim.user_id, outcome=RevealEvent.Outcome.REVEALED
     ).first()
-    if event is None or event.card_id is None or str(event.card_id) != claim.card_id:
+    if event is None or event.card_id is None or event.card_id != claim.card_id:
         return None
     return event
 
@@ -164,7 +170,7 @@ def disown_preview(*, token: str) -> DisownPreview:
     )
 
 
-def user_sessions_end(*, user: Any) -> int:
+def user_sessions_end(*, user: User) -> int:
     """Delete every unexpired web session of `user` (database-backed sessions); return how many."""
     engine = import_module(settings.SESSION_ENGINE)
     store_class = engine.SessionStore
@@ -185,7 +191,7 @@ def user_sessions_end(*, user: Any) -> int:
     return ended
 
 
-def user_api_tokens_revoke(*, user: Any) -> int:
+def user_api_tokens_revoke(*, user: User) -> int:
     """Delete every API token of `user` (django-rest-knox, when installed); return how many."""
     if not apps.is_installed("knox"):
         return 0
@@ -195,8 +201,9 @@ def user_api_tokens_revoke(*, user: Any) -> int:
 
 
 def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
-    """Act on a "This wasn't me" link: freeze the card (`reveal_enabled=False`), end all the
-    holder's sessions and API tokens, mark the link used, and audit it, all in one transaction.
+    """Act on a "This wasn't me" link: freeze the card (the cards app does, on `reveal_disowned`),
+    end all the holder's sessions and API tokens, mark the link used, and audit it, all in one
+    transaction.
 
     Raises DisownRefused (invalid, expired, already used); a refusal is audited too.
     """
@@ -215,8 +222,6 @@ def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
 
 
 def _disown(*, token: str, client: ClientInfo) -> DisownResult:
-    from cardreveal.cards.models import Card
-
     claim = disown_claim_read(token=token)
     with transaction.atomic():
         user = _user(claim.user_id)
@@ -228,9 +233,11 @@ def _disown(*, token: str, client: ClientInfo) -> DisownResult:
                 UsedLink.objects.create(link_id=claim.link_id, purpose=PURPOSE)
         except IntegrityError:
             raise _used(user) from None
-        frozen = Card.objects.filter(pk=event.card_id, owner_id=user.pk).update(
-            reveal_enabled=False
+        # The cards app freezes the card; each receiver answers how many cards it froze.
+        answers: Sequence[tuple[object, object]] = reveal_disowned.send(
+            sender=RevealEvent, user=user, card_id=event.card_id, event=event
         )
+        frozen = sum(answer for _, answer in answers if isinstance(answer, int))
         sessions = user_sessions_end(user=user)
         tokens = user_api_tokens_revoke(user=user)
         auth_event_record(

@@ -1,4 +1,4 @@
-"""The audit trail (reveal and account events, hash-chained, append-only) and the global reveal switch."""
+"""The audit trail (reveal and account events, hash-chained, append-only), used links and waiting receipts."""
 
 from __future__ import annotations
 
@@ -241,32 +241,6 @@ class UsedLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} {self.link_id}"
-
-
-class RevealSwitch(models.Model):
-    """The global kill switch: a single row, read on every reveal, so a change holds at once everywhere."""
-
-    SINGLETON_ID = 1
-
-    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
-    reveals_enabled = models.BooleanField(
-        default=True,
-        help_text="Untick to pause CVV reveals for every card and every user, at once.",
-    )
-    note = models.CharField(
-        max_length=200, blank=True, help_text="Why reveals are paused (seen by admins only)."
-    )
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        verbose_name = "global reveal switch"
-
-    def __str__(self) -> str:
-        return "Reveals on" if self.reveals_enabled else "Reveals paused for everyone"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.pk = self.SINGLETON_ID
-        super().save(*args, **kwargs)
 
 
 class ReceiptOutbox(models.Model):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, send_mail
@@ -16,6 +16,9 @@ from cardreveal.audit.context import current_scope
 from cardreveal.audit.disown import disown_token_make
 from cardreveal.audit.models import RevealEvent
 from cardreveal.client_info import ClientInfo
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +74,7 @@ def reveal_receipt_message(*, event: RevealEvent, owner: Any, base_url: str) -> 
     return EmailMessage(subject, body, None, [owner.email])
 
 
-def lockout_notice_send(*, user: Any, locked_until: datetime | None, client: ClientInfo) -> bool:
+def lockout_notice_send(*, user: User, locked_until: datetime | None, client: ClientInfo) -> bool:
     """Email `user` that their account was locked after too many failed attempts, until when, and
     from which address the last attempt came. Returns True when handed to the backend."""
     address = getattr(user, "email", "")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.apps import apps
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
@@ -18,6 +18,9 @@ from cardreveal.audit.context import client_for_request, current_scope
 from cardreveal.audit.models import AuthEvent
 from cardreveal.audit.services import auth_event_record
 from cardreveal.client_info import ClientInfo
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ def _client(request: HttpRequest | None = None, client: ClientInfo | None = None
 # ------------------------------------------------------------------------------ Django auth
 
 
-def on_logged_in(sender: object, request: HttpRequest | None, user: object, **kwargs: Any) -> None:
+def on_logged_in(sender: object, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
     """Password accepted (the first sign-in step; the code step is audited on failure)."""
     auth_event_record(
         event=Event.LOGIN, outcome=Outcome.SUCCESS, user=user, client=_client(request)
@@ -42,7 +45,7 @@ def on_logged_in(sender: object, request: HttpRequest | None, user: object, **kw
 
 
 def on_logged_out(
-    sender: object, request: HttpRequest | None, user: object | None, **kwargs: Any
+    sender: object, request: HttpRequest | None, user: User | None, **kwargs: Any
 ) -> None:
     if user is None:
         return
@@ -77,7 +80,7 @@ def on_login_failed(
 
 def on_otp_failed(
     sender: object,
-    user: object,
+    user: User,
     reason: str = "otp_invalid",
     context: str = "",
     client: ClientInfo | None = None,
@@ -94,7 +97,7 @@ def on_otp_failed(
 
 
 def on_otp_replay_rejected(
-    sender: object, user: object, context: str = "", client: ClientInfo | None = None, **kwargs: Any
+    sender: object, user: User, context: str = "", client: ClientInfo | None = None, **kwargs: Any
 ) -> None:
     auth_event_record(
         event=Event.OTP_REPLAY_REJECTED,
@@ -108,7 +111,7 @@ def on_otp_replay_rejected(
 
 def on_account_locked(
     sender: object,
-    user: object,
+    user: User,
     locked_until: Any = None,
     failures: int | None = None,
     trigger: str = "",
@@ -137,8 +140,8 @@ def on_account_locked(
 
 def on_account_unlocked(
     sender: object,
-    user: object,
-    by: object | None = None,
+    user: User,
+    by: User | None = None,
     client: ClientInfo | None = None,
     **kwargs: Any,
 ) -> None:
@@ -154,7 +157,7 @@ def on_account_unlocked(
     )
 
 
-def on_password_changed(sender: object, user: object, **kwargs: Any) -> None:
+def on_password_changed(sender: object, user: User, **kwargs: Any) -> None:
     auth_event_record(
         event=Event.PASSWORD_CHANGED,
         outcome=Outcome.SUCCESS,

@@ -1,4 +1,5 @@
-"""Admin for provider bindings (write-only secrets, validated per provider) and cards (references only).
+"""Admin for provider bindings (write-only secrets, validated per provider), cards (references only)
+and the global reveal switch.
 
 No admin page or action can reveal a CVV: the only admin call to a provider is "check connection".
 """
@@ -21,11 +22,11 @@ from cardreveal.cards.bindings import (
     TLS_SECRET_FIELDS,
     binding_breaker,
     binding_health,
+    decoded_secrets,
     tls_material_errors,
 )
-from cardreveal.cards.models import Card, ProviderBinding
+from cardreveal.cards.models import Card, ProviderBinding, RevealSwitch
 from cardreveal.cards.provider_forms import (
-    decoded_secrets,
     option_form_field,
     read_secret_upload,
     secret_form_field,
@@ -346,3 +347,18 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             except ProviderError as exc:
                 self.message_user(request, f"{card}: {exc.message} ({exc.code})", messages.ERROR)
+
+
+@admin.register(RevealSwitch)
+class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The one global switch: add it once, change it, never delete it. Changes are audited."""
+
+    list_display = ["__str__", "reveals_enabled", "note", "updated_at"]
+    fields = ["reveals_enabled", "note", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and not RevealSwitch.objects.exists()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

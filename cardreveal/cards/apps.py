@@ -1,4 +1,4 @@
-"""Django app config for cards."""
+"""Django app config for cards: registers the system checks, connects the receivers."""
 
 from django.apps import AppConfig
 
@@ -9,4 +9,9 @@ class CardsConfig(AppConfig):
     verbose_name = "Cards and providers"
 
     def ready(self) -> None:
-        from cardreveal.cards import checks  # noqa: F401  (registers the system checks)
+        from cardreveal.audit.signals import reveal_disowned
+        from cardreveal.cards import checks, receivers  # noqa: F401  (checks registers itself)
+
+        reveal_disowned.connect(
+            receivers.freeze_disowned_card, dispatch_uid="cardreveal.cards.freeze_disowned_card"
+        )

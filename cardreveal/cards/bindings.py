@@ -1,5 +1,5 @@
 """Builds a provider instance for a binding (decrypted secrets, options, its HTTP door and breaker),
-and the card reference a provider is called with."""
+the card reference a provider is called with, and a binding's secrets in their stored form."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 from django.conf import settings
 
 from cardreveal.cards.models import Card, ProviderBinding
-from cardreveal.cards.provider_forms import decoded_secrets
 from providers.base import BindingConfig, CardRef, FieldSpec, Provider
 from providers.breaker import BreakerSnapshot, CircuitBreaker, breaker_policy_from_settings
 from providers.errors import ProviderConfigError
@@ -48,6 +47,30 @@ TLS_SECRET_FIELDS = (
     ),
 )
 _TLS_NAMES = frozenset(spec.name for spec in TLS_SECRET_FIELDS)
+
+
+def decoded_secrets(kind: str, stored: Mapping[str, str]) -> dict[str, str | bytes]:
+    """Stored secrets with file fields decoded back to bytes, as providers expect them."""
+    specs = {spec.name: spec for spec in provider_class(kind).secret_fields}
+    result: dict[str, str | bytes] = {}
+    for name, value in stored.items():
+        spec = specs.get(name)
+        result[name] = base64.b64decode(value) if spec and spec.kind == "file" else value
+    return result
+
+
+def encoded_secrets(kind: str, plain: Mapping[str, str | bytes]) -> dict[str, str]:
+    """Secrets in their stored form: file fields base64 text, the rest as given."""
+    specs = {spec.name: spec for spec in provider_class(kind).secret_fields}
+    result: dict[str, str] = {}
+    for name, value in plain.items():
+        spec = specs.get(name)
+        if isinstance(value, bytes) or (spec and spec.kind == "file"):
+            raw = value if isinstance(value, bytes) else value.encode()
+            result[name] = base64.b64encode(raw).decode("ascii")
+        else:
+            result[name] = value
+    return result
 
 
 def binding_key(binding: ProviderBinding) -> str:

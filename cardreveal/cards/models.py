@@ -1,7 +1,9 @@
-"""Cards (references at the provider, never a PAN or CVV) and the provider bindings they are fetched through."""
+"""Cards (references at the provider, never a PAN or CVV), the provider bindings they are fetched through,
+and the global reveal switch."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any
 
@@ -11,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from cardreveal.encryption import EncryptedJSONField
+from providers.registry import provider_class, provider_kinds
 
 
 class ProviderBinding(models.Model):
@@ -43,14 +46,41 @@ class ProviderBinding(models.Model):
         return f"{self.name} ({self.kind})"
 
     def clean(self) -> None:
-        from providers.registry import provider_kinds
-
         if self.kind not in provider_kinds():
             raise ValidationError(
                 {"kind": f"Unknown provider; choose one of: {', '.join(provider_kinds())}."}
             )
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options must be a JSON object."})
+
+
+def reference_errors(kind: str, reference: Any) -> list[str]:
+    """What is wrong with a card's provider reference for `kind`, as sentences (empty if fine)."""
+    if kind not in provider_kinds():
+        return [f"The binding's provider {kind!r} is not configured."]
+    if not isinstance(reference, dict):
+        return ["The reference must be a JSON object of the provider's card identifiers."]
+    specs = provider_class(kind).reference_fields
+    errors = []
+    known = {spec.name for spec in specs}
+    for extra in sorted(set(reference) - known):
+        errors.append(
+            f"{extra!r} is not a {kind} card reference field "
+            f"(expected: {', '.join(sorted(known))})."
+        )
+    for spec in specs:
+        value = reference.get(spec.name, "")
+        if not isinstance(value, str):
+            errors.append(f"{spec.label} must be text.")
+        elif not value:
+            if spec.required:
+                errors.append(f"{spec.label} ({spec.name}) is required.")
+        elif spec.pattern and not re.fullmatch(spec.pattern, value):
+            errors.append(
+                f"{spec.label} ({spec.name}) is not in the expected format. "
+                f"{spec.help_text}".strip()
+            )
+    return errors
 
 
 class Card(models.Model):
@@ -102,8 +132,6 @@ class Card(models.Model):
         return f"{self.expiry_month:02d}/{self.expiry_year % 100:02d}"
 
     def clean(self) -> None:
-        from cardreveal.cards.provider_forms import reference_errors
-
         if self.binding_id is None:
             return
         errors: dict[str, Any] = {}
@@ -112,3 +140,29 @@ class Card(models.Model):
             errors["reference"] = ref_errors
         if errors:
             raise ValidationError(errors)
+
+
+class RevealSwitch(models.Model):
+    """The global kill switch: a single row, read on every reveal, so a change holds at once everywhere."""
+
+    SINGLETON_ID = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
+    reveals_enabled = models.BooleanField(
+        default=True,
+        help_text="Untick to pause CVV reveals for every card and every user, at once.",
+    )
+    note = models.CharField(
+        max_length=200, blank=True, help_text="Why reveals are paused (seen by admins only)."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "global reveal switch"
+
+    def __str__(self) -> str:
+        return "Reveals on" if self.reveals_enabled else "Reveals paused for everyone"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.pk = self.SINGLETON_ID
+        super().save(*args, **kwargs)

@@ -13,12 +13,18 @@ import contextlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+    from cardreveal.cards.models import Card
 
 _PREFIX = "cardreveal:reveal-quota"
 
@@ -63,26 +69,26 @@ class QuotaReservation:
     keys: tuple[str, ...]
 
 
-def _windows(*, user: object, card: object, now: float) -> list[_Window]:
+def _windows(*, user: User, card: Card, now: float) -> list[_Window]:
     hour = int(now // 3600)
     day = int(now // 86400)
     return [
         _Window(
             "quota_user_hour",
-            f"{_PREFIX}:user:{getattr(user, 'pk', user)}:hour:{hour}",
+            f"{_PREFIX}:user:{user.pk}:hour:{hour}",
             settings.CARDREVEAL_REVEALS_PER_USER_HOUR,
             (hour + 1) * 3600.0,
         ),
         _Window(
             "quota_card_day",
-            f"{_PREFIX}:card:{getattr(card, 'pk', card)}:day:{day}",
+            f"{_PREFIX}:card:{card.pk}:day:{day}",
             settings.CARDREVEAL_REVEALS_PER_CARD_DAY,
             (day + 1) * 86400.0,
         ),
     ]
 
 
-def reveal_quota_reserve(*, user: object, card: object) -> QuotaReservation:
+def reveal_quota_reserve(*, user: User, card: Card) -> QuotaReservation:
     """Take one unit of each quota (each counted atomically); raise
     RevealQuotaExceeded (taking nothing) when either is used up. Concurrent reserves never take
     more than the limit."""

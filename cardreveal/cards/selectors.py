@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cardreveal.accounts.models import AccountSecurity
-from cardreveal.audit.selectors import reveals_paused_expression
 from cardreveal.cards.models import Card
+from cardreveal.cards.reveal_switch import reveals_paused_expression
 from cardreveal.db import unique_or_none
 
 if TYPE_CHECKING:

@@ -43,6 +43,7 @@ from cardreveal.cards.quotas import (
 from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
 from cardreveal.cards.selectors import RevealTarget, card_for_reveal
 from cardreveal.client_info import ClientInfo
+from cardreveal.errors import ServiceError
 from providers.base import ClientKey, PlainCvv, ProviderSealedCvv
 from providers.errors import ProviderError
 
@@ -52,9 +53,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class RevealError(Exception):
-    """A reveal that did not happen: a stable `code`, a user-facing `message`, an HTTP status, and
-    what its audit record says (`outcome`, and the provider's latency when it was asked)."""
+class RevealError(ServiceError):
+    """A reveal that did not happen: a ServiceError (stable `code`, user-facing `message`, HTTP
+    status), with what its audit record says (`outcome`, and the provider's latency when it was
+    asked)."""
 
     def __init__(
         self,
@@ -66,11 +68,7 @@ class RevealError(Exception):
         outcome: str = RevealEvent.Outcome.REFUSED,
         latency_ms: int | None = None,
     ) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-        self.status_code = status_code
-        self.retry_after = retry_after
+        super().__init__(code, message, status_code, retry_after)
         self.outcome = outcome
         self.latency_ms = latency_ms
 

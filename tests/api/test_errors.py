@@ -1,11 +1,16 @@
-"""The API's one error shape: unknown URLs, content negotiation, request ids and unexpected failures."""
+"""The API's one error shape: unknown URLs, content negotiation, request ids, services' refusals and
+unexpected failures."""
 
 from __future__ import annotations
 
 import logging
 
 import pytest
+from django.test import RequestFactory
+from rest_framework.request import Request
 
+from cardreveal.api.exceptions import api_exception_handler
+from cardreveal.errors import ServiceError
 from tests.api.conftest import assert_error
 
 
@@ -54,3 +59,18 @@ def test_an_unexpected_failure_is_a_plain_500_and_is_logged(
     assert record.status_code == 500
     assert record.request.path == "/api/v1/cards"
     assert error["request_id"] == response["X-Request-ID"]
+
+
+@pytest.mark.parametrize(("retry_after", "header"), [(90, "90"), (None, None)])
+def test_a_services_refusal_is_answered_with_its_code_message_status_and_retry_after(
+    retry_after, header
+):
+    django_request = RequestFactory().post("/api/v1/auth/login")
+    django_request.request_id = "req-7"
+    refusal = ServiceError("account_locked", "Locked for now.", 423, retry_after=retry_after)
+    response = api_exception_handler(refusal, {"request": Request(django_request)})
+    assert response.status_code == 423
+    assert response.data == {
+        "error": {"code": "account_locked", "message": "Locked for now.", "request_id": "req-7"}
+    }
+    assert response.headers.get("Retry-After") == header

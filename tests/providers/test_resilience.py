@@ -13,8 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 from cardreveal.audit.models import RevealEvent
+from cardreveal.cards.bindings import encoded_secrets
 from cardreveal.cards.models import ProviderBinding
-from cardreveal.cards.provider_forms import encoded_secrets
 from cardreveal.cards.services import RevealError, RevealResult, reveal_cvv
 from cardreveal.client_info import ClientInfo
 from providers.errors import (

@@ -6,7 +6,7 @@ import json
 import secrets
 from base64 import b32encode
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,10 +15,13 @@ from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.otp import replace_backup_codes
+from cardreveal.cards.bindings import encoded_secrets
 from cardreveal.cards.models import Card, ProviderBinding
-from cardreveal.cards.provider_forms import encoded_secrets
 from providers.registry import provider_kinds
 from providers.sandbox.server import all_emulators
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class Command(BaseCommand):
@@ -111,7 +114,7 @@ class Command(BaseCommand):
         user.save()
         return user
 
-    def _totp(self, user: Any) -> TOTPDevice:
+    def _totp(self, user: User) -> TOTPDevice:
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is None:
             device = TOTPDevice.objects.create(user=user, name="Demo authenticator", confirmed=True)

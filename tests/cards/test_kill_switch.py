@@ -4,10 +4,13 @@ every card, user, channel and worker; refused with `reveals_paused`, no provider
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
-from cardreveal.audit.models import AuthEvent, RevealEvent, RevealSwitch
-from cardreveal.audit.selectors import reveals_globally_enabled
+from cardreveal.audit.models import AuthEvent, RevealEvent
+from cardreveal.cards.models import RevealSwitch
+from cardreveal.cards.reveal_switch import reveals_globally_enabled
 from cardreveal.cards.selectors import card_for_reveal
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import ClientInfo
@@ -17,6 +20,11 @@ from tests.conftest import sign_in, totp_code
 CLIENT = ClientInfo(
     ip="198.51.100.7", user_agent="pytest", request_id="req-12345678", channel="api"
 )
+
+
+@pytest.fixture
+def card(alice, make_card):
+    return make_card(alice.user, label="Everyday")
 
 
 def pause(on: bool = True) -> None:
@@ -105,22 +113,64 @@ def test_admins_pause_reveals_in_the_admin_and_it_is_audited(
     browser = Client()
     sign_in(browser, alice, clock)
     switch, _ = RevealSwitch.objects.get_or_create(pk=RevealSwitch.SINGLETON_ID)
-    listing = admin_client.get("/admin/audit/revealswitch/")
+    listing = admin_client.get("/admin/cards/revealswitch/")
     assert "Reveals on" in listing.content.decode()
     response = admin_client.post(
-        f"/admin/audit/revealswitch/{switch.pk}/change/",
+        f"/admin/cards/revealswitch/{switch.pk}/change/",
         {"note": "incident 42"},  # the box unticked
     )
     assert response.status_code == 302
     assert web_reveal(browser, card, alice, clock, client_key).status_code == 503
     change = AuthEvent.objects.get(event=AuthEvent.Event.ADMIN_CHANGE)
     assert change.user == staff[0]
-    assert change.resource == "audit.revealswitch:1"
+    assert change.resource == "cards.revealswitch:1"
     assert "Reveals enabled" in change.detail
 
 
 def test_the_switch_cannot_be_deleted_or_duplicated_in_the_admin(admin_client):
     switch, _ = RevealSwitch.objects.get_or_create(pk=RevealSwitch.SINGLETON_ID)
-    admin_client.post(f"/admin/audit/revealswitch/{switch.pk}/delete/", {"post": "yes"})
+    admin_client.post(f"/admin/cards/revealswitch/{switch.pk}/delete/", {"post": "yes"})
     assert RevealSwitch.objects.filter(pk=switch.pk).exists()
-    assert admin_client.get("/admin/audit/revealswitch/add/").status_code == 403
+    assert admin_client.get("/admin/cards/revealswitch/add/").status_code == 403
+
+
+# The switch moved from the audit app to cards (cards 0002, audit 0006): its state must survive.
+BEFORE_THE_MOVE = [("audit", "0005_chain_head_prev_hash"), ("cards", "0001_initial")]
+AFTER_THE_MOVE = [("audit", "0006_reveal_switch_moves_to_cards")]
+
+
+def migrate(targets: list[tuple[str, str]] | None = None):
+    """Migrate the database to `targets` (None: the latest); return the models as they are there."""
+    executor = MigrationExecutor(connection)
+    targets = targets or executor.loader.graph.leaf_nodes()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_the_switch_to_cards_keeps_a_paused_site_paused():
+    old_switch = migrate(BEFORE_THE_MOVE).get_model("audit", "RevealSwitch")
+    old_switch.objects.update_or_create(
+        pk=1, defaults={"reveals_enabled": False, "note": "incident 42"}
+    )
+    paused_at = old_switch.objects.get().updated_at
+    migrate()
+    switch = RevealSwitch.objects.get()
+    assert (switch.pk, switch.reveals_enabled, switch.note) == (1, False, "incident 42")
+    assert switch.updated_at == paused_at  # when the admin paused it, not when we migrated
+    assert not reveals_globally_enabled()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_moving_the_switch_back_to_audit_keeps_a_paused_site_paused():
+    migrate(AFTER_THE_MOVE).get_model("cards", "RevealSwitch").objects.update_or_create(
+        pk=1, defaults={"reveals_enabled": False, "note": "incident 43"}
+    )
+    old_switch = migrate(BEFORE_THE_MOVE).get_model("audit", "RevealSwitch").objects.get()
+    assert (old_switch.pk, old_switch.reveals_enabled, old_switch.note) == (
+        1,
+        False,
+        "incident 43",
+    )
+    migrate()
+    assert not reveals_globally_enabled()
