@@ -23,7 +23,7 @@ import pytest
 import requests
 from cryptography.fernet import Fernet
 
-from bench.run_bench import ROOT, free_port, started, wait_for_port
+from bench.processes import ROOT, free_port, started, wait_for_port
 from bench.totp import totp
 from tests.conftest import ClientKeyPair
 

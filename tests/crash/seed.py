@@ -30,8 +30,8 @@ def main() -> None:
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from cardreveal.api.services import api_token_issue
+    from cardreveal.cards.bindings import encoded_secrets
     from cardreveal.cards.models import Card, ProviderBinding
-    from cardreveal.cards.provider_forms import encoded_secrets
     from providers.sandbox.mastercard import MastercardEmulator
 
     emulator = MastercardEmulator(args.sandbox_state)
