@@ -365,9 +365,18 @@ def _fetch_cvv(
     attempt: RevealAttempt, *, card: Card, client_key: ClientKey
 ) -> PlainCvv | ProviderSealedCvv:
     """Ask the card's provider; a provider failure is a RevealError with its safe message."""
-    attempt.provider_asked_at = time.monotonic()
     try:
         provider = provider_for_binding(card.binding)
+    except LookupError:
+        logger.exception("reveal failed: binding %s has an unknown provider", card.binding_id)
+        raise RevealError(
+            "provider_config_error",
+            "Security codes for this card are unavailable right now.",
+            502,
+            outcome=RevealEvent.Outcome.FAILED,
+        ) from None
+    attempt.provider_asked_at = time.monotonic()
+    try:
         return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
         attempt.provider_answered_at = time.monotonic()
@@ -385,14 +394,6 @@ def _fetch_cvv(
             retry_after=exc.retry_after,
             outcome=RevealEvent.Outcome.FAILED,
             latency_ms=attempt.latency_ms(),
-        ) from None
-    except LookupError:
-        logger.exception("reveal failed: binding %s has an unknown provider", card.binding_id)
-        raise RevealError(
-            "provider_config_error",
-            "Security codes for this card are unavailable right now.",
-            502,
-            outcome=RevealEvent.Outcome.FAILED,
         ) from None
     finally:
         if attempt.provider_answered_at is None:

@@ -167,12 +167,28 @@ def _even_exponent_key_b64() -> str:
     return base64.b64encode(der[:-1] + b"\x02").decode()
 
 
+def _rsa4096_with_exponent_b64(exponent: int) -> str:
+    """A 4096-bit SPKI that parses but whose exponent OpenSSL will not encrypt to."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    modulus = make_client_key(4096).private_key.public_key().public_numbers().n
+    key = rsa.RSAPublicNumbers(exponent, modulus).public_key()
+    der = key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return base64.b64encode(der).decode()
+
+
 @pytest.mark.parametrize(
     ("public_b64", "expected"),
     [
         (make_client_key(1024).public_b64, "must be 2048-4096"),
-        (_even_exponent_key_b64(), ""),
+        (_even_exponent_key_b64(), "could not be read"),  # the crypto library refuses it
+        (_rsa4096_with_exponent_b64(2**65 + 1), "at most 64 bits"),
+        (_rsa4096_with_exponent_b64(2**4095 + 1), "at most 64 bits"),
     ],
+    ids=["1024-bit", "even exponent", "66-bit exponent", "4096-bit exponent"],
 )
 def test_weak_client_key_refused_before_the_code_is_used(
     alice, card, clock, provider_calls, public_b64, expected
