@@ -89,7 +89,8 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
     """True when `code` is the one this device accepted last (a reused code, not a wrong one)."""
     if device.last_t < 0:
         return False
-    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    # `last_t` is the step the code was accepted for, drift included: no drift on top.
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, drift=0)
     totp.time = device.t0 + device.last_t * device.step
     return f"{totp.token():0{device.digits}d}" == code
 

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 
+from cardreveal.accounts.models import AccountSecurity
 from cardreveal.audit.models import RevealEvent
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import ClientInfo
@@ -158,6 +159,23 @@ def test_unconfirmed_device_never_satisfies_step_up(alice, card, clock, client_k
     with pytest.raises(RevealError) as info:
         reveal(alice, card.pk, totp_code(alice.device, clock), client_key)
     assert info.value.code == "otp_no_device"
+
+
+def test_a_code_reused_after_clock_drift_is_called_a_reuse_not_a_guess(
+    alice, card, clock, client_key
+):
+    # A phone whose clock runs one step ahead: its code is accepted and the drift learnt. Sent
+    # again, it is a reuse (not counted towards the lockout), not a wrong code.
+    clock.advance(30)
+    ahead = totp_code(alice.device, clock)
+    clock.advance(-30)
+    assert reveal(alice, card.pk, ahead, client_key).sealed
+    alice.device.refresh_from_db()
+    assert alice.device.drift == 1
+    with pytest.raises(RevealError) as info:
+        reveal(alice, card.pk, ahead, client_key)
+    assert info.value.code == "otp_replayed"
+    assert AccountSecurity.objects.get(user=alice.user).failed_attempts == 0
 
 
 def _even_exponent_key_b64() -> str:
