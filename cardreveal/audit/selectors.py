@@ -61,12 +61,19 @@ def _reveal_item(event: RevealEvent) -> ActivityItem:
         when=event.created_at,
         what="Security code shown" if ok else "Security code requested",
         card=event.card_label or "Unknown card",
-        result="Shown" if ok else f"Not shown: {reason_text(event.reason)}",
+        result="Shown" if ok else _not_shown(event),
         ok=ok,
         channel=event.get_channel_display(),
         client_ip=event.client_ip or "",
         user_agent=event.user_agent,
     )
+
+
+def _not_shown(event: RevealEvent) -> str:
+    if event.outcome == RevealEvent.Outcome.PENDING:
+        # Asked of the bank, outcome never written: say so rather than guess.
+        return "Outcome not recorded (the bank was asked; contact support if that wasn't you)"
+    return f"Not shown: {reason_text(event.reason)}"
 
 
 def _auth_item(event: AuthEvent) -> ActivityItem:

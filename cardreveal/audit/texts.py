@@ -12,6 +12,7 @@ REASON_TEXTS: dict[str, str] = {
     "client_key_invalid": "The browser or app sent an unusable key",
     "reveal_cooloff": "Held back after a recent password or authenticator change",
     "quota_exceeded": "Too many requests",
+    "internal_error": "A fault on our side",
     # codes and sign-in
     "otp_missing": "No code entered",
     "otp_malformed": "The code was not 6 digits",

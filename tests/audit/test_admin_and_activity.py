@@ -123,6 +123,30 @@ def test_activity_lists_own_reveals_and_sign_ins_in_plain_words(
     assert "Bobs secret card" not in body
 
 
+def test_activity_says_when_a_reveal_failed_on_our_side_or_its_outcome_was_never_written(
+    signed_in, alice, card, clock, client_key, monkeypatch
+):
+    import cardreveal.cards.services as services
+    from cardreveal.client_info import ClientInfo
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(services, "seal", broken)
+    web_reveal(signed_in, card, alice, clock, client_key)  # a fault after the bank answered
+    services.reveal_event_open(
+        user=alice.user,
+        client=ClientInfo(ip=None, user_agent="", request_id="", channel="web"),
+        card=card,
+        requested_card_id=str(card.pk),
+        provider_kind="mastercard",
+    )  # as a crash during the provider call leaves it
+    body = signed_in.get("/activity/").content.decode()
+    assert "Not shown: A fault on our side" in body
+    assert "Outcome not recorded (the bank was asked" in body
+    assert "internal_error" not in body
+
+
 def test_activity_newest_first(signed_in, alice, card, clock, client_key):
     web_reveal(signed_in, card, alice, clock, client_key)
     body = signed_in.get("/activity/").content.decode()
