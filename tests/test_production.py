@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +24,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.db.utils import OperationalError
 
+from bench.processes import free_port, stop
 from cardreveal import health
 from cardreveal.logging import JsonFormatter
 
@@ -91,22 +91,6 @@ def _require_redis() -> None:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL}: {type(exc).__name__}")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """`make serve` with production settings on a throwaway PostgreSQL database and a free port."""
@@ -115,7 +99,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     with _postgres_admin() as admin:
         admin.execute(f'CREATE DATABASE "{database}"')
     workdir = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     environ = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(workdir)),
@@ -167,7 +151,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         yield server
     finally:
         stack_lock.close()
-        _stop(proc)
+        stop(proc, timeout=30)
         with _postgres_admin() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 

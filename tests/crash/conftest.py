@@ -7,8 +7,6 @@ import http.client
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +19,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
+from bench.processes import free_port, stop
 from providers.sandbox.core import SandboxRequest, SandboxResponse
 from providers.sandbox.mastercard import MastercardEmulator
 from providers.sandbox.server import start_sandbox
@@ -135,12 +134,6 @@ class AppServer:
         return self.log.read_text(errors="replace")[-4000:]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _run(command: list[str], environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
         command,
@@ -209,7 +202,7 @@ def app_server(
         environ,
     )
     seed = json.loads(seeded.stdout.strip().splitlines()[-1])
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "app-server.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -224,10 +217,4 @@ def app_server(
         _wait_until_serving(proc, port, log)
         yield AppServer(port, seed["card_id"], seed["token"], totp_key, environ, log)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        stop(proc)

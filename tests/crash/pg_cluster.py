@@ -7,12 +7,13 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from bench.processes import free_port
 
 POSTGRES_VERSIONS = Path("/usr/lib/postgresql")  # Debian's layout: <version>/bin/initdb, pg_ctl
 OWNER = "postgres"  # initdb refuses to run as root
@@ -63,12 +64,6 @@ def unavailable_reason() -> str | None:
         except KeyError:
             return f"running as root and there is no {OWNER!r} user to run initdb as"
     return None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PrivateCluster:
@@ -168,7 +163,7 @@ def private_cluster() -> Iterator[PrivateCluster]:
     if bin_dir is None:
         raise RuntimeError(unavailable_reason())
     root = Path(tempfile.mkdtemp(prefix="cardreveal-pg-"))
-    cluster = PrivateCluster(bin_dir, root, _free_port())
+    cluster = PrivateCluster(bin_dir, root, free_port())
     try:
         cluster.give_to_server(root)
         cluster.init()
