@@ -248,6 +248,9 @@ def _deadline_guard(deadline: float) -> Iterator[_CallGuard]:
         _active.guard = None
 
 
+# urllib3 offers no public hook that sees each new socket, and the deadline watchdog must close a
+# drip-fed connection mid-read: `_new_conn` is the smallest override that does it (urllib3 2.x;
+# tests/providers/test_resilience.py fails if an upgrade moves it).
 class _GuardedHTTPConnection(HTTPConnection):
     def _new_conn(self) -> socket.socket:
         sock = super()._new_conn()

@@ -224,8 +224,7 @@ class AuditChainHead(models.Model):
     chain = models.CharField(max_length=20, primary_key=True)
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default=GENESIS_HASH)
-    # The newest record's prev_hash: on PostgreSQL one UPDATE moves the head and hands the record
-    # its link (`chain._append_on_postgresql`), and an UPDATE returns only new values.
+    # The newest link's prev_hash, kept with the head for whoever inspects it.
     prev_hash = models.CharField(max_length=64, default="", blank=True)
 
     def __str__(self) -> str:
