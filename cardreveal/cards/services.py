@@ -375,29 +375,36 @@ def _fetch_cvv(
             502,
             outcome=RevealEvent.Outcome.FAILED,
         ) from None
+    except ProviderError as exc:  # the binding's own settings cannot make a provider
+        raise _provider_refusal(exc, card=card, latency_ms=None) from None
     attempt.provider_asked_at = time.monotonic()
     try:
         return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
         attempt.provider_answered_at = time.monotonic()
-        logger.log(
-            exc.log_level,
-            "reveal failed: card=%s binding=%s reason=%s",
-            card.pk,
-            card.binding_id,
-            exc.code,
-        )
-        raise RevealError(
-            exc.code,
-            exc.message,
-            exc.status_code,
-            retry_after=exc.retry_after,
-            outcome=RevealEvent.Outcome.FAILED,
-            latency_ms=attempt.latency_ms(),
-        ) from None
+        raise _provider_refusal(exc, card=card, latency_ms=attempt.latency_ms()) from None
     finally:
         if attempt.provider_answered_at is None:
             attempt.provider_answered_at = time.monotonic()
+
+
+def _provider_refusal(exc: ProviderError, *, card: Card, latency_ms: int | None) -> RevealError:
+    """A provider's failure as the cardholder's refusal: its safe message, logged by its code."""
+    logger.log(
+        exc.log_level,
+        "reveal failed: card=%s binding=%s reason=%s",
+        card.pk,
+        card.binding_id,
+        exc.code,
+    )
+    return RevealError(
+        exc.code,
+        exc.message,
+        exc.status_code,
+        retry_after=exc.retry_after,
+        outcome=RevealEvent.Outcome.FAILED,
+        latency_ms=latency_ms,
+    )
 
 
 def _finish_revealed(attempt: RevealAttempt, *, card: Card) -> None:
