@@ -33,7 +33,7 @@ from cardreveal.audit.services import (
     reveal_event_open,
     reveal_event_record,
 )
-from cardreveal.cards.bindings import card_ref, provider_for_binding
+from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
     RevealQuotaExceeded,
@@ -387,6 +387,8 @@ def _fetch_cvv(
             card.binding_id,
             exc.code,
         )
+        # An answer that did not decrypt or made no sense is a failure on the health panel too.
+        binding_failure_note(binding=card.binding, error=exc)
         raise RevealError(
             exc.code,
             exc.message,
