@@ -250,7 +250,11 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
         return sets
 
-    @admin.action(description="Check connection (with a test card: the whole reveal path)")
+    # It may request a test card's CVV: only for staff who may change bindings, not view-only.
+    @admin.action(
+        description="Check connection (with a test card: the whole reveal path)",
+        permissions=["change"],
+    )
     def check_connection(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
         levels = {
             Verdict.WORKS: messages.SUCCESS,

@@ -300,3 +300,25 @@ def test_a_test_card_reference_in_the_wrong_shape_is_refused(admin_client, make_
     assert response.status_code == 200
     assert "is not a thredd card reference field" in response.content.decode()
     assert not BindingTestCard.objects.exists()
+
+
+def test_staff_who_may_only_view_bindings_cannot_run_the_check(client, clock, make_binding):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    viewer = get_user_model().objects.create_user(
+        "viewer", password="pw-viewer-long-enough", is_staff=True
+    )
+    viewer.user_permissions.add(Permission.objects.get(codename="view_providerbinding"))
+    device = TOTPDevice.objects.create(user=viewer, name="phone", confirmed=True)
+    client.post("/accounts/login/", {"username": "viewer", "password": "pw-viewer-long-enough"})
+    client.post("/accounts/verify/", {"code": totp_code(device, clock)})
+    binding = make_binding("thredd")
+    listing = client.get(CHANGELIST)
+    assert listing.status_code == 200
+    assert 'value="check_connection"' not in listing.content.decode()
+    response = client.post(
+        CHANGELIST, {"action": "check_connection", "_selected_action": [binding.pk]}, follow=True
+    )
+    assert not [m for m in response.context["messages"] if m.message.startswith(binding.name)]
