@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from providers.errors import ProviderBadResponse
@@ -121,6 +122,20 @@ class ProviderSealedCvv:
 CvvResult = PlainCvv | ProviderSealedCvv
 
 
+@dataclass(frozen=True)
+class ConnectionProof:
+    """What a connection check proved, in words for the admin; returned only when every step it
+    tried worked.
+
+    `proved` says what worked ("Thredd's token endpoint accepted the client id and secret");
+    `unproved` names what a reveal uses that the check could not exercise ("decryption was not
+    checked: ..."), or is '' when the check went the whole way.
+    """
+
+    proved: str
+    unproved: str = ""
+
+
 def checked_cvv(raw: object) -> PlainCvv:
     """Wrap a provider's CVV after checking it is 3-4 digits; anything else is a bad response."""
     if not isinstance(raw, str) or not _CVV_RE.fullmatch(raw):
@@ -142,6 +157,13 @@ class Provider(ABC):
     default_base_url: ClassVar[str] = ""
     # True when the provider can encrypt the CVV to the client's key itself.
     can_seal_to_client_key: ClassVar[bool] = False
+    # For the admin's connection check, in the provider's own terms: the credentials a refusal
+    # is about, what to check then, and what to check when an answer does not decrypt.
+    refused_credentials: ClassVar[str] = "the binding's credentials"
+    credentials_advice: ClassVar[str] = "check them against the provider's portal"
+    decryption_advice: ClassVar[str] = (
+        "check the private key is the pair of the public key registered with the provider"
+    )
 
     def __init__(self, config: BindingConfig, http: HttpDoor) -> None:
         self.config = config
@@ -157,8 +179,33 @@ class Provider(ABC):
         """
 
     @abstractmethod
-    def check_connection(self) -> None:
-        """Prove the credentials work with a harmless call; raise a `ProviderError` if not."""
+    def check_connection(self) -> ConnectionProof:
+        """Prove the credentials work with a harmless call that touches no card.
+
+        Returns what the call proved and what a reveal uses that it could not exercise (such as
+        decrypting a CVV answer). Raises a `ProviderError` if any step fails.
+        """
+
+    def check_path(self, *, test_card: CardRef | None = None) -> ConnectionProof:
+        """Exercise everything a reveal uses: with a `test_card` (a card at the provider kept for
+        this check), a real CVV request exactly as a reveal makes it (signing, encryption,
+        decryption, the CVV's checks), whose result is dropped at once, unread; without one,
+        `check_connection`.
+
+        A provider that can seal to the client's key is given a throwaway one, so a binding that
+        promises the CVV never exists here in plaintext keeps that promise. Raises the
+        `ProviderError` of the step that failed.
+        """
+        if test_card is None:
+            return self.check_connection()
+        client_key = throwaway_client_key() if self.can_seal_to_client_key else None
+        # The result (a PlainCvv, or a CVV sealed to a key nobody holds) is never bound to a name.
+        self.fetch_cvv(card=test_card, client_key=client_key)
+        return ConnectionProof(
+            proved=f"the whole reveal path works: {self.label} answered a CVV request for the "
+            "test card exactly as a reveal makes it, and the CVV was discarded without being "
+            "kept or shown"
+        )
 
     @classmethod
     def validate_secrets(
@@ -169,6 +216,12 @@ class Provider(ABC):
         Returns field name -> error message (empty when all is well). Never echoes a secret.
         """
         return {}
+
+
+def throwaway_client_key() -> ClientKey:
+    """A fresh RSA-2048 client key whose private half is dropped at once: what a provider seals
+    to it can never be opened (the connection check's stand-in for a viewer's device key)."""
+    return ClientKey(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key())
 
 
 @runtime_checkable

@@ -232,6 +232,19 @@ class CircuitBreaker:
                 self.policy.cooldown,
             )
 
+    def note_failure(self, code: str) -> None:
+        """Record, for the admin, a failure the door could not see: an answer that arrived but
+        did not decrypt or made no sense, refused credentials, an unusable configuration. It
+        becomes the last failure and counts nothing towards opening (T-MAP-1: failing fast would
+        not help). Never raises: a cache failure is logged and the note is lost.
+        """
+        try:
+            self.cache.set(
+                self._k("last_failure"), (self.clock(), code), timeout=_STATE_TTL_SECONDS
+            )
+        except Exception:
+            logger.warning("provider breaker %s: could not note a failure", self.key)
+
     def _count_fast_failure(self) -> None:
         """The metric T-MAP-1 asks for: calls refused without reaching the provider."""
         self.cache.add(self._k("fast_failures"), 0, timeout=_STATE_TTL_SECONDS)

@@ -94,6 +94,15 @@ class ProviderBadResponse(ProviderError):
     counts_against_breaker = False
 
 
+class ProviderUndecryptable(ProviderBadResponse):
+    """An encrypted answer did not open with the binding's private key: the key pair on our side
+    is not the one registered with the provider (or the answer was tampered with).
+
+    Same code, message and status as any bad answer (cardholders and API clients see no
+    difference); the class lets the admin's connection check and health panel name the cause.
+    """
+
+
 class ProviderConnectionLost(ProviderError):
     """The connection broke after the request was sent (reset, or closed mid-answer).
 

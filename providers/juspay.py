@@ -20,6 +20,7 @@ from providers.base import (
     BindingConfig,
     CardRef,
     ClientKey,
+    ConnectionProof,
     CvvResult,
     FieldSpec,
     PlainCvv,
@@ -32,6 +33,7 @@ from providers.errors import (
     ProviderBadResponse,
     ProviderConfigError,
     ProviderError,
+    ProviderUndecryptable,
     error_for_status,
 )
 from providers.http import HttpDoor, HttpResponse
@@ -238,6 +240,13 @@ class JuspayProvider(Provider):
     kind: ClassVar[str] = "juspay"
     label: ClassVar[str] = "Juspay JusBiz"
     default_base_url: ClassVar[str] = SANDBOX_BASE_URL
+    refused_credentials: ClassVar[str] = "the API key, merchant id or KeyId"
+    credentials_advice: ClassVar[str] = (
+        "check them against JusBiz Dashboard > Settings > API Settings for this environment"
+    )
+    decryption_advice: ClassVar[str] = (
+        "check the RSA public key uploaded to JusBiz for this KeyId is this key's pair"
+    )
     reference_fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec(
             "payout_id",
@@ -332,22 +341,37 @@ class JuspayProvider(Provider):
             return result
         return PlainCvv(result.value, card_image=decode_card_image(raw_image))
 
-    def check_connection(self) -> None:
+    def check_connection(self) -> ConnectionProof:
         """Prove the credentials and KeyId work (and the key, if the answer is encrypted), no card.
 
         Asks for a payout no one issues: JusBiz saying the payout is not found (in a decrypted
-        FAILURE, or in an error body) means it accepted our credentials. Raises ProviderConfigError,
-        ProviderAuthError or another ProviderError otherwise. One POST.
+        FAILURE, or in an error body) means it accepted our credentials; an encrypted answer that
+        opened proves the decryption key too, and the proof says which. Raises
+        ProviderConfigError, ProviderAuthError, ProviderUndecryptable or another ProviderError
+        otherwise. One POST.
         """
+        key = self._private_key()
+        response = self._post(payout_id=PROBE_PAYOUT_ID, want_image=False)
+        outer = json_object(response.body) if response.status == 200 else None
+        decrypted = outer is not None and _jwe_of(outer) is not None
         try:
-            self._get_security_code(payout_id=PROBE_PAYOUT_ID, want_image=False)
+            self._read(response, payout_id=PROBE_PAYOUT_ID, key=key)
         except CardNotFound as exc:
-            if exc.provider_code == "PAYOUT_NOT_FOUND":
-                return
-            # A bare 404 is what any web server says for a wrong base URL: it proves nothing.
-            raise ProviderConfigError(
-                "connection check got a 404 that is not a JusBiz answer: check the base URL"
-            ) from exc
+            if exc.provider_code != "PAYOUT_NOT_FOUND":
+                # A bare 404 is what any web server says for a wrong base URL: it proves nothing.
+                raise ProviderConfigError(
+                    "connection check got a 404 that is not a JusBiz answer: check the base URL"
+                ) from exc
+        if decrypted:
+            return ConnectionProof(
+                proved="JusBiz accepted the API key, merchant id and KeyId, and its encrypted "
+                "answer was decrypted with this binding's private key"
+            )
+        return ConnectionProof(
+            proved="JusBiz accepted the API key, merchant id and KeyId",
+            unproved="decryption was not checked: JusBiz sent this answer unencrypted, and "
+            "encrypts a real CVV answer to this binding's private key",
+        )
 
     @classmethod
     def validate_secrets(
@@ -420,19 +444,30 @@ class JuspayProvider(Provider):
         # The key is loaded first: a binding that could not read the answer must not ask for a
         # CVV (the provider would put it on the wire for nothing).
         key = self._private_key()
+        response = self._post(payout_id=payout_id, want_image=want_image)
+        return self._read(response, payout_id=payout_id, key=key)
+
+    def _post(self, *, payout_id: str, want_image: bool) -> HttpResponse:
+        """POST the Get Security Code request for `payout_id`; return the answer, whatever it is."""
         headers = self._headers()
         body = json.dumps(
             {"payoutId": payout_id, "isCardImageRequired": want_image}, separators=(",", ":")
         ).encode()
         # Reading a security code changes nothing at JusBiz, and the door retries only when the
         # connection failed, so a retry cannot do harm.
-        response = self.http.request(
+        return self.http.request(
             "POST",
             join_url(self.config.base_url, CVV_PATH),
             headers=headers,
             body=body,
             retry_safe=True,
         )
+
+    def _read(
+        self, response: HttpResponse, *, payout_id: str, key: RSAPrivateKey
+    ) -> dict[str, Any]:
+        """The decrypted SUCCESS document of `response` for `payout_id`; raises as
+        `_get_security_code` does."""
         if response.status != 200:
             raise error_for_answer(response)
         document = self._open(response, key=key)
@@ -457,10 +492,7 @@ class JuspayProvider(Provider):
         outer = json_object(response.body)
         if outer is None:
             raise ProviderBadResponse("200 answer is not a JSON object")
-        token = outer.get("encryptedResponse")
-        nested = outer.get("response")
-        if token is None and isinstance(nested, dict):
-            token = nested.get("encryptedResponse")
+        token = _jwe_of(outer)
         if token is None:
             if _status_of(outer) == _FAILURE:
                 return outer
@@ -497,7 +529,16 @@ class JuspayProvider(Provider):
         try:
             return jwe_decrypt(token, key)
         except JoseError as exc:
-            raise ProviderBadResponse(
+            raise ProviderUndecryptable(
                 "encryptedResponse did not decrypt with the binding's key (tampered, or the RSA "
                 "key uploaded to JusBiz for this KeyId is not its pair)"
             ) from exc
+
+
+def _jwe_of(outer: Mapping[str, Any]) -> object:
+    """The `encryptedResponse` of an answer, at the top level or under `response`, or None."""
+    token = outer.get("encryptedResponse")
+    nested = outer.get("response")
+    if token is None and isinstance(nested, dict):
+        token = nested.get("encryptedResponse")
+    return token

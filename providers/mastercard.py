@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from providers.base import (
     CardRef,
     ClientKey,
+    ConnectionProof,
     CvvResult,
     FieldSpec,
     Provider,
@@ -38,6 +39,7 @@ from providers.errors import (
     ProviderConfigError,
     ProviderError,
     ProviderRateLimited,
+    ProviderUndecryptable,
     error_for_status,
 )
 from providers.http import HttpResponse
@@ -81,6 +83,15 @@ class MastercardProvider(Provider):
     label = "Mastercard Processing Core"
     default_base_url = "https://sandbox.api.mastercard.com/global-processing/core"
     can_seal_to_client_key = True
+    refused_credentials = "the request's OAuth1 signature"
+    credentials_advice = (
+        "check the consumer key, and that the signing key (.p12) and its password are the ones "
+        "of this project on Mastercard Developers"
+    )
+    decryption_advice = (
+        "check the key pair matches the one registered with Mastercard (the Mastercard "
+        "Encryption Key)"
+    )
 
     reference_fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec(
@@ -304,21 +315,30 @@ class MastercardProvider(Provider):
             return self._sealed_cvv(payload, seal_to)
         return checked_cvv(payload.get("cardVerificationCode"))
 
-    def check_connection(self) -> None:
+    def check_connection(self) -> ConnectionProof:
         """Search a contract id that cannot exist: a 404 Mastercard error envelope proves the
         gateway accepted our signature (and decrypted our payload) and routed the call.
 
-        Raises `ProviderAuthError` for 401/403, `ProviderConfigError` for a 400 (usually the
-        encryption keys) or a 404 that is not Mastercard's (usually the base URL), and the usual
-        `ProviderError`s otherwise. No card is touched.
+        Mastercard's errors are never encrypted, so with payload encryption on the binding's
+        decryption key stays unproven: the proof says so. Raises `ProviderAuthError` for 401/403,
+        `ProviderConfigError` for a 400 (usually the encryption keys) or a 404 that is not
+        Mastercard's (usually the base URL), and the usual `ProviderError`s otherwise. No card is
+        touched.
         """
         yymm = dt.datetime.now(dt.UTC).strftime("%y%m")
         response = self._search(contract_id=CHECK_CONTRACT_ID, expiry_yymm=yymm, client_key=None)
-        if 200 <= response.status < 300:
-            return
+        if 200 <= response.status < 300 or (
+            response.status == 404 and _reason_codes(response.body)
+        ):
+            if not self.encrypt_payloads:
+                return ConnectionProof(proved="Mastercard accepted the OAuth1 signature")
+            return ConnectionProof(
+                proved="Mastercard accepted the OAuth1 signature and decrypted the encrypted "
+                "request",
+                unproved="decryption was not checked: Mastercard encrypts only a real CVV "
+                "answer to this binding's private key (the Mastercard Encryption Key)",
+            )
         if response.status == 404:
-            if _reason_codes(response.body):
-                return
             # A 404 without Mastercard's envelope came from something else: a wrong base URL.
             raise ProviderConfigError("HTTP 404 without a Mastercard error: check the base URL")
         if response.status == 400:
@@ -376,7 +396,7 @@ class MastercardProvider(Provider):
         try:
             decrypted = jwe_decrypt(token, self._decryption_key)
         except JoseError as exc:
-            raise ProviderBadResponse("encrypted response could not be decrypted") from exc
+            raise ProviderUndecryptable("encrypted response could not be decrypted") from exc
         inner = json_object(decrypted)
         if inner is None:
             raise ProviderBadResponse("decrypted response is not a JSON object")

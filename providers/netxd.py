@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import uuid
@@ -14,7 +15,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from providers.base import CardRef, ClientKey, CvvResult, FieldSpec, Provider, checked_cvv
+from providers.base import (
+    CardRef,
+    ClientKey,
+    ConnectionProof,
+    CvvResult,
+    FieldSpec,
+    Provider,
+    checked_cvv,
+)
 from providers.errors import (
     CardNotFound,
     ProviderAuthError,
@@ -154,6 +163,11 @@ class NetxdProvider(Provider):
     kind: ClassVar[str] = "netxd"
     label: ClassVar[str] = "NetXD XD Ledger (card API v2)"
     default_base_url: ClassVar[str] = ""  # issued per tenant by NetXD or the sponsor bank
+    refused_credentials: ClassVar[str] = "the credentials or the request's signature"
+    credentials_advice: ClassVar[str] = (
+        "check the username, credential secret, API key and key id, and that the signing key is "
+        "the one whose public key is registered with NetXD"
+    )
     reference_fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec(
             "customer_id",
@@ -295,21 +309,27 @@ class NetxdProvider(Provider):
             raise ProviderBadResponse("result.card missing")
         return checked_cvv(card_obj.get("cvv"))
 
-    def check_connection(self) -> None:
+    def check_connection(self) -> ConnectionProof:
         """Prove the credentials and signing key work, without touching a real card.
 
         Asks GET_CVV for a card reference no ledger issues: "card not found" means the ledger
         authenticated us and verified the signature first (the sandbox does; unconfirmed for
-        every tenant). Raises ProviderAuthError, ProviderConfigError or another ProviderError.
+        every tenant). NetXD's answers are not encrypted, so there is no key to prove. Raises
+        ProviderAuthError, ProviderConfigError or another ProviderError.
         """
         request_id, reference = self._new_ids()
         response = self._call(
             request_id=request_id, reference=reference, card_reference=dict(_PROBE_REFERENCE)
         )
-        try:
+        # "Card not found" is the answer hoped for; a result for the probe would do as well.
+        with contextlib.suppress(CardNotFound):
             self._result(response, request_id=request_id)
-        except CardNotFound:
-            return
+        return ConnectionProof(
+            proved="NetXD accepted the credentials and the request's signature",
+            unproved="NetXD said the probe card is unknown, and whether it checks the signature "
+            "before it looks a card up is not confirmed, so only a real CVV request proves it "
+            "(NetXD's answers are not encrypted: there is no decryption to check)",
+        )
 
     @classmethod
     def validate_secrets(

@@ -16,6 +16,7 @@ from providers.base import (
     BindingConfig,
     CardRef,
     ClientKey,
+    ConnectionProof,
     CvvResult,
     FieldSpec,
     Provider,
@@ -211,6 +212,10 @@ class ThreddProvider(Provider):
     kind: ClassVar[str] = "thredd"
     label: ClassVar[str] = "Thredd Cards API"
     default_base_url: ClassVar[str] = UAT_BASE_URL
+    refused_credentials: ClassVar[str] = "the client id and secret"
+    credentials_advice: ClassVar[str] = (
+        "check both, and the token URL option, are those Thredd issued for this environment"
+    )
     reference_fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec(
             "public_token",
@@ -289,14 +294,21 @@ class ThreddProvider(Provider):
             raise ProviderBadResponse("CVV resultStatus is not Success")
         return checked_cvv(data.get("cvv"))
 
-    def check_connection(self) -> None:
+    def check_connection(self) -> ConnectionProof:
         """Fetch a fresh token, proving the client id, secret and token URL (not the API base URL).
 
-        The token replaces any cached one. Raises `ProviderAuthError` for refused credentials and
-        the other `ProviderError`s for transport failures.
+        The token replaces any cached one. Thredd's answers are not encrypted (plain JSON over
+        TLS), so there is no key to prove; the Cards API itself is not called. Raises
+        `ProviderAuthError` for refused credentials and the other `ProviderError`s for transport
+        failures.
         """
         token, lifetime = self._fetch_token()
         token_cache.put(self._cache_key(), token, lifetime)
+        return ConnectionProof(
+            proved="Thredd's token endpoint accepted the client id and secret",
+            unproved="the Cards API itself was not called, so its base URL was not checked "
+            "(Thredd's answers are not encrypted: there is no decryption to check)",
+        )
 
     @classmethod
     def validate_secrets(

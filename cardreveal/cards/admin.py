@@ -1,12 +1,14 @@
 """Admin for provider bindings (write-only secrets, validated per provider), cards (references only)
 and the global reveal switch.
 
-No admin page or action can reveal a CVV: the only admin call to a provider is "check connection".
+No admin page or action can reveal a CVV: "check connection" may request a test card's CVV
+(kept for that check at the provider) and drops it unread.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -15,9 +17,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html
 
+from cardreveal.cards.binding_check import Verdict, binding_check, health_failure_words
 from cardreveal.cards.bindings import (
     TLS_SECRET_FIELDS,
     binding_breaker,
@@ -25,7 +30,7 @@ from cardreveal.cards.bindings import (
     decoded_secrets,
     tls_material_errors,
 )
-from cardreveal.cards.models import Card, ProviderBinding, RevealSwitch
+from cardreveal.cards.models import BindingTestCard, Card, ProviderBinding, RevealSwitch
 from cardreveal.cards.provider_forms import (
     option_form_field,
     read_secret_upload,
@@ -36,7 +41,13 @@ from providers.errors import ProviderConfigError, ProviderError
 from providers.http import check_url
 from providers.registry import provider_choices, provider_class, provider_kinds
 
-HEALTH_FIELDS = ["breaker_state", "last_success", "last_failure", "recent_latency"]
+HEALTH_FIELDS = [
+    "breaker_state",
+    "last_success",
+    "last_failure",
+    "recent_latency",
+    "check_test_card",
+]
 SECRET_PREFIX = "secret__"  # noqa: S105 (a form-field name prefix, not a secret)
 OPTION_PREFIX = "option__"
 
@@ -156,7 +167,9 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             return f"closed ({health.consecutive_failures} consecutive failure(s))"
         return "closed"
 
-    @admin.display(description="Last success")
+    # The door records an answer when it arrives; whether it then decrypted and made sense is
+    # noted after, as a failure: so this is the last answer, and Last failure says what failed.
+    @admin.display(description="Last answer from the provider")
     def last_success(self, obj: ProviderBinding) -> str:
         at = binding_health(obj).last_success
         return _when(at) if at is not None else "none recorded"
@@ -166,7 +179,8 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         health = binding_health(obj)
         if health.last_failure is None:
             return "none recorded"
-        return f"{_when(health.last_failure)} ({health.last_failure_code})"
+        code = health.last_failure_code
+        return f"{_when(health.last_failure)}: {health_failure_words(code)} ({code})"
 
     @admin.display(description="Recent latency")
     def recent_latency(self, obj: ProviderBinding) -> str:
@@ -176,6 +190,25 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return (
             f"median {health.median_latency_ms} ms, max {max(health.recent_latencies_ms)} ms "
             f"over the last {len(health.recent_latencies_ms)} call(s)"
+        )
+
+    # Not named test_card: that is the reverse relation's name, which the admin would look up.
+    @admin.display(description="Test card for Check connection")
+    def check_test_card(self, obj: ProviderBinding) -> str:
+        test_card = BindingTestCard.objects.filter(binding=obj).first()
+        if test_card is None:
+            url = reverse("admin:cards_bindingtestcard_add") + f"?binding={obj.pk}"
+            return format_html(
+                "none: Check connection cannot test decryption or a real CVV request. "
+                '<a href="{}">Add a test card</a>',
+                url,
+            )
+        url = reverse("admin:cards_bindingtestcard_change", args=[obj.pk])
+        return format_html(
+            '{}, expiring {} (<a href="{}">change</a>)',
+            json.dumps(test_card.reference, sort_keys=True),
+            f"{test_card.expiry_month:02d}/{test_card.expiry_year}",
+            url,
         )
 
     def get_form(
@@ -217,21 +250,22 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             )
         return sets
 
-    @admin.action(description="Check connection (no card data is fetched)")
+    # It may request a test card's CVV: only for staff who may change bindings, not view-only.
+    @admin.action(
+        description="Check connection (with a test card: the whole reveal path)",
+        permissions=["change"],
+    )
     def check_connection(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
-        from cardreveal.cards.bindings import provider_for_binding
-
+        levels = {
+            Verdict.WORKS: messages.SUCCESS,
+            Verdict.PARTIAL: messages.WARNING,
+            Verdict.FAILED: messages.ERROR,
+        }
         for binding in queryset:
-            try:
-                provider_for_binding(binding).check_connection()
-            except ProviderError as exc:
-                self.message_user(
-                    request, f"{binding.name}: {exc.message} ({exc.code})", messages.ERROR
-                )
-            else:
-                self.message_user(
-                    request, f"{binding.name}: connection and credentials work.", messages.SUCCESS
-                )
+            result = binding_check(binding=binding)
+            self.message_user(request, result.message, levels[result.verdict])
+            outcome = result.verdict.value + (f" ({result.code})" if result.code else "")
+            self.log_change(request, binding, f"Checked the connection: {outcome}.")
 
     @admin.action(description="Close the circuit breaker (after the provider is fixed)")
     def close_breakers(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
@@ -250,6 +284,37 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def enable_bindings(self, request: HttpRequest, queryset: QuerySet[ProviderBinding]) -> None:
         count = queryset.update(enabled=True)
         self.message_user(request, f"{count} binding(s) turned on.", messages.SUCCESS)
+
+
+@admin.register(BindingTestCard)
+class BindingTestCardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Test cards: one per binding at most, a card at the provider kept for Check connection."""
+
+    list_display = ["__str__", "reference", "expiry_month", "expiry_year"]
+    fields = ["binding", "reference", "expiry_month", "expiry_year"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["binding"] if obj is not None else []
+
+    def get_form(
+        self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        examples = "; ".join(
+            f"{provider_class(kind).label}: {{"
+            + ", ".join(f'"{spec.name}": "…"' for spec in provider_class(kind).reference_fields)
+            + "}"
+            for kind in provider_kinds()
+        )
+        form.base_fields["reference"].help_text = (
+            "A card at the provider kept for this check only, never a cardholder's. Check "
+            "connection requests its CVV through the binding exactly as a reveal does (signing, "
+            "encryption, decryption) and discards it unread, so a binding whose keys cannot "
+            "complete a reveal is not reported as working; each check is one CVV request at the "
+            "provider. Without a test card the check proves what it can (credentials, token, "
+            f"signature) and says what it did not check. The card's identifiers: {examples}."
+        )
+        return form
 
 
 def _when(timestamp: float) -> str:

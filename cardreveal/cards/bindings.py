@@ -14,7 +14,13 @@ from django.conf import settings
 from cardreveal.cards.models import Card, ProviderBinding
 from providers.base import BindingConfig, CardRef, FieldSpec, Provider
 from providers.breaker import BreakerSnapshot, CircuitBreaker, breaker_policy_from_settings
-from providers.errors import ProviderConfigError
+from providers.errors import (
+    ProviderAuthError,
+    ProviderBadResponse,
+    ProviderConfigError,
+    ProviderError,
+    ProviderUndecryptable,
+)
 from providers.http import ClientCertificate, HttpPolicy, doors, tls_context
 from providers.registry import provider_class
 from providers.sensitive import Sensitive
@@ -182,3 +188,21 @@ def binding_breaker(binding: ProviderBinding) -> CircuitBreaker:
 def binding_health(binding: ProviderBinding) -> BreakerSnapshot:
     """The binding's breaker state, last success and failure, and recent latencies."""
     return binding_breaker(binding).snapshot()
+
+
+# Failures that say the binding cannot serve reveals although the provider answered, so the door
+# recorded no failure: they are noted for the health panel. Card-level answers (unknown card,
+# blocked CVV) and transport failures (already recorded by the door) are not.
+_BINDING_FAILURES = (ProviderAuthError, ProviderBadResponse, ProviderConfigError)
+# The health code of an answer the binding's private key could not open (its error shares the
+# code of any bad answer, which cardholders and the API see).
+UNDECRYPTABLE_CODE = "answer_undecryptable"
+
+
+def binding_failure_note(*, binding: ProviderBinding, error: ProviderError) -> None:
+    """Make `error` the binding's last failure on the health panel when it is the binding's own
+    fault rather than the card's or the transport's. Never raises."""
+    if error.counts_against_breaker or not isinstance(error, _BINDING_FAILURES):
+        return
+    code = UNDECRYPTABLE_CODE if isinstance(error, ProviderUndecryptable) else error.code
+    binding_breaker(binding).note_failure(code)

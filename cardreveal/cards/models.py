@@ -166,3 +166,44 @@ class RevealSwitch(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = self.SINGLETON_ID
         super().save(*args, **kwargs)
+
+
+class BindingTestCard(models.Model):
+    """A card at the provider kept for the admin's Check connection only: the check asks for its
+    CVV through the binding exactly as a reveal would, and drops it unread. Never a cardholder's
+    card (that would spend their CVV attempts at the provider)."""
+
+    binding = models.OneToOneField(
+        ProviderBinding, on_delete=models.CASCADE, primary_key=True, related_name="test_card"
+    )
+    reference = models.JSONField(
+        help_text="The test card's identifiers at the provider, as on a card, e.g. "
+        '{"card_contract_id": "70001"}.'
+    )
+    expiry_month = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    expiry_year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2000), MaxValueValidator(2099)]
+    )
+
+    class Meta:
+        verbose_name = "test card for Check connection"
+        verbose_name_plural = "test cards for Check connection"
+
+    def __str__(self) -> str:
+        return f"Test card of {self.binding.name}"
+
+    def clean(self) -> None:
+        if self.binding_id is None:
+            return
+        errors = reference_errors(self.binding.kind, self.reference)
+        if not errors and self.binding.pk is not None:
+            taken = Card.objects.filter(binding=self.binding, reference=self.reference).first()
+            if taken is not None:
+                errors.append(
+                    f"This is {taken.owner.get_username()}'s card “{taken.label}”: the check would "
+                    "spend their CVV requests at the provider. Use a card kept for checks only."
+                )
+        if errors:
+            raise ValidationError({"reference": errors})

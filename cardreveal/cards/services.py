@@ -33,7 +33,7 @@ from cardreveal.audit.services import (
     reveal_event_open,
     reveal_event_record,
 )
-from cardreveal.cards.bindings import card_ref, provider_for_binding
+from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
     RevealQuotaExceeded,
@@ -382,6 +382,8 @@ def _fetch_cvv(
         return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
         attempt.provider_answered_at = time.monotonic()
+        # An answer that did not decrypt or made no sense is a failure on the health panel too.
+        binding_failure_note(binding=card.binding, error=exc)
         raise _provider_refusal(exc, card=card, latency_ms=attempt.latency_ms()) from None
     finally:
         if attempt.provider_answered_at is None:

@@ -218,30 +218,6 @@ def test_kill_switch_actions(admin_client, make_binding):
     assert binding.enabled is False
 
 
-def test_check_connection_action_reports_success(admin_client, make_binding):
-    binding = make_binding("mastercard")
-    response = admin_client.post(
-        "/admin/cards/providerbinding/",
-        {"action": "check_connection", "_selected_action": [binding.pk]},
-        follow=True,
-    )
-    assert b"connection and credentials work" in response.content
-
-
-def test_check_connection_action_reports_bad_credentials(admin_client, make_binding):
-    binding = make_binding("mastercard")
-    secrets = dict(binding.secrets)
-    secrets["consumer_key"] = "someone-else"
-    binding.secrets = secrets
-    binding.save()
-    response = admin_client.post(
-        "/admin/cards/providerbinding/",
-        {"action": "check_connection", "_selected_action": [binding.pk]},
-        follow=True,
-    )
-    assert b"provider_auth_error" in response.content
-
-
 def _blocked_thredd_card(sandbox, alice, make_card):
     from providers.sandbox.core import SandboxCard
 

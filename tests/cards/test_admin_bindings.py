@@ -58,7 +58,13 @@ def test_admin_adds_a_working_binding_for_each_provider(admin_client, sandbox, k
         {"action": "check_connection", "_selected_action": [binding.pk]},
         follow=True,
     )
-    assert b"connection and credentials work" in result.content
+    [(level, message)] = [
+        (m.level_tag, m.message)
+        for m in result.context["messages"]
+        if m.message.startswith(f"{binding.name}: ")
+    ]
+    assert level in ("success", "warning")  # without a test card, not everything is provable
+    assert " accepted " in message
 
 
 @pytest.mark.parametrize("kind", provider_kinds())

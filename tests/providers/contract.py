@@ -24,6 +24,7 @@ from providers.errors import (
     ProviderServerError,
     ProviderTimeout,
     ProviderUnavailable,
+    ProviderUndecryptable,
 )
 from providers.http import HttpDoor, HttpPolicy
 
@@ -61,6 +62,11 @@ class ContractHarness(ABC):
     def success_body(self, cvv: str) -> bytes:
         """The provider's 200 body carrying `cvv` (encrypted if the provider encrypts)."""
 
+    def success_body_to_another_key(self, cvv: str) -> bytes | None:
+        """The 200 body carrying `cvv` encrypted to a key that is not the binding's, or None when
+        the provider's answers are not encrypted."""
+        return None
+
     def not_found(self) -> tuple[int, bytes]:
         """Status and body the provider sends for an unknown card."""
         return 404, json.dumps({"message": BODY_MARKER}).encode()
@@ -91,6 +97,15 @@ class ProviderContract:
         rsps.add(call.method, call.url, **resp)  # type: ignore[arg-type]
         provider = harness.make_provider(BASE_URL, door())
         return provider.fetch_cvv(card=harness.card)
+
+    def _check_path(
+        self, harness: ContractHarness, rsps: responses.RequestsMock, **resp: object
+    ) -> object:
+        harness.prepare(rsps, BASE_URL)
+        call = harness.cvv_call(BASE_URL)
+        rsps.add(call.method, call.url, **resp)  # type: ignore[arg-type]
+        provider = harness.make_provider(BASE_URL, door())
+        return provider.check_path(test_card=harness.card)
 
     def test_success_returns_the_cvv_wrapped(
         self, harness: ContractHarness, rsps: responses.RequestsMock
@@ -192,3 +207,39 @@ class ProviderContract:
     ) -> None:
         with pytest.raises(ProviderBadResponse):
             self._run(harness, rsps, status=302, headers={"Location": "https://evil.test/"})
+
+    # ------------------------------------------------------------------ the connection check's path
+
+    def test_path_check_with_a_test_card_makes_the_cvv_request_and_keeps_no_cvv(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        proof = self._check_path(
+            harness,
+            rsps,
+            status=200,
+            body=harness.success_body("9173"),
+            content_type="application/json",
+        )
+        call = harness.cvv_call(BASE_URL)
+        assert [c.request.url for c in rsps.calls][-1] == call.url
+        assert proof.unproved == ""  # type: ignore[attr-defined]
+        assert "whole reveal path works" in proof.proved  # type: ignore[attr-defined]
+        assert "9173" not in repr(proof)
+
+    def test_path_check_fails_as_the_cvv_request_fails(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        with pytest.raises(ProviderAuthError) as info:
+            self._check_path(harness, rsps, status=401, json={"message": BODY_MARKER})
+        _assert_no_body(info.value)
+
+    def test_an_answer_encrypted_to_another_key_is_undecryptable(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        body = harness.success_body_to_another_key("9173")
+        if body is None:
+            pytest.skip("this provider's answers are not encrypted")
+        with pytest.raises(ProviderUndecryptable) as info:
+            self._check_path(harness, rsps, status=200, body=body, content_type="application/json")
+        assert info.value.code == "provider_bad_response"  # cardholders see a bad answer
+        _assert_no_body(info.value)

@@ -157,6 +157,18 @@ def test_the_snapshot_keeps_last_success_last_failure_and_recent_latency():
     assert b.snapshot().median_latency_ms == 20
 
 
+def test_a_noted_failure_is_the_last_failure_but_never_opens_the_breaker():
+    b, clock = breaker(threshold=1)
+    b.record(b.before_call(), Outcome.SUCCESS, latency_ms=40)
+    clock.now += 1
+    b.note_failure("answer_undecryptable")
+    health = b.snapshot()
+    assert (health.last_failure, health.last_failure_code) == (clock.now, "answer_undecryptable")
+    assert health.state is State.CLOSED
+    assert health.consecutive_failures == 0
+    assert not b.before_call().trial
+
+
 def test_a_broken_cache_never_blocks_calls(caplog):
     class BrokenCache(LocMemCache):
         def get_many(self, *args, **kwargs):

@@ -30,6 +30,7 @@ from providers.errors import (
     ProviderRateLimited,
     ProviderServerError,
     ProviderTimeout,
+    ProviderUndecryptable,
 )
 from providers.http import HttpDoor, HttpPolicy
 from providers.jose import b64url_encode, jwe_encrypt
@@ -141,6 +142,10 @@ class JuspayHarness(ContractHarness):
 
     def success_body(self, cvv: str) -> bytes:
         return envelope(document(cvv), self.key)
+
+    def success_body_to_another_key(self, cvv: str) -> bytes | None:
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return envelope(document(cvv), other)
 
 
 class TestJuspayContract(ProviderContract):
@@ -621,8 +626,33 @@ def test_check_connection_passes_when_jusbiz_says_the_probe_is_unknown(
         "message": "No payout found for the given payoutId",
     }
     rsps.add("POST", CVV_URL, status=200, body=envelope(plain, response_key))
-    make_provider(response_key).check_connection()
+    proof = make_provider(response_key).check_connection()
     assert json.loads(rsps.calls[0].request.body)["payoutId"] == juspay.PROBE_PAYOUT_ID
+    # The encrypted answer opened: the decryption key is proven without a test card.
+    assert proof.unproved == ""
+    assert "decrypted with this binding's private key" in proof.proved
+
+
+def test_check_connection_with_an_answer_to_another_key_is_undecryptable(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey, other_key: RSAPrivateKey
+) -> None:
+    plain = {"status": "FAILURE", "payoutId": juspay.PROBE_PAYOUT_ID, "message": "not found"}
+    rsps.add("POST", CVV_URL, status=200, body=envelope(plain, other_key))
+    with pytest.raises(ProviderUndecryptable):
+        make_provider(response_key).check_connection()
+
+
+def test_check_connection_with_an_unencrypted_not_found_says_decryption_was_not_checked(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey
+) -> None:
+    rsps.add(
+        "POST",
+        CVV_URL,
+        status=404,
+        json={"status": "FAILURE", "payoutId": juspay.PROBE_PAYOUT_ID, "message": "not found"},
+    )
+    proof = make_provider(response_key).check_connection()
+    assert proof.unproved.startswith("decryption was not checked")
 
 
 def test_check_connection_with_a_bare_404_suspects_the_base_url(

@@ -143,6 +143,15 @@ class _Harness(ContractHarness):
         payload = {"cardVerificationCode": cvv}
         return _encrypted(self.keys, payload) if self.encrypt else json.dumps(payload).encode()
 
+    def success_body_to_another_key(self, cvv: str) -> bytes | None:
+        if not self.encrypt:
+            return None
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+        token = jwe_encrypt(
+            json.dumps({"cardVerificationCode": cvv}).encode(), other, cty="application/json"
+        )
+        return json.dumps({"encryptedValue": token}).encode()
+
 
 class TestMastercardContract(ProviderContract):
     @pytest.fixture(params=[False, True], ids=["plaintext", "jwe"])
@@ -561,12 +570,34 @@ def test_client_key_is_not_sent_unless_the_binding_asks(
 # ---------------------------------------------------------------------------- check_connection
 
 
+def test_check_connection_without_payload_encryption_has_no_decryption_left_to_prove(
+    keys: MastercardEmulator, rsps: responses.RequestsMock
+) -> None:
+    url = f"{BASE_URL}/cards/0/card-verification-codes/searches"
+    rsps.post(url, status=404, json={"Errors": {"Error": [{"ReasonCode": "NOT_FOUND"}]}})
+    proof = _provider(keys, encrypt_payloads=False).check_connection()
+    assert proof.unproved == ""
+    assert "OAuth1 signature" in proof.proved
+
+
+def test_path_check_with_pass_through_seals_to_a_throwaway_key(
+    keys: MastercardEmulator, rsps: responses.RequestsMock
+) -> None:
+    # A binding that promises the CVC never exists here in plaintext keeps it in the check too.
+    rsps.post(SEARCH_URL, body=_encrypted(keys, {"encryptedCardVerificationCode": "00" * 256}))
+    proof = _provider(keys, pass_client_key=True).check_path(test_card=CARD)
+    assert proof.unproved == ""
+    assert len(rsps.calls[0].request.headers["Customer-Public-Rsa-Key"]) > 500
+
+
 def test_check_connection_accepts_a_mastercard_404(
     keys: MastercardEmulator, rsps: responses.RequestsMock
 ) -> None:
     url = f"{BASE_URL}/cards/0/card-verification-codes/searches"
     rsps.post(url, status=404, json={"Errors": {"Error": [{"ReasonCode": "NOT_FOUND"}]}})
-    _provider(keys).check_connection()
+    proof = _provider(keys).check_connection()
+    # Mastercard's error envelope is never encrypted: the decryption key stays unproven.
+    assert proof.unproved.startswith("decryption was not checked")
     sent = rsps.calls[0].request
     verify_oauth_header(
         authorization=sent.headers["Authorization"],
