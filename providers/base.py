@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from providers.errors import ProviderBadResponse
+from providers.errors import ProviderBadResponse, ProviderConfigError
 from providers.http import HttpDoor
 from providers.sensitive import Sensitive
 
@@ -142,6 +142,9 @@ class Provider(ABC):
     default_base_url: ClassVar[str] = ""
     # True when the provider can encrypt the CVV to the client's key itself.
     can_seal_to_client_key: ClassVar[bool] = False
+    # True when the provider's public API documents locking (blocking) a card, and `lock_card`
+    # does it.
+    supports_card_lock: ClassVar[bool] = False
 
     def __init__(self, config: BindingConfig, http: HttpDoor) -> None:
         self.config = config
@@ -159,6 +162,17 @@ class Provider(ABC):
     @abstractmethod
     def check_connection(self) -> None:
         """Prove the credentials work with a harmless call; raise a `ProviderError` if not."""
+
+    def lock_card(self, *, card: CardRef, reason: str) -> None:
+        """Lock the card at the provider so that it is refused for payments (and the provider
+        refuses its CVV too), in a state the bank can lift. An optional capability: only
+        providers with `supports_card_lock` implement it.
+
+        `reason` is a short plain text the provider records where it keeps one (never a secret).
+        Raises `ProviderConfigError` here (the provider cannot lock cards), and in providers that
+        can, a `ProviderError` for any failure. One outbound call (plus token fetches).
+        """
+        raise ProviderConfigError(f"{self.label} cannot lock cards")
 
     @classmethod
     def validate_secrets(
