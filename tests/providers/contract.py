@@ -19,6 +19,7 @@ from providers.errors import (
     CardNotFound,
     ProviderAuthError,
     ProviderBadResponse,
+    ProviderConfigError,
     ProviderError,
     ProviderRateLimited,
     ProviderServerError,
@@ -192,3 +193,14 @@ class ProviderContract:
     ) -> None:
         with pytest.raises(ProviderBadResponse):
             self._run(harness, rsps, status=302, headers={"Location": "https://evil.test/"})
+
+    def test_card_lock_is_implemented_where_declared_and_refused_elsewhere(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        provider = harness.make_provider(BASE_URL, door())
+        if provider.supports_card_lock:
+            assert type(provider).lock_card is not Provider.lock_card
+            return
+        with pytest.raises(ProviderConfigError):
+            provider.lock_card(card=harness.card, reason="reported by the cardholder")
+        assert len(rsps.calls) == 0
