@@ -214,9 +214,9 @@ def test_the_activity_page_says_a_failed_lock_did_not_go_through(
 def test_staff_find_reported_cards_and_those_still_usable_in_the_admin(
     admin_client, alice, make_card
 ):
-    reported = make_card(alice.user, label="Reported")
-    locked = make_card(alice.user, label="Locked")
-    quiet = make_card(alice.user, label="Quiet")
+    reported = make_card(alice.user, label="Alpha card")
+    locked = make_card(alice.user, label="Bravo card")
+    make_card(alice.user, label="Charlie card")  # never reported
     Card.objects.filter(pk__in=[reported.pk, locked.pk]).update(
         reported_not_me_at="2030-01-01T00:00:00Z", reveal_enabled=False
     )
@@ -226,8 +226,12 @@ def test_staff_find_reported_cards_and_those_still_usable_in_the_admin(
     usable = admin_client.get("/admin/cards/card/?reported=unblocked").content.decode()
 
     assert "Reported as not me" in admin_client.get("/admin/cards/card/").content.decode()
-    assert "Reported" in every and "Locked" in every and "Quiet" not in every
-    assert "Reported" in usable and "Locked" not in usable and "Quiet" not in usable
+    assert "Alpha card" in every
+    assert "Bravo card" in every
+    assert "Charlie card" not in every
+    assert "Alpha card" in usable
+    assert "Bravo card" not in usable
+    assert "Charlie card" not in usable
     assert "Locked at the provider" in every
 
 
