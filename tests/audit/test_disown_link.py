@@ -63,7 +63,7 @@ def session_engine(request, settings):
     return request.param
 
 
-def test_confirming_freezes_the_card_and_signs_out_every_session(
+def test_confirming_stops_the_cards_reveals_and_signs_out_every_session(
     session_engine, link, signed_in, alice, card, make_card, clock
 ):
     other_card = make_card(alice.user, label="Other")
