@@ -248,8 +248,12 @@ def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
     if lock_at_bank is not None:
         answer = _lock_at_bank(lock_at_bank, user=user, event=event, client=client)
         result = replace(result, bank_lock=answer.outcome, bank_lock_error=answer.error_code)
-    sent = disown_confirmation_send(user=user, event=event, result=result)
-    disown_alert_send(user=user, event=event, result=result, client=client)
+    sent = False
+    try:
+        sent = disown_confirmation_send(user=user, event=event, result=result)
+        disown_alert_send(user=user, event=event, result=result, client=client)
+    except Exception:  # the report has committed: an email fault must not hide what it did
+        logger.exception("a 'This wasn't me' email could not be built")
     return replace(result, confirmation_sent=sent)
 
 

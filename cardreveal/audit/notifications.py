@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.mail import EmailMessage, send_mail
 from django.template.loader import render_to_string
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from cardreveal.audit.context import current_scope
@@ -131,7 +131,10 @@ def disown_alert_send(
     agent), what was done, and where the admin lists these reports. Returns True when handed to
     the backend (a mail failure is logged, never raised)."""
     base = site_url()
-    reports = reverse("admin:audit_authevent_changelist")
+    try:
+        reports = reverse("admin:audit_authevent_changelist")
+    except NoReverseMatch:  # a deployment without the admin
+        reports = ""
     lock = _LOCK_FOR_STAFF.get(result.bank_lock, str(result.bank_lock))
     context = {
         "username": user.get_username(),
@@ -148,6 +151,8 @@ def disown_alert_send(
         "result": result,
         "lock": lock.format(error=result.bank_lock_error or "unknown error"),
         "bank": bank_contact(),
-        "reports_link": f"{base}{reports}?event__exact={AuthEvent.Event.REVEAL_DISOWNED}",
+        "reports_link": f"{base}{reports}?event__exact={AuthEvent.Event.REVEAL_DISOWNED}"
+        if reports
+        else "",
     }
     return _send(template="disown_alert", context=context, to=settings.CARDREVEAL_FRAUD_ALERT_EMAIL)

@@ -328,3 +328,16 @@ def test_the_activity_page_says_what_the_report_did(link, alice, card, clock):
         "Showing the security code turned off, signed out everywhere. The card itself still "
         "works for payments: call your bank to block it" in page
     )
+
+
+def test_a_fault_building_the_emails_still_shows_what_the_report_did(link, card, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("template fault")
+
+    monkeypatch.setattr("cardreveal.audit.notifications.disown_alert_send", broken)
+    response = Client().post(link)
+    assert response.status_code == 200
+    assert "The card itself still works for payments." in text(response)
+    card.refresh_from_db()
+    assert card.reveal_enabled is False
+    assert len(disowned("success")) == 1
