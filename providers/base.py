@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from providers.errors import ProviderBadResponse
+from providers.errors import ProviderBadResponse, ProviderConfigError
 from providers.http import HttpDoor
 from providers.sensitive import Sensitive
 
@@ -164,6 +164,9 @@ class Provider(ABC):
     decryption_advice: ClassVar[str] = (
         "check the private key is the pair of the public key registered with the provider"
     )
+    # True when the provider's public API documents locking (blocking) a card, and `lock_card`
+    # does it.
+    supports_card_lock: ClassVar[bool] = False
 
     def __init__(self, config: BindingConfig, http: HttpDoor) -> None:
         self.config = config
@@ -206,6 +209,17 @@ class Provider(ABC):
             "test card exactly as a reveal makes it, and the CVV was discarded without being "
             "kept or shown"
         )
+
+    def lock_card(self, *, card: CardRef, reason: str) -> None:
+        """Lock the card at the provider so that it is refused for payments (and the provider
+        refuses its CVV too), in a state the bank can lift. An optional capability: only
+        providers with `supports_card_lock` implement it.
+
+        `reason` is a short plain text the provider records where it keeps one (never a secret).
+        Raises `ProviderConfigError` here (the provider cannot lock cards), and in providers that
+        can, a `ProviderError` for any failure. One outbound call (plus token fetches).
+        """
+        raise ProviderConfigError(f"{self.label} cannot lock cards")
 
     @classmethod
     def validate_secrets(

@@ -1,4 +1,4 @@
-"""NetXD XD Ledger card API v2: GET_CVV over JSON-RPC, payload signed with ECDSA P-256/SHA-256."""
+"""NetXD XD Ledger card API v2: GET_CVV and a card LOCK over JSON-RPC, payloads signed with ECDSA P-256."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ from providers.http import HttpResponse
 METHOD = "ledger.CARD.request"
 TRANSACTION_TYPE = "GET_CVV"
 ACK_TYPE = "GET_CVV_ACK"
+# Card status changes on the same endpoint [docs, "Card Management / Update Status"; the payload
+# field name `statusAction` is from a third-party client]: LOCK moves an ACTIVATED card to
+# TEMPRORY_BLOCKED_BY_CLIENT (the ledger's spelling), which UNLOCK lifts.
+UPDATE_STATUS = "UPDATE_STATUS"
+UPDATE_STATUS_ACK = "UPDATE_STATUS_ACK"
+LOCK_ACTION = "LOCK"
 SIGNATURE_ALGORITHM = "ecdsa-sha256"
 
 # The channel enum as documented (v1.0.2), plus the spelling the v1.0.4 docs use for VISA_DPS.
@@ -295,15 +301,7 @@ class NetxdProvider(Provider):
             request_id=request_id, reference=reference, card_reference=self._card_reference(card)
         )
         result = self._result(response, request_id=request_id)
-        api = result.get("api")
-        if api is not None:
-            # The ack names the request it answers; anything else is not our answer.
-            if not isinstance(api, dict):
-                raise ProviderBadResponse("result.api is not an object")
-            if api.get("type") not in (None, ACK_TYPE):
-                raise ProviderBadResponse("result.api.type is not GET_CVV_ACK")
-            if api.get("originalReference") not in (None, reference):
-                raise ProviderBadResponse("result.api.originalReference does not match")
+        _check_ack(result, ack_type=ACK_TYPE, reference=reference)
         card_obj = result.get("card")
         if not isinstance(card_obj, dict):
             raise ProviderBadResponse("result.card missing")
@@ -330,6 +328,28 @@ class NetxdProvider(Provider):
             "before it looks a card up is not confirmed, so only a real CVV request proves it "
             "(NetXD's answers are not encrypted: there is no decryption to check)",
         )
+
+    supports_card_lock: ClassVar[bool] = True
+
+    def lock_card(self, *, card: CardRef, reason: str) -> None:
+        """Lock the card with a signed UPDATE_STATUS request, statusAction LOCK.
+
+        The ledger has no documented field for a reason, so `reason` is not sent. Raises
+        ProviderConfigError for a bad binding or card reference (before any call), CardNotFound,
+        ProviderAuthError, ProviderBadResponse (including a ledger refusal, such as a card that
+        is not active), and the transport errors. One POST, never resent: it changes the card.
+        """
+        request_id, reference = self._new_ids()
+        response = self._call(
+            request_id=request_id,
+            reference=reference,
+            card_reference=self._card_reference(card),
+            transaction_type=UPDATE_STATUS,
+            extra={"statusAction": LOCK_ACTION},
+            retry_safe=False,
+        )
+        result = self._result(response, request_id=request_id)
+        _check_ack(result, ack_type=UPDATE_STATUS_ACK, reference=reference)
 
     @classmethod
     def validate_secrets(
@@ -386,7 +406,14 @@ class NetxdProvider(Provider):
         return values
 
     def _call(
-        self, *, request_id: str, reference: str, card_reference: Mapping[str, str]
+        self,
+        *,
+        request_id: str,
+        reference: str,
+        card_reference: Mapping[str, str],
+        transaction_type: str = TRANSACTION_TYPE,
+        extra: Mapping[str, str] | None = None,
+        retry_safe: bool = True,
     ) -> HttpResponse:
         options = self.config.options
         payload = {
@@ -394,10 +421,11 @@ class NetxdProvider(Provider):
             "product": str(options.get("product") or "DEFAULT"),
             "program": str(options.get("program") or "DEFAULT"),
             "channel": wire_channel(options),
-            "transactionType": TRANSACTION_TYPE,
+            "transactionType": transaction_type,
             "customerId": card_reference["customer_id"],
             "accountNumber": card_reference["account_number"],
             "cardId": card_reference["card_id"],
+            **(extra or {}),
         }
         # Serialised once, ASCII-only (so text and bytes agree), signed, and then spliced verbatim:
         # the ledger verifies the signature over the payload exactly as it appears in the body.
@@ -437,8 +465,8 @@ class NetxdProvider(Provider):
             )
         url = self.config.base_url.rstrip("/") + "/cardv2"
         # GET_CVV changes nothing at the ledger, and a resend carries the same reference, so a
-        # request that never reached the ledger may be retried.
-        return self.http.request("POST", url, headers=headers, body=body, retry_safe=True)
+        # request that never reached the ledger may be retried; a status change may not.
+        return self.http.request("POST", url, headers=headers, body=body, retry_safe=retry_safe)
 
     # -- reading the answer ---------------------------------------------------------------------
 
@@ -491,6 +519,20 @@ class NetxdProvider(Provider):
         if any(word in words for word in _RATE_WORDS):
             return ProviderRateLimited(detail, retry_after=5, provider_code=safe_code)
         return ProviderBadResponse(detail, provider_code=safe_code)
+
+
+def _check_ack(result: Mapping[str, Any], *, ack_type: str, reference: str) -> None:
+    """The ack, when the ledger sends one, must name the request it answers: anything else is
+    not our answer (ProviderBadResponse)."""
+    api = result.get("api")
+    if api is None:
+        return
+    if not isinstance(api, dict):
+        raise ProviderBadResponse("result.api is not an object")
+    if api.get("type") not in (None, ack_type):
+        raise ProviderBadResponse(f"result.api.type is not {ack_type}")
+    if api.get("originalReference") not in (None, reference):
+        raise ProviderBadResponse("result.api.originalReference does not match")
 
 
 def _parse_json(body: bytes) -> object:

@@ -50,6 +50,15 @@ _REGIONS = ("0", "1", "2")
 MAX_DESCRIPTION_LENGTH = 800
 MAX_UPDATED_BY_LENGTH = 100
 
+# Update Card Status [confirmed: cardsapidocs.thredd.com "Update Card Status - Field Descriptions"
+# and "Card Status Codes"]: PUT /cards/{publicToken}/status with `cardStatusCode`, optional
+# `description` and `updatedBy` (at most 1000 characters each), answered 200 with the new
+# `status` and `cardStatusCode`. 59 "Suspected fraud" is a Live status: the card declines
+# payments and the bank can set it back to 00.
+LOCK_STATUS_CODE = "59"
+MAX_STATUS_TEXT_LENGTH = 1000
+LOCKED_BY = "cardreveal: cardholder report"
+
 # Tokens are refreshed this long before the expiry the token endpoint announced, at most a minute,
 # so a token never expires between our check and Thredd's.
 _MAX_REFRESH_MARGIN_SECONDS = 60.0
@@ -373,6 +382,42 @@ class ThreddProvider(Provider):
         )
         if response.status not in (200, 204):
             raise _api_error(response, blocked_means=False)
+
+    # ------------------------------------------------------------------ card lock
+
+    supports_card_lock: ClassVar[bool] = True
+
+    def lock_card(self, *, card: CardRef, reason: str) -> None:
+        """PUT /cards/{publicToken}/status with cardStatusCode 59 (Suspected fraud), expecting 200.
+
+        `reason` is sent as the `description` (cut to 1000 characters); `updatedBy` says the
+        cardholder reported it through us. An `IdempotencyKey` makes the call safe to resend.
+        Raises `CardNotFound`, `ProviderAuthError`, `ProviderBadResponse` when the answer shows
+        another status, and the other `ProviderError`s.
+        """
+        body = json.dumps(
+            {
+                "cardStatusCode": LOCK_STATUS_CODE,
+                "description": reason[:MAX_STATUS_TEXT_LENGTH],
+                "updatedBy": LOCKED_BY,
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {"Content-Type": "application/json", "IdempotencyKey": str(uuid.uuid4())}
+        response = self._call(
+            "PUT", self._card_path(card, "status"), body=body, headers=headers, retry_safe=True
+        )
+        if response.status != 200:
+            raise _api_error(response, blocked_means=False)
+        data = json_object(response.body)
+        if data is None:
+            raise ProviderBadResponse("card status response is not a JSON object")
+        # Documented as an integer-typed two-character code: 59 or "59" both mean it took.
+        code = data.get("cardStatusCode")
+        if isinstance(code, bool) or not isinstance(code, int | str):
+            raise ProviderBadResponse("card status response has no cardStatusCode")
+        if str(code).zfill(2) != LOCK_STATUS_CODE:
+            raise ProviderBadResponse("card status after the lock is not 59")
 
     # ------------------------------------------------------------------ plumbing
 

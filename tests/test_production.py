@@ -109,6 +109,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "REDIS_URL": REDIS_TEST_URL,
         "CACHE_KEY_PREFIX": f"serve-test-{secrets.token_hex(4)}",
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),
+        "CARDREVEAL_BANK_CONTACT_NAME": "Example Bank",
+        "CARDREVEAL_BANK_CONTACT_PHONE": "+44 20 7946 0000",
+        "CARDREVEAL_FRAUD_ALERT_EMAIL": "fraud-team@bank.example",
         # Kept between runs: `make serve` collects again only when static files change.
         "DJANGO_STATIC_ROOT": str(STATIC_ROOT),
         "PORT": str(port),

@@ -25,6 +25,9 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DATABASE_URL": "postgres://cardreveal@127.0.0.1:5432/cardreveal",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),
+        "CARDREVEAL_BANK_CONTACT_NAME": "Example Bank",
+        "CARDREVEAL_BANK_CONTACT_PHONE": "+44 20 7946 0000",
+        "CARDREVEAL_FRAUD_ALERT_EMAIL": "fraud-team@bank.example",
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v}
@@ -61,6 +64,81 @@ def test_production_refuses_to_start_without_each_secret(missing):
     result = manage("check", environ=production_env(**{missing: ""}))
     assert result.returncode != 0
     assert f"Set the {missing} environment variable." in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("missing", "says"),
+    [
+        ("CARDREVEAL_BANK_CONTACT_NAME", "Set CARDREVEAL_BANK_CONTACT_NAME to the bank's name"),
+        ("CARDREVEAL_BANK_CONTACT_PHONE", "Set CARDREVEAL_BANK_CONTACT_PHONE to the bank's phone"),
+        ("CARDREVEAL_FRAUD_ALERT_EMAIL", "Set the CARDREVEAL_FRAUD_ALERT_EMAIL environment"),
+    ],
+)
+def test_production_refuses_to_start_without_the_banks_contact_or_fraud_address(missing, says):
+    result = manage("check", environ=production_env(**{missing: ""}))
+    assert result.returncode != 0
+    assert says in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_production_takes_the_banks_contact_from_the_environment():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings as s; "
+            "print(s.CARDREVEAL_BANK_CONTACT, s.CARDREVEAL_FRAUD_ALERT_EMAIL)",
+        ],
+        cwd=ROOT,
+        env=production_env(
+            CARDREVEAL_BANK_CONTACT_NAME="Northwind Bank",
+            CARDREVEAL_BANK_CONTACT_PHONE="0800 123 456",
+            CARDREVEAL_BANK_CONTACT_URL="https://northwind.example/lost",
+            CARDREVEAL_FRAUD_ALERT_EMAIL="fraud@northwind.example",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "'name': 'Northwind Bank'" in result.stdout
+    assert "'phone': '0800 123 456'" in result.stdout
+    assert "'url': 'https://northwind.example/lost'" in result.stdout
+    assert "fraud@northwind.example" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("CARDREVEAL_BANK_CONTACT_PHONE", "call us", "must be a phone number"),
+        ("CARDREVEAL_BANK_CONTACT_PHONE", "12", "must be a phone number"),
+        ("CARDREVEAL_BANK_CONTACT_URL", "http://bank.example/help", "absolute https://"),
+        ("CARDREVEAL_BANK_CONTACT_URL", "bank.example/help", "absolute https://"),
+        ("CARDREVEAL_BANK_CONTACT_NAME", "x" * 101, "at most 100 characters"),
+    ],
+)
+def test_a_bad_bank_contact_is_refused_with_what_is_wrong(monkeypatch, variable, value, says):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ImproperlyConfigured, match=says):
+        env.env_bank_contact({"name": "Demo", "phone": "+1 555 0100", "url": ""})
+
+
+def test_the_bank_contact_defaults_apply_only_outside_production(monkeypatch):
+    for key in ("NAME", "PHONE", "URL"):
+        monkeypatch.delenv(f"CARDREVEAL_BANK_CONTACT_{key}", raising=False)
+    demo = {"name": "Demo", "phone": "+1 555 0100", "url": ""}
+    assert env.env_bank_contact(demo) == demo
+    with pytest.raises(ImproperlyConfigured, match="CARDREVEAL_BANK_CONTACT_NAME"):
+        env.env_bank_contact()
+
+
+def test_a_fraud_alert_address_must_be_one_email_address(monkeypatch):
+    monkeypatch.setenv("X_ALERT", "fraud@bank.example, other@bank.example")
+    with pytest.raises(ImproperlyConfigured, match="X_ALERT must be one email address"):
+        env.env_email("X_ALERT")
+    monkeypatch.setenv("X_ALERT", " fraud@bank.example ")
+    assert env.env_email("X_ALERT") == "fraud@bank.example"
 
 
 def test_a_bad_field_key_fails_the_check_and_is_not_echoed():

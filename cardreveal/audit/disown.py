@@ -1,12 +1,12 @@
-"""The receipt's "This wasn't me" link: signed, single-use; freezes the card, signs out everywhere."""
+"""The receipt's "This wasn't me" link: signed, single-use; stops the card's reveals, signs out everywhere."""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from importlib import import_module
 from typing import TYPE_CHECKING
@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
 from cardreveal.audit.services import auth_event_record
-from cardreveal.audit.signals import reveal_disowned
+from cardreveal.audit.signals import BankLock, BankLockAnswer, DisownedCard, reveal_disowned
 from cardreveal.client_info import ClientInfo
 
 if TYPE_CHECKING:
@@ -65,7 +65,8 @@ def _expired(user: User | None = None) -> DisownRefused:
 def _used(user: User | None = None) -> DisownRefused:
     return DisownRefused(
         "link_used",
-        "This link has already been used: the card is frozen and you were signed out everywhere.",
+        "This link has already been used: showing this card's security code was turned off and "
+        "you were signed out everywhere.",
         410,
         user,
     )
@@ -93,13 +94,33 @@ class DisownPreview:
 
 @dataclass(frozen=True)
 class DisownResult:
-    """What the link did."""
+    """What the link did: reveals of the card stopped (`cards_frozen`), sessions and API tokens
+    ended, whether the card was locked at its provider (`bank_lock`: OFF, UNSUPPORTED,
+    ALREADY_LOCKED, LOCKED or FAILED, with the error's code), and whether the cardholder's
+    confirmation email was handed to the mail backend."""
 
     user_id: int
     card_label: str
     cards_frozen: int
     sessions_ended: int
     tokens_revoked: int
+    bank_lock: BankLock = BankLock.OFF
+    bank_lock_error: str = ""
+    confirmation_sent: bool = False
+
+    @property
+    def card_blocked(self) -> bool:
+        """True when the card is locked at its provider (now or by an earlier report)."""
+        return self.bank_lock in (BankLock.LOCKED, BankLock.ALREADY_LOCKED)
+
+
+# The reason of the report's audit record says what it did to the card, for the activity page.
+_REPORT_REASONS = {
+    BankLock.OFF: "reveals_stopped",
+    BankLock.UNSUPPORTED: "reveals_stopped",
+    BankLock.ASKED: "reveals_stopped_lock_asked",
+    BankLock.ALREADY_LOCKED: "reveals_stopped_locked_before",
+}
 
 
 def disown_token_make(*, event: RevealEvent) -> str:
@@ -201,14 +222,18 @@ def user_api_tokens_revoke(*, user: User) -> int:
 
 
 def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
-    """Act on a "This wasn't me" link: freeze the card (the cards app does, on `reveal_disowned`),
-    end all the holder's sessions and API tokens, mark the link used, and audit it, all in one
-    transaction.
+    """Act on a "This wasn't me" link: stop the card's reveals (the cards app does, on
+    `reveal_disowned`), end all the holder's sessions and API tokens, mark the link used, and
+    audit it, all in one transaction. Then, once that has committed: lock the card at its
+    provider where its binding is set to (audited; a failure there undoes nothing), email the
+    cardholder a confirmation and the bank's fraud staff an alert (a mail failure is logged).
 
     Raises DisownRefused (invalid, expired, already used); a refusal is audited too.
     """
+    from cardreveal.audit.notifications import disown_alert_send, disown_confirmation_send
+
     try:
-        return _disown(token=token, client=client)
+        result, reported = _disown(token=token, client=client)
     except DisownRefused as refused:
         auth_event_record(
             event=AuthEvent.Event.REVEAL_DISOWNED,
@@ -219,9 +244,45 @@ def reveal_disown(*, token: str, client: ClientInfo) -> DisownResult:
             resource="receipt_link",
         )
         raise
+    user, event, lock_at_bank = reported
+    if lock_at_bank is not None:
+        answer = _lock_at_bank(lock_at_bank, user=user, event=event, client=client)
+        result = replace(result, bank_lock=answer.outcome, bank_lock_error=answer.error_code)
+    sent = False
+    try:
+        sent = disown_confirmation_send(user=user, event=event, result=result)
+        disown_alert_send(user=user, event=event, result=result, client=client)
+    except Exception:  # the report has committed: an email fault must not hide what it did
+        logger.exception("a 'This wasn't me' email could not be built")
+    return replace(result, confirmation_sent=sent)
 
 
-def _disown(*, token: str, client: ClientInfo) -> DisownResult:
+def _lock_at_bank(
+    lock: Callable[[], BankLockAnswer], *, user: User, event: RevealEvent, client: ClientInfo
+) -> BankLockAnswer:
+    """Make the provider call the cards app handed over, and audit how it went. The report
+    stands whatever happens here: an unexpected error is logged and answers FAILED."""
+    try:
+        answer = lock()
+    except Exception:  # a bug must not turn a committed report into an error page
+        logger.exception("locking a reported card at its provider failed unexpectedly")
+        answer = BankLockAnswer(BankLock.FAILED, "internal_error")
+    locked = answer.outcome == BankLock.LOCKED
+    auth_event_record(
+        event=AuthEvent.Event.CARD_LOCKED,
+        outcome=AuthEvent.Outcome.SUCCESS if locked else AuthEvent.Outcome.FAILURE,
+        user=user,
+        reason="locked" if locked else (answer.error_code or "lock_failed"),
+        client=client,
+        resource=f"card:{event.card_id}",
+        detail=f"after report of reveal seq {event.seq}",
+    )
+    return answer
+
+
+def _disown(
+    *, token: str, client: ClientInfo
+) -> tuple[DisownResult, tuple[User, RevealEvent, Callable[[], BankLockAnswer] | None]]:
     claim = disown_claim_read(token=token)
     with transaction.atomic():
         user = _user(claim.user_id)
@@ -233,23 +294,28 @@ def _disown(*, token: str, client: ClientInfo) -> DisownResult:
                 UsedLink.objects.create(link_id=claim.link_id, purpose=PURPOSE)
         except IntegrityError:
             raise _used(user) from None
-        # The cards app freezes the card; each receiver answers how many cards it froze.
+        # The cards app stops the card's reveals and says whether it will lock it at the bank.
         answers: Sequence[tuple[object, object]] = reveal_disowned.send(
             sender=RevealEvent, user=user, card_id=event.card_id, event=event
         )
-        frozen = sum(answer for _, answer in answers if isinstance(answer, int))
+        cards = [answer for _, answer in answers if isinstance(answer, DisownedCard)]
+        frozen = sum(card.frozen for card in cards)
+        acted = next((card for card in cards if card.frozen), None)
+        bank_lock = acted.bank_lock if acted is not None else BankLock.OFF
+        lock_at_bank = acted.lock_at_bank if acted is not None else None
         sessions = user_sessions_end(user=user)
         tokens = user_api_tokens_revoke(user=user)
+        # Written before any provider is asked to lock the card: the evidence comes first.
         auth_event_record(
             event=AuthEvent.Event.REVEAL_DISOWNED,
             outcome=AuthEvent.Outcome.SUCCESS,
             user=user,
-            reason="receipt_link",
+            reason=_REPORT_REASONS.get(bank_lock, "reveals_stopped"),
             client=client,
             resource=f"card:{event.card_id}",
             detail=(
                 f"reveal seq {event.seq}; card frozen={frozen}; sessions ended={sessions}; "
-                f"api tokens revoked={tokens}"
+                f"api tokens revoked={tokens}; bank lock={bank_lock}"
             ),
         )
     logger.warning(
@@ -258,10 +324,12 @@ def _disown(*, token: str, client: ClientInfo) -> DisownResult:
         event.card_id,
         event.seq,
     )
-    return DisownResult(
+    result = DisownResult(
         user_id=user.pk,
         card_label=event.card_label,
         cards_frozen=frozen,
         sessions_ended=sessions,
         tokens_revoked=tokens,
+        bank_lock=bank_lock,
     )
+    return result, (user, event, lock_at_bank)

@@ -183,6 +183,7 @@ class AuthEvent(ChainedRecord):
         ADMIN_CHANGE = "admin_change", "Admin change"
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
         REVEAL_DISOWNED = "reveal_disowned", "Reveal reported as not you"
+        CARD_LOCKED = "card_locked", "Card lock at your bank"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

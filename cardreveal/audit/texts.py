@@ -29,6 +29,15 @@ REASON_TEXTS: dict[str, str] = {
     "lifted_by_admin": "Lifted by the bank",
     "lifted": "Lifted",
     "receipt_link": "Reported with the link in a receipt",
+    # what a "This wasn't me" report did, and the card lock at the bank after it
+    "reveals_stopped": "Showing the security code turned off, signed out everywhere. The card "
+    "itself still works for payments: call your bank to block it",
+    "reveals_stopped_lock_asked": "Showing the security code turned off, signed out everywhere; "
+    "your bank was asked to lock the card",
+    "reveals_stopped_locked_before": "Showing the security code turned off, signed out "
+    "everywhere; the card was already locked at your bank",
+    "locked": "Locked: the card is refused for payments until your bank lifts the lock",
+    "lock_failed": "Did not go through: call your bank to block the card",
     "link_invalid": "The link was not valid",
     "link_expired": "The link had expired",
     "link_used": "The link had already been used",

@@ -59,7 +59,7 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ProviderBinding
-        fields = ["name", "kind", "base_url", "enabled"]
+        fields = ["name", "kind", "base_url", "enabled", "lock_card_on_disown"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -234,7 +234,7 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         form = self.get_form(request, obj)
-        base = ["name", "kind", "base_url", "enabled"]
+        base = ["name", "kind", "base_url", "enabled", "lock_card_on_disown"]
         secrets = [f for f in form.base_fields if f.startswith(SECRET_PREFIX)]
         options = [f for f in form.base_fields if f.startswith(OPTION_PREFIX)]
         sets: list[Any] = [(None, {"fields": base})]
@@ -323,6 +323,28 @@ def _when(timestamp: float) -> str:
     return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
+class ReportedNotMeFilter(admin.SimpleListFilter):
+    """Cards whose holder reported a reveal as not theirs, and whether the card is still usable
+    for payments (the lock at the provider was not asked, or failed): the fraud staff's list."""
+
+    title = "reported as not me"
+    parameter_name = "reported"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            ("yes", "Reported as not me"),
+            ("unblocked", "Reported, card not locked at the provider"),
+        ]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Card]) -> QuerySet[Card]:
+        reported = queryset.filter(reported_not_me_at__isnull=False)
+        if self.value() == "yes":
+            return reported
+        if self.value() == "unblocked":
+            return reported.exclude(bank_lock=Card.BankLock.LOCKED)
+        return queryset
+
+
 class CardAdminForm(forms.ModelForm):  # type: ignore[type-arg]
     class Meta:
         model = Card
@@ -350,8 +372,11 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "expiry_display",
         "binding",
         "reveal_enabled",
+        "reported_not_me_at",
+        "bank_lock",
     ]
-    list_filter = ["brand", "reveal_enabled", "binding"]
+    list_filter = [ReportedNotMeFilter, "brand", "reveal_enabled", "binding"]
+    readonly_fields = ["reported_not_me_at", "bank_lock", "bank_lock_at"]
     search_fields = ["label", "owner__username", "last4"]
     autocomplete_fields = ["owner"]
     actions = ["disable_reveals", "enable_reveals", "show_cvv_status", "unblock_cvv"]

@@ -36,6 +36,14 @@ class ProviderBinding(models.Model):
     enabled = models.BooleanField(
         default=True, help_text="Kill switch: when off, no card on this binding can be revealed."
     )
+    lock_card_on_disown = models.BooleanField(
+        "also lock the card at the provider when the cardholder reports a reveal",
+        default=False,
+        help_text="When a cardholder uses a receipt's \"This wasn't me\" link, also lock the "
+        "card at the provider, so that it is refused for payments until the bank lifts the lock "
+        "there. Only for providers whose API can lock a card (Thredd, NetXD). Off: only "
+        "showing the security code stops, and the cardholder is told to call the bank.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -52,6 +60,15 @@ class ProviderBinding(models.Model):
             )
         if not isinstance(self.options, dict):
             raise ValidationError({"options": "Options must be a JSON object."})
+        provider = provider_class(self.kind)
+        if self.lock_card_on_disown and not provider.supports_card_lock:
+            raise ValidationError(
+                {
+                    "lock_card_on_disown": f"{provider.label} has no documented way to lock a "
+                    "card, so this cannot be turned on. Cardholders who report a reveal are "
+                    "told to call the bank instead."
+                }
+            )
 
 
 def reference_errors(kind: str, reference: Any) -> list[str]:
@@ -116,9 +133,33 @@ class Card(models.Model):
         blank=True,
         help_text='The card\'s identifiers at the provider, e.g. {"card_contract_id": "70001"}.',
     )
+
+    class BankLock(models.TextChoices):
+        NONE = "", "Not asked"
+        LOCKED = "locked", "Locked at the provider"
+        FAILED = "failed", "Lock failed: call the provider"
+
     reveal_enabled = models.BooleanField(
         default=True, help_text="Kill switch for this card: when off, its CVV cannot be revealed."
     )
+    reported_not_me_at = models.DateTimeField(
+        "reported as not me at",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the cardholder last reported a reveal of this card as not theirs.",
+    )
+    bank_lock = models.CharField(
+        "lock at the provider",
+        max_length=10,
+        choices=BankLock.choices,
+        default=BankLock.NONE,
+        blank=True,
+        editable=False,
+        help_text="Whether the card was locked at the provider after a report (lift a lock "
+        "there, in the provider's own tools).",
+    )
+    bank_lock_at = models.DateTimeField("lock asked at", null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

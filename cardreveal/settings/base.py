@@ -7,7 +7,7 @@ from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
 
-from cardreveal.settings.env import env_choice, env_int, env_str
+from cardreveal.settings.env import env_bank_contact, env_choice, env_email, env_int, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -185,6 +185,15 @@ CARDREVEAL_RECEIPTS_GATHER_MS = env_int("CARDREVEAL_RECEIPTS_GATHER_MS", 2000, m
 CARDREVEAL_RECEIPT_LINK_MAX_AGE = env_int(
     "CARDREVEAL_RECEIPT_LINK_MAX_AGE", 7 * 24 * 3600, minimum=3600, maximum=30 * 24 * 3600
 )
+# The bank's contact for cardholders, on the "This wasn't me" page, its confirmation email and every
+# receipt: whom to call to block a card. Production requires it from the environment; elsewhere the
+# demo's (a phone number in the range Ofcom keeps for drama, a reserved domain).
+CARDREVEAL_BANK_CONTACT = env_bank_contact(
+    {"name": "Example Bank", "phone": "+44 20 7946 0000", "url": "https://bank.example/lost-card"}
+)
+# A cardholder's "This wasn't me" report is emailed here, for the bank's fraud staff (production
+# requires it; the admin lists the reported cards too).
+CARDREVEAL_FRAUD_ALERT_EMAIL = env_email("CARDREVEAL_FRAUD_ALERT_EMAIL", "fraud-team@bank.example")
 
 # Provider kinds and the dotted path of the class that implements each (STYLE rule 3).
 CARDREVEAL_PROVIDERS = {

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+from urllib.parse import urlsplit
 
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+# A phone number as people write it: digits with spaces, dots, dashes, brackets, a leading +.
+_PHONE_RE = re.compile(r"\+?[0-9][0-9 ().-]{3,28}[0-9]")
 
 
 def env_str(name: str, default: str | None = None) -> str:
@@ -68,3 +73,48 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
             raise ImproperlyConfigured(f"Set the {name} environment variable.")
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_email(name: str, default: str | None = None) -> str:
+    """Read one email address; without a default, a missing variable is a configuration error."""
+    value = env_str(name, default).strip()
+    try:
+        validate_email(value)
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be one email address, not {value!r}.") from None
+    return value
+
+
+def env_bank_contact(default: dict[str, str] | None = None) -> dict[str, str]:
+    """The bank's contact for cardholders, from CARDREVEAL_BANK_CONTACT_NAME, _PHONE and _URL.
+
+    Returns {"name", "phone", "url"}. Without a `default` (production) the name and phone are
+    required; the URL is optional. The phone must be digits (spaces, dots, dashes, brackets and a
+    leading + allowed), the URL an absolute https:// address. Raises ImproperlyConfigured naming
+    the variable and saying what it is for.
+    """
+    defaults = default or {}
+    contact: dict[str, str] = {}
+    for key in ("name", "phone", "url"):
+        name = f"CARDREVEAL_BANK_CONTACT_{key.upper()}"
+        value = os.environ.get(name, defaults.get(key, "")).strip()
+        if not value and key != "url":
+            raise ImproperlyConfigured(
+                f"Set {name} to the bank's {key} as cardholders know it: the 'This wasn't me' "
+                "page, its confirmation and every reveal receipt tell cardholders whom to call "
+                "to block their card."
+            )
+        contact[key] = value
+    if not _PHONE_RE.fullmatch(contact["phone"]):
+        raise ImproperlyConfigured(
+            "CARDREVEAL_BANK_CONTACT_PHONE must be a phone number (digits, spaces, dots, dashes, "
+            f"brackets, a leading +), not {contact['phone']!r}."
+        )
+    url = contact["url"]
+    if url and (urlsplit(url).scheme != "https" or not urlsplit(url).hostname):
+        raise ImproperlyConfigured(
+            f"CARDREVEAL_BANK_CONTACT_URL must be an absolute https:// address, not {url!r}."
+        )
+    if len(contact["name"]) > 100:
+        raise ImproperlyConfigured("CARDREVEAL_BANK_CONTACT_NAME must be at most 100 characters.")
+    return contact

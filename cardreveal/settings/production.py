@@ -9,7 +9,14 @@ from whitenoise.compress import Compressor
 
 from cardreveal.settings.base import *  # noqa: F403
 from cardreveal.settings.base import BASE_DIR
-from cardreveal.settings.env import env_bool, env_int, env_list, env_str
+from cardreveal.settings.env import (
+    env_bank_contact,
+    env_bool,
+    env_email,
+    env_int,
+    env_list,
+    env_str,
+)
 
 DEBUG = False
 SECRET_KEY = env_str("DJANGO_SECRET_KEY")
@@ -73,6 +80,11 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 # the worker (Django's default is no timeout at all).
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 5, minimum=1, maximum=60)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "cardreveal@localhost")
+
+# ------------------------------------------------------------------------------ the bank
+# No demo values here: cardholders who report a reveal are told whom to call, and staff are alerted.
+CARDREVEAL_BANK_CONTACT = env_bank_contact()
+CARDREVEAL_FRAUD_ALERT_EMAIL = env_email("CARDREVEAL_FRAUD_ALERT_EMAIL")
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

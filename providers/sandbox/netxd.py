@@ -1,4 +1,4 @@
-"""Emulates NetXD card API v2 GET_CVV, verifying the ECDSA signature over the raw payload bytes."""
+"""Emulates NetXD card API v2 GET_CVV and LOCK/UNLOCK, verifying the ECDSA signature over the raw payload."""
 
 from __future__ import annotations
 
@@ -40,6 +40,17 @@ E_TRANSACTION_TYPE = ("1100", "INVALID TRANSACTION TYPE")
 E_CHANNEL = ("1101", "INVALID CHANNEL")
 E_DUPLICATE_REFERENCE = ("1103", "DUPLICATE REFERENCE")
 E_REJECTED = ("1999", "REQUEST COULD NOT BE PROCESSED")
+E_STATUS_ACTION = ("1104", "INVALID STATUS ACTION")
+E_STATUS_TRANSITION = ("1105", "STATUS ACTION NOT ALLOWED FOR THE CARD STATUS")
+E_CARD_NOT_ACTIVE = ("1106", "CARD IS NOT ACTIVE")
+
+# The documented Update Status transitions a cardholder's side may make on an active card, in the
+# ledger's own spelling ("TEMPRORY"). Other actions (REPORT MISSING CARD, REISSUE, CLOSE...) are
+# not emulated and are refused as invalid.
+ACTIVATED = "ACTIVATED"
+LOCKED_BY_CLIENT = "TEMPRORY_BLOCKED_BY_CLIENT"
+_TRANSITIONS = {("LOCK", ACTIVATED): LOCKED_BY_CLIENT, ("UNLOCK", LOCKED_BY_CLIENT): ACTIVATED}
+_STATUS_ACTIONS = frozenset(action for action, _ in _TRANSITIONS)
 
 _REQUIRED_PAYLOAD = ("product", "program", "customerId", "accountNumber", "cardId")
 
@@ -130,7 +141,7 @@ def _same(given: str, expected: str) -> bool:
 
 
 class NetxdEmulator(Emulator):
-    """XD Ledger's `POST /cardv2` for `ledger.CARD.request` / GET_CVV.
+    """XD Ledger's `POST /cardv2` for `ledger.CARD.request`: GET_CVV, and UPDATE_STATUS LOCK/UNLOCK.
 
     Plays the client's part of key registration: generates the client's P-256 key pair (the
     private key goes to `binding_secrets()`), keeps the public key as the registered one, and
@@ -158,6 +169,7 @@ class NetxdEmulator(Emulator):
         self.key_id: str = credentials["key_id"]
         self._references: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
+        self._card_status: dict[str, str] = {}
 
     # -- configuration --------------------------------------------------------------------------
 
@@ -213,6 +225,11 @@ class NetxdEmulator(Emulator):
             "credential_source": "credential_secret",
             "send_signature_header": False,
         }
+
+    def card_status_of(self, card: SandboxCard) -> str:
+        """The card's status at the ledger: ACTIVATED until an UPDATE_STATUS changes it."""
+        with self._lock:
+            return self._card_status.get(card.reference["card_id"], ACTIVATED)
 
     # -- the API --------------------------------------------------------------------------------
 
@@ -292,8 +309,13 @@ class NetxdEmulator(Emulator):
 
     def _validate(self, payload: dict[str, Any]) -> tuple[str, str] | None:
         """The first thing wrong with the payload, or None; remembers its reference."""
-        if payload.get("transactionType") != "GET_CVV":
+        transaction_type = payload.get("transactionType")
+        if transaction_type not in ("GET_CVV", "UPDATE_STATUS"):
             return E_TRANSACTION_TYPE
+        if transaction_type == "UPDATE_STATUS" and payload.get("statusAction") not in (
+            _STATUS_ACTIONS
+        ):
+            return E_STATUS_ACTION
         if payload.get("channel") not in self.channels:
             return E_CHANNEL
         for name in _REQUIRED_PAYLOAD:
@@ -315,7 +337,18 @@ class NetxdEmulator(Emulator):
     def _answer(
         self, request_id: str | int, payload: dict[str, Any], card: SandboxCard
     ) -> SandboxResponse:
-        """The card's behaviour: the documented success shape, or its fault."""
+        """The card's fault, if it has one; else the answer to the transaction: a status
+        change, or the CVV (refused while the card is not active, as a locked card's is)."""
+        fault = self._fault(request_id, card)
+        if fault is not None:
+            return fault
+        if payload["transactionType"] == "UPDATE_STATUS":
+            return self._update_status(request_id, payload, card)
+        if self.card_status_of(card) != ACTIVATED:
+            return _rpc_error(request_id, E_CARD_NOT_ACTIVE)
+        return self._cvv(request_id, payload, card)
+
+    def _fault(self, request_id: str | int, card: SandboxCard) -> SandboxResponse | None:
         behaviour = card.behaviour
         if behaviour == "unauthorized":
             return SandboxResponse.json(401, {"message": "Unauthorized"})
@@ -333,14 +366,34 @@ class NetxdEmulator(Emulator):
             return _rpc_error(request_id, E_REJECTED)
         if behaviour == "slow":
             time.sleep(2 * self.slow_delay)
+        return None
+
+    def _update_status(
+        self, request_id: str | int, payload: dict[str, Any], card: SandboxCard
+    ) -> SandboxResponse:
+        card_id = card.reference["card_id"]
+        with self._lock:
+            current = self._card_status.get(card_id, ACTIVATED)
+            new_status = _TRANSITIONS.get((payload["statusAction"], current))
+            if new_status is None:
+                return _rpc_error(request_id, E_STATUS_TRANSITION)
+            self._card_status[card_id] = new_status
         now = time.time()
-        ack: dict[str, Any] = {
-            "type": "GET_CVV_ACK",
-            "reference": uuid.uuid4().hex,
-            "dateCreated": int(now),
+        result = {
+            "card": {
+                "cardId": card_id,
+                "status": new_status,
+                "updatedDate": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+            },
+            "api": _ack("UPDATE_STATUS_ACK", payload, now),
         }
-        if "reference" in payload:
-            ack["originalReference"] = payload["reference"]
+        return SandboxResponse.json(200, {"id": request_id, "result": result})
+
+    def _cvv(
+        self, request_id: str | int, payload: dict[str, Any], card: SandboxCard
+    ) -> SandboxResponse:
+        now = time.time()
+        ack = _ack("GET_CVV_ACK", payload, now)
         result = {
             "card": {
                 "cardId": card.reference["card_id"],
@@ -367,6 +420,13 @@ class NetxdEmulator(Emulator):
             "api": ack,
         }
         return SandboxResponse.json(200, {"id": request_id, "result": result})
+
+
+def _ack(ack_type: str, payload: dict[str, Any], now: float) -> dict[str, Any]:
+    ack: dict[str, Any] = {"type": ack_type, "reference": uuid.uuid4().hex, "dateCreated": int(now)}
+    if "reference" in payload:
+        ack["originalReference"] = payload["reference"]
+    return ack
 
 
 def _rpc_error(request_id: str | int | None, error: tuple[str, str]) -> SandboxResponse:

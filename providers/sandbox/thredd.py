@@ -1,4 +1,4 @@
-"""Thredd Cards API emulator: OAuth2 client-credentials tokens, the CVV, its status, unblocking."""
+"""Thredd Cards API emulator: OAuth2 client-credentials tokens, the CVV, its status, the card status."""
 
 from __future__ import annotations
 
@@ -38,6 +38,21 @@ _TITLES = {
 _VALIDATION_TITLE = "One or more validation errors occurred."
 
 _CARD_PATH_RE = re.compile(r"^/cards/(?P<token>[^/]+)/cvv(?P<status>/status)?/?$")
+_CARD_STATUS_PATH_RE = re.compile(r"^/cards/(?P<token>[^/]+)/status/?$")
+# Thredd's card status codes [confirmed: cardsapidocs "Card Status Codes"]: the description the
+# API answers with, and the Archived ones, which can never be changed again. Only 00 lets the
+# CVV be retrieved here (how Thredd answers for the others is not published; see `_cvv`).
+CARD_STATUSES = {
+    "00": "Active", "02": "Inactive", "04": "Capture card", "05": "Do not honour",
+    "14": "Invalid card", "41": "Lost card", "43": "Stolen card", "46": "Closed account",
+    "54": "Expired card", "57": "Transaction not permitted to cardholder",
+    "59": "Suspected fraud", "62": "Restricted card", "63": "Security violation",
+    "70": "Cardholder to contact issuer", "75": "Allowable number of PIN tries exceeded",
+    "83": "Card destroyed", "98": "Refund given to customer", "99": "Card voided",
+    "G1": "Short-term block", "G2": "Short-term full block", "G3": "Long-term block",
+    "G4": "Long-term full block",
+}  # fmt: skip
+_ARCHIVED_STATUSES = frozenset({"43", "54", "83", "99"})
 _PUBLIC_TOKEN_RE = re.compile(r"^[0-9]{9}$")
 _GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The token expired"'
@@ -63,8 +78,10 @@ class ThreddEmulator(Emulator):
     """Answers like the Thredd Cards API and its token server, under /thredd.
 
     Routes: POST /connect/token (form client credentials), GET /cards/{publicToken}/cvv,
-    GET and PUT /cards/{publicToken}/cvv/status. A blocked CVV is refused with 409 problem
-    details titled "CVV is blocked" (the real signal is unconfirmed; the provider matches on it).
+    GET and PUT /cards/{publicToken}/cvv/status, GET and PUT /cards/{publicToken}/status (the
+    card status: a card that is not 00, active, has its CVV refused). A blocked CVV is refused
+    with 409 problem details titled "CVV is blocked" (the real signal is unconfirmed; the
+    provider matches on it).
     Card behaviours: "ok", "cvv_blocked", "unauthorized", "rate_limited", "server_error", "slow",
     "malformed". Tests may set `token_lifetime`, `slow_delay` and `clock`, and call
     `expire_tokens()`.
@@ -87,6 +104,7 @@ class ThreddEmulator(Emulator):
         self._idempotency_lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
         self._cvv_status: dict[str, str] = {}
+        self._card_status: dict[str, str] = {}
         self._replays: dict[tuple[str, str], _Replay] = {}
         self.token_requests = 0
 
@@ -132,10 +150,11 @@ class ThreddEmulator(Emulator):
             if request.method != "POST":
                 return SandboxResponse(405, headers={"Allow": "POST"})
             return self._issue_token(request)
-        match = _CARD_PATH_RE.match(request.path)
+        card_status = _CARD_STATUS_PATH_RE.match(request.path)
+        match = card_status or _CARD_PATH_RE.match(request.path)
         if match is None:
             return _problem(404)
-        allowed = ("GET", "PUT") if match["status"] else ("GET",)
+        allowed = ("GET", "PUT") if card_status or match["status"] else ("GET",)
         if request.method not in allowed:
             return _problem(405, headers={"Allow": ", ".join(allowed)})
         client_id, refusal = self._authenticate(request)
@@ -153,6 +172,12 @@ class ThreddEmulator(Emulator):
         fault = self._fault(card)
         if fault is not None:
             return fault
+        if card_status:
+            if request.method == "GET":
+                return SandboxResponse.json(200, self._status_answer(card))
+            return self._idempotent(
+                request, client_id, lambda: self._set_card_status(request, card)
+            )
         if not match["status"]:
             return self._cvv(card)
         if request.method == "GET":
@@ -172,6 +197,11 @@ class ThreddEmulator(Emulator):
         with self._lock:
             default = "Blocked" if card.behaviour == "cvv_blocked" else "Unblocked"
             return self._cvv_status.get(card.reference["public_token"], default)
+
+    def card_status_of(self, card: SandboxCard) -> str:
+        """The card's two-character status code; "00" (active) until changed."""
+        with self._lock:
+            return self._card_status.get(card.reference["public_token"], "00")
 
     # ------------------------------------------------------------------ token server
 
@@ -256,6 +286,15 @@ class ThreddEmulator(Emulator):
         return None
 
     def _cvv(self, card: SandboxCard) -> SandboxResponse:
+        status = self.card_status_of(card)
+        if status != "00":
+            # Thredd does not publish its answer for a card that is not active; this is the
+            # emulator's: a conflict that names the status and not the CVV.
+            return _problem(
+                409,
+                title="Card status does not allow this operation",
+                detail=f"The card status is {status} ({CARD_STATUSES[status]}).",
+            )
         if self.cvv_status_of(card) == "Blocked":
             return _problem(
                 409,
@@ -287,6 +326,54 @@ class ThreddEmulator(Emulator):
         with self._lock:
             self._cvv_status[card.reference["public_token"]] = body["status"]
         return SandboxResponse(204)
+
+    def _status_answer(self, card: SandboxCard, **fields: str) -> dict[str, Any]:
+        code = self.card_status_of(card)
+        return {"status": CARD_STATUSES[code], "cardStatusCode": code, **fields}
+
+    def _set_card_status(self, request: SandboxRequest, card: SandboxCard) -> SandboxResponse:
+        """Update Card Status: `cardStatusCode` (or the `status` description), with optional
+        `description` and `updatedBy` of at most 1000 characters; 200 with the new status."""
+        content_type = request.header("Content-Type").split(";")[0].strip().lower()
+        if content_type not in ("application/json", "text/json", "application/*+json"):
+            return _problem(415)
+        try:
+            body = json.loads(request.body)
+        except (ValueError, UnicodeDecodeError):
+            return _validation_problem({"$": ["The request body is not valid JSON."]})
+        if not isinstance(body, dict):
+            return _validation_problem({"$": ["The request body must be a JSON object."]})
+        errors: dict[str, list[str]] = {}
+        code = body.get("cardStatusCode")
+        if code is None and isinstance(body.get("status"), str):
+            by_name = {name.lower(): key for key, name in CARD_STATUSES.items()}
+            code = by_name.get(body["status"].strip().lower())
+        if isinstance(code, int) and not isinstance(code, bool):
+            code = f"{code:02d}"
+        if code not in CARD_STATUSES:
+            errors["cardStatusCode"] = ["The cardStatusCode is not a valid card status code."]
+        for name in ("description", "updatedBy"):
+            value = body.get(name)
+            if value is not None and (not isinstance(value, str) or len(value) > 1000):
+                errors[name] = [f"The field {name} must be a string of at most 1000 characters."]
+        if errors:
+            return _validation_problem(errors)
+        public_token = card.reference["public_token"]
+        with self._lock:
+            if self._card_status.get(public_token, "00") in _ARCHIVED_STATUSES:
+                return _validation_problem(
+                    {"cardStatusCode": ["The card is archived: its status cannot be changed."]}
+                )
+            self._card_status[public_token] = str(code)
+        return SandboxResponse.json(
+            200,
+            self._status_answer(
+                card,
+                updated=time.strftime("%d-%m-%Y", time.gmtime()),
+                updatedBy=str(body.get("updatedBy") or ""),
+                description=str(body.get("description") or ""),
+            ),
+        )
 
     def _idempotent(
         self, request: SandboxRequest, client_id: str, operate: Callable[[], SandboxResponse]

@@ -1,9 +1,11 @@
-"""The receipt's "This wasn't me" link: GET only asks, POST freezes the card and signs the holder out
-everywhere (sessions and API tokens), once; expired, tampered and mismatched links do nothing.
-Every use and refusal is audited."""
+"""The receipt's "This wasn't me" link: GET only asks, POST stops the card's reveals and signs the
+holder out everywhere (sessions and API tokens), once; expired, tampered and mismatched links do
+nothing. Every use and refusal is audited. The pages, the receipt and the confirmation say exactly
+what was done and whom to call; the bank's fraud staff are alerted."""
 
 from __future__ import annotations
 
+import html
 import re
 import time
 import types
@@ -61,7 +63,7 @@ def session_engine(request, settings):
     return request.param
 
 
-def test_confirming_freezes_the_card_and_signs_out_every_session(
+def test_confirming_stops_the_cards_reveals_and_signs_out_every_session(
     session_engine, link, signed_in, alice, card, make_card, clock
 ):
     other_card = make_card(alice.user, label="Other")
@@ -70,7 +72,7 @@ def test_confirming_freezes_the_card_and_signs_out_every_session(
     assert sessions_of(alice.user) == 2
     response = Client().post(link)  # from a browser that is not signed in
     assert response.status_code == 200
-    assert "the card is frozen" in response.content.decode()
+    assert "security code is turned off" in response.content.decode()
     card.refresh_from_db()
     other_card.refresh_from_db()
     assert card.reveal_enabled is False
@@ -213,3 +215,129 @@ def test_only_get_and_post_are_allowed(link):
 
 def test_the_link_lasts_seven_days_by_default(settings):
     assert timedelta(days=7).total_seconds() == settings.CARDREVEAL_RECEIPT_LINK_MAX_AGE
+
+
+# ---------------------------------------------------------------------------------- what it says
+
+
+def text(response) -> str:
+    """The page's words, with the markup and runs of whitespace gone."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def mail_to(address: str) -> list:
+    return [message for message in mail.outbox if address in message.to]
+
+
+def test_the_receipt_names_the_banks_contact_and_does_not_promise_a_blocked_card(link):
+    (receipt,) = mail.outbox
+    assert "Example Bank on +44 20 7946 0000" in receipt.body
+    assert "https://bank.example/lost-card" in receipt.body
+    assert "freeze" not in receipt.body
+    assert "To be sure the card itself is blocked for payments, call Example Bank" in receipt.body
+
+
+def test_the_confirmation_page_says_what_the_button_does_and_whom_to_call(link):
+    page = text(Client().get(link))
+    assert "This wasn't me: turn off the security code and sign me out" in page
+    assert "freeze" not in page.lower()
+    assert "To block the card, call Example Bank" in page
+    assert "+44 20 7946 0000" in page
+    assert 'href="tel:+442079460000"' in Client().get(link).content.decode()
+
+
+def test_the_done_page_says_the_card_still_works_for_payments_and_whom_to_call(link):
+    page = text(Client().post(link))
+    assert (
+        "Showing the security code of Everyday •••• 0001 is now turned off, and you have been "
+        "signed out on every device and app." in page
+    )
+    assert (
+        "The card itself still works for payments. Call Example Bank on +44 20 7946 0000 to "
+        "block it." in page
+    )
+    assert "frozen" not in page
+    assert "We have emailed you a confirmation" in page
+
+
+def test_a_used_link_says_what_was_done_and_whom_to_call(link):
+    Client().post(link)
+    page = text(Client().get(link))
+    assert "showing this card's security code was turned off" in page
+    assert "frozen" not in page
+    assert "To block the card, call Example Bank +44 20 7946 0000" in page
+
+
+def test_the_bank_contact_comes_from_the_settings(link, settings):
+    settings.CARDREVEAL_BANK_CONTACT = {"name": "Northwind", "phone": "0800 123 456", "url": ""}
+    page = text(Client().post(link))
+    assert "Call Northwind on 0800 123 456 to block it." in page
+    assert "More help from your bank" not in page  # no URL configured, none shown
+
+
+def test_the_cardholder_is_emailed_a_confirmation_without_any_secret(link, alice):
+    token = link.split("/")[-2]
+    Client().post(link)
+    (confirmation,) = mail_to(alice.user.email)[1:]  # the first is the receipt
+    assert confirmation.subject == (
+        "You reported that a security code shown for Everyday •••• 0001 wasn't you"
+    )
+    body = confirmation.body
+    assert "Showing this card's security code is now turned off." in body
+    assert "You were signed out on every device and app." in body
+    assert "The card itself still works for payments: call Example Bank on +44 20 7946 0000" in body
+    assert token not in body
+    assert "/receipts/not-me/" not in body
+    assert "347" not in body  # the sandbox CVV of the card that was shown
+
+
+def test_the_fraud_staff_are_alerted_with_who_what_and_where(link, alice, card, settings):
+    Client().post(link, REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT="Reporter/1.0")
+    (alert,) = mail_to(settings.CARDREVEAL_FRAUD_ALERT_EMAIL)
+    assert alert.subject == "Reported as not me: alice, card Everyday •••• 0001 (card NOT blocked)"
+    body = alert.body
+    assert f"Cardholder: alice (user id {alice.user.pk})" in body
+    assert f"Card: Everyday •••• 0001 (card id {card.pk})" in body
+    assert "from 203.0.113.9, Reporter/1.0" in body
+    assert "1 web session and 0 app sign-ins ended" in body
+    assert "Lock at the card's provider: not asked" in body
+    assert "/admin/audit/authevent/?event__exact=reveal_disowned" in body
+    assert link.split("/")[-2] not in body
+
+
+def test_a_mail_outage_does_not_undo_the_report(link, card, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ConnectionRefusedError("relay down")
+
+    monkeypatch.setattr("cardreveal.audit.notifications.send_mail", refuse)
+    response = Client().post(link)
+    assert response.status_code == 200
+    assert "We have emailed you a confirmation" not in response.content.decode()
+    card.refresh_from_db()
+    assert card.reveal_enabled is False
+    assert len(disowned("success")) == 1
+
+
+def test_the_activity_page_says_what_the_report_did(link, alice, card, clock):
+    Client().post(link)
+    browser = Client()
+    sign_in(browser, alice, clock)
+    page = text(browser.get("/activity/"))
+    assert "Reveal reported as not you" in page
+    assert (
+        "Showing the security code turned off, signed out everywhere. The card itself still "
+        "works for payments: call your bank to block it" in page
+    )
+
+
+def test_a_fault_building_the_emails_still_shows_what_the_report_did(link, card, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("template fault")
+
+    monkeypatch.setattr("cardreveal.audit.notifications.disown_alert_send", broken)
+    response = Client().post(link)
+    assert response.status_code == 200
+    assert "The card itself still works for payments." in text(response)
+    card.refresh_from_db()
+    assert card.reveal_enabled is False
+    assert len(disowned("success")) == 1

@@ -19,6 +19,7 @@ from providers.errors import (
     CardNotFound,
     ProviderAuthError,
     ProviderBadResponse,
+    ProviderConfigError,
     ProviderError,
     ProviderRateLimited,
     ProviderServerError,
@@ -243,3 +244,14 @@ class ProviderContract:
             self._check_path(harness, rsps, status=200, body=body, content_type="application/json")
         assert info.value.code == "provider_bad_response"  # cardholders see a bad answer
         _assert_no_body(info.value)
+
+    def test_card_lock_is_implemented_where_declared_and_refused_elsewhere(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        provider = harness.make_provider(BASE_URL, door())
+        if provider.supports_card_lock:
+            assert type(provider).lock_card is not Provider.lock_card
+            return
+        with pytest.raises(ProviderConfigError):
+            provider.lock_card(card=harness.card, reason="reported by the cardholder")
+        assert len(rsps.calls) == 0

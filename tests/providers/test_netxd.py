@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from providers.errors import (
     ProviderRateLimited,
     ProviderServerError,
     ProviderTimeout,
+    ProviderUnavailable,
 )
 from providers.http import HttpDoor, HttpPolicy, HttpResponse
 from providers.netxd import NetxdProvider
@@ -510,6 +512,98 @@ class TestAnswer:
 # ---------------------------------------------------------------------------- key validation
 
 
+class TestLockCard:
+    """UPDATE_STATUS / LOCK: the same signed envelope as GET_CVV, never resent."""
+
+    @staticmethod
+    def lock_body(*, request_id: str = REQUEST_ID, reference: str = REFERENCE) -> bytes:
+        return json.dumps(
+            {
+                "id": request_id,
+                "result": {
+                    "card": {"cardId": "card-1", "status": "TEMPRORY_BLOCKED_BY_CLIENT"},
+                    "api": {"type": "UPDATE_STATUS_ACK", "originalReference": reference},
+                },
+            }
+        ).encode()
+
+    @staticmethod
+    def lock(key: ec.EllipticCurvePrivateKey) -> None:
+        provider = PinnedIdsProvider(binding(BASE_URL, secrets_with(key)), door())
+        provider.lock_card(card=CARD, reason="not sent")
+
+    def test_lock_sends_a_signed_update_status_lock(
+        self, rsps: responses.RequestsMock, client_key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        sent = answer(rsps, self.lock_body())
+
+        self.lock(client_key)
+
+        (request,) = sent
+        body = request.body if isinstance(request.body, bytes) else b""
+        payload = json.loads(payload_span(body))
+        assert payload == {
+            "reference": REFERENCE,
+            "product": "DEFAULT",
+            "program": "DEFAULT",
+            "channel": "VISA_DPS",
+            "transactionType": "UPDATE_STATUS",
+            "customerId": "CUST-1",
+            "accountNumber": "1234567890",
+            "cardId": "card-1",
+            "statusAction": "LOCK",
+        }
+        verify(client_key, json.loads(body)["params"]["api"]["signature"], payload_span(body))
+        assert b"not sent" not in body  # no documented field carries a reason
+
+    def test_a_lock_whose_connection_failed_is_not_resent(
+        self, rsps: responses.RequestsMock, client_key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        rsps.add("POST", CVV_URL, body=requests.exceptions.ConnectionError("refused"))
+        provider = PinnedIdsProvider(
+            binding(BASE_URL, secrets_with(client_key)), door(connect_retries=2)
+        )
+
+        with pytest.raises(ProviderUnavailable):
+            provider.lock_card(card=CARD, reason="r")
+        assert len(rsps.calls) == 1
+
+    @pytest.mark.parametrize(
+        ("body", "expected"),
+        [
+            (error_body("1105", f"STATUS ACTION NOT ALLOWED {BODY_MARKER}"), ProviderBadResponse),
+            (error_body("1010", f"CARD NOT FOUND {BODY_MARKER}"), CardNotFound),
+            (error_body("1004", f"SIGNATURE VERIFICATION FAILED {BODY_MARKER}"), ProviderAuthError),
+            (success_body("123"), ProviderBadResponse),  # a GET_CVV ack is not our answer
+            (b'{"id":"req-0001","result":"' + BODY_MARKER.encode() + b'"}', ProviderBadResponse),
+        ],
+    )
+    def test_lock_refusals_map_to_errors_without_the_body(
+        self,
+        rsps: responses.RequestsMock,
+        client_key: ec.EllipticCurvePrivateKey,
+        body: bytes,
+        expected: type[ProviderError],
+    ) -> None:
+        answer(rsps, body)
+
+        with pytest.raises(ProviderError) as info:
+            self.lock(client_key)
+        assert type(info.value) is expected
+        assert BODY_MARKER not in repr(vars(info.value))
+
+    def test_lock_answered_for_another_reference_is_bad_response(
+        self, rsps: responses.RequestsMock, client_key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        answer(rsps, self.lock_body(reference="someone-else"))
+
+        with pytest.raises(ProviderBadResponse):
+            self.lock(client_key)
+
+    def test_netxd_declares_the_card_lock_capability(self) -> None:
+        assert NetxdProvider.supports_card_lock is True
+
+
 class TestValidateSecrets:
     def test_good_secrets_have_no_errors(self, client_key: ec.EllipticCurvePrivateKey) -> None:
         assert NetxdProvider.validate_secrets(secrets_with(client_key), {}) == {}
@@ -974,6 +1068,40 @@ class TestAgainstSandbox:
         assert type(info.value) is expected
         if behaviour == "rate_limited":
             assert info.value.retry_after == 2
+
+    def test_lock_locks_the_card_and_the_ledger_then_refuses_its_cvv(
+        self, sandbox: RunningSandbox, emulator: NetxdEmulator
+    ) -> None:
+        seeded = emulator.add_card(
+            SandboxCard(
+                reference={
+                    "customer_id": "NXD-CUST-LOCK",
+                    "account_number": "400000009999",
+                    "card_id": f"nxd-lock-{uuid.uuid4().hex[:8]}",
+                },
+                cvv="872",
+                expiry_month=3,
+                expiry_year=2031,
+            )
+        )
+        card = CardRef(reference=seeded.reference, expiry_month=3, expiry_year=2031)
+        provider = self.provider(sandbox)
+        assert isinstance(provider.fetch_cvv(card=card), PlainCvv)
+
+        provider.lock_card(card=card, reason="r")
+
+        assert emulator.card_status_of(seeded) == "TEMPRORY_BLOCKED_BY_CLIENT"
+        with pytest.raises(ProviderBadResponse) as info:
+            provider.fetch_cvv(card=card)
+        assert info.value.provider_code == "1106"  # CARD IS NOT ACTIVE
+        with pytest.raises(ProviderBadResponse):  # LOCK is not a move from a locked card
+            provider.lock_card(card=card, reason="r")
+
+    def test_lock_of_a_failing_card_is_a_server_error(
+        self, sandbox: RunningSandbox, emulator: NetxdEmulator
+    ) -> None:
+        with pytest.raises(ProviderServerError):
+            self.provider(sandbox).lock_card(card=self.card(emulator, "server_error"), reason="r")
 
     def test_slow_card_is_a_timeout(
         self, sandbox: RunningSandbox, emulator: NetxdEmulator, monkeypatch: pytest.MonkeyPatch

@@ -686,6 +686,99 @@ def test_unblock_refuses_overlong_fields_before_any_call(rsps: responses.Request
     assert len(rsps.calls) == 0
 
 
+# ---------------------------------------------------------------------------- card lock
+
+CARD_STATUS_URL = f"{BASE_URL}/cards/103169946/status"
+
+
+def test_lock_puts_card_status_59_with_an_idempotency_key(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer().install(rsps)
+    rsps.add(
+        responses.PUT,
+        CARD_STATUS_URL,
+        json={"status": "Suspected fraud", "cardStatusCode": "59", "updatedBy": "x"},
+    )
+
+    make_provider(region="1").lock_card(card=CARD, reason="Cardholder: reveal was not theirs")
+
+    (call,) = calls_to(rsps, CARD_STATUS_URL)
+    assert json.loads(call.request.body) == {
+        "cardStatusCode": "59",
+        "description": "Cardholder: reveal was not theirs",
+        "updatedBy": "cardreveal: cardholder report",
+    }
+    assert call.request.headers["Content-Type"] == "application/json"
+    assert uuid.UUID(call.request.headers["IdempotencyKey"]).version == 4
+    assert call.request.headers["X-Region"] == "1"
+    assert bearer(call) == tokens.issued[0]
+
+
+def test_lock_reason_is_cut_to_the_documented_1000_characters(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, CARD_STATUS_URL, json={"cardStatusCode": 59})
+
+    make_provider().lock_card(card=CARD, reason="r" * 1500)
+
+    (call,) = calls_to(rsps, CARD_STATUS_URL)
+    assert len(json.loads(call.request.body)["description"]) == 1000
+
+
+def test_lock_resent_after_401_keeps_its_idempotency_key(rsps: responses.RequestsMock) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, CARD_STATUS_URL, status=401)
+    rsps.add(responses.PUT, CARD_STATUS_URL, json={"cardStatusCode": "59"})
+
+    make_provider().lock_card(card=CARD, reason="r")
+
+    first, second = calls_to(rsps, CARD_STATUS_URL)
+    assert first.request.headers["IdempotencyKey"] == second.request.headers["IdempotencyKey"]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"cardStatusCode": "00"}, {"status": "Suspected fraud"}, {}, "59", {"cardStatusCode": True}],
+)
+def test_lock_answer_without_status_59_is_bad_response(
+    rsps: responses.RequestsMock, payload: object
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, CARD_STATUS_URL, json=payload)
+
+    with pytest.raises(ProviderBadResponse):
+        make_provider().lock_card(card=CARD, reason="r")
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(404, CardNotFound), (400, ProviderBadResponse), (503, ProviderServerError)],
+)
+def test_lock_failures_map_to_errors_without_the_body(
+    rsps: responses.RequestsMock, status: int, error: type
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, CARD_STATUS_URL, status=status, body=problem(status, title=BODY_MARKER))
+
+    with pytest.raises(error) as info:
+        make_provider().lock_card(card=CARD, reason="r")
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+def test_lock_answered_204_without_the_new_status_is_bad_response(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer().install(rsps)
+    rsps.add(responses.PUT, CARD_STATUS_URL, status=204)
+
+    with pytest.raises(ProviderBadResponse):
+        make_provider().lock_card(card=CARD, reason="r")
+
+
+def test_thredd_declares_the_card_lock_capability() -> None:
+    assert ThreddProvider.supports_card_lock is True
+
+
 # ---------------------------------------------------------------------------- fields
 
 
@@ -870,6 +963,52 @@ def test_e2e_blocked_cvv_then_unblock_then_reveal(sandbox: RunningSandbox) -> No
     result = provider.fetch_cvv(card=card)
     assert isinstance(result, PlainCvv)
     assert result.value.reveal() == "7302"
+
+
+def test_e2e_lock_blocks_the_card_and_its_cvv(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox, cvv="6150")
+    provider = e2e_provider(sandbox)
+    assert isinstance(provider.fetch_cvv(card=card), PlainCvv)
+
+    provider.lock_card(card=card, reason="Cardholder reported a reveal that was not theirs")
+
+    emulator = thredd(sandbox)
+    (seeded,) = [c for c in emulator.cards if c.reference == dict(card.reference)]
+    assert emulator.card_status_of(seeded) == "59"
+    with pytest.raises(ProviderBadResponse):  # the locked card's CVV is refused
+        provider.fetch_cvv(card=card)
+    status = requests.get(
+        f"{sandbox.url_for('thredd')}/cards/{card.reference['public_token']}/status",
+        headers={"Authorization": f"Bearer {e2e_token(sandbox)}"},
+        timeout=5,
+    ).json()
+    assert (status["cardStatusCode"], status["status"]) == ("59", "Suspected fraud")
+
+
+def test_e2e_lock_of_an_unknown_card_is_not_found(sandbox: RunningSandbox) -> None:
+    unknown = CardRef({"public_token": "123123123"}, expiry_month=1, expiry_year=2030)
+    with pytest.raises(CardNotFound):
+        e2e_provider(sandbox).lock_card(card=unknown, reason="r")
+
+
+def test_e2e_lock_of_a_failing_card_is_a_server_error(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox, behaviour="server_error")
+    with pytest.raises(ProviderServerError):
+        e2e_provider(sandbox).lock_card(card=card, reason="r")
+
+
+def test_e2e_archived_card_status_cannot_be_changed(sandbox: RunningSandbox) -> None:
+    card = fresh_card(sandbox)
+    url = f"{sandbox.url_for('thredd')}/cards/{card.reference['public_token']}/status"
+    headers = {"Authorization": f"Bearer {e2e_token(sandbox)}"}
+    assert requests.put(url, json={"cardStatusCode": "83"}, headers=headers, timeout=5).ok
+    refused = requests.put(url, json={"cardStatusCode": "00"}, headers=headers, timeout=5)
+    assert refused.status_code == 400
+    assert "archived" in refused.text
+    assert (
+        requests.put(url, json={"cardStatusCode": "7"}, headers=headers, timeout=5).status_code
+        == 400
+    )
 
 
 def test_e2e_seeded_blocked_card_is_blocked(sandbox: RunningSandbox) -> None:
