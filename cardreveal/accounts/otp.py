@@ -2,8 +2,9 @@
 
 Every check runs in a transaction holding the user's `AccountSecurity` row and devices
 (`select_for_update`), so a code is accepted at most once even under concurrent requests,
-django-otp's per-device throttling holds, and failures count towards the per-user lockout.
-Backup codes are stored as keyed digests, never as typed.
+django-otp's per-device back-off holds (from the third wrong code in a row: `_waive_first_waits`),
+and wrong codes count towards the per-user lockout. Backup codes are stored as keyed digests,
+never as typed.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import enum
 import re
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -59,8 +61,8 @@ class OtpContext(enum.StrEnum):
 
 # Only a code that was checked and found wrong counts towards the lockout: that is a guess. A
 # replay is not (the code was just accepted: usually a double submit), a throttled attempt was not
-# checked (django-otp's back-off already refused it), a missing or malformed code could never have
-# been right, and attempts while locked are not checked at all.
+# checked (no device was asked while one of them was waiting), a missing or malformed code could
+# never have been right, and attempts while locked are not checked at all.
 _COUNTED = frozenset({OtpFailure.INVALID})
 
 
@@ -68,16 +70,29 @@ _COUNTED = frozenset({OtpFailure.INVALID})
 class OtpCheck:
     """The result of checking one code: the device that accepted it, or why none did.
 
-    `locked_until` is set when the account is locked after this check (by it or before it).
+    `locked_until` is set when the account is locked after this check (by it or before it);
+    `wait_until`, when the code was not checked because of the back-off after wrong codes
+    (`OtpFailure.THROTTLED`): the moment a code is checked again.
     """
 
     device: TOTPDevice | StaticDevice | None
     failure: OtpFailure | None
     locked_until: datetime | None = None
+    wait_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.device is not None
+
+
+def throttle_message(wait_until: datetime) -> str:
+    """What someone whose code was not checked because of the back-off is told: the real wait."""
+    seconds = lockout.seconds_until(wait_until)
+    unit = "second" if seconds == 1 else "seconds"
+    return (
+        f"Too many wrong codes in a row: this code was not checked. "
+        f"Wait {seconds} {unit}, then try again."
+    )
 
 
 def normalise_code(raw: str | None) -> str:
@@ -95,8 +110,47 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
     return f"{totp.token():0{device.digits}d}" == code
 
 
+def _back_off_end(devices: Iterable[TOTPDevice | StaticDevice]) -> datetime | None:
+    """When the longest back-off among `devices` ends (django-otp's `verify_is_allowed`), or None
+    when every one of them may check a code now."""
+    ends: list[datetime] = []
+    for device in devices:
+        allowed, data = device.verify_is_allowed()
+        if allowed:
+            continue
+        until = (data or {}).get("locked_until")
+        ends.append(until if isinstance(until, datetime) else timezone.now() + timedelta(seconds=1))
+    return max(ends) if ends else None
+
+
+def _waive_first_waits(devices: Iterable[TOTPDevice | StaticDevice]) -> None:
+    """After a wrong code: the first CARDREVEAL_OTP_FREE_FAILURES wrong codes in a row on a device
+    cost no wait.
+
+    django-otp's back-off (`ThrottlingMixin`) makes a device wait factor x 2^(n-1) seconds after
+    its n-th wrong code in a row, from the first one on: a typo made the right code typed next
+    fail. Its wait runs from `throttling_failure_timestamp` and holds only while that is set
+    (the field is null after a success), so clearing it waives this wait; the count stays, so the
+    next wrong code waits what django-otp's formula says for its place in the row (with the
+    factor 1: 4 s after the third, 8 s after the fourth...). The admin sign-in (django-otp's own
+    form) does not call this: there every wrong code waits.
+    """
+    free = settings.CARDREVEAL_OTP_FREE_FAILURES
+    for device in devices:
+        if (
+            0 < device.throttling_failure_count <= free
+            and device.throttling_failure_timestamp is not None
+        ):
+            device.throttling_failure_timestamp = None
+            device.save(update_fields=["throttling_failure_timestamp"])
+
+
 def _check_totp(*, user: User, code: str) -> OtpCheck:
-    """Check a normalised code against the user's confirmed TOTP devices (locked for update)."""
+    """Check a normalised code against the user's confirmed TOTP devices (locked for update).
+
+    While any of them is in its back-off the code is not checked at all (THROTTLED, with the
+    wait): no device is asked, so no guess goes unchecked by one and uncounted by the lockout.
+    """
     if not code:
         return OtpCheck(None, OtpFailure.MISSING)
     if not _TOTP_RE.fullmatch(code):
@@ -104,17 +158,17 @@ def _check_totp(*, user: User, code: str) -> OtpCheck:
     devices = list(TOTPDevice.objects.devices_for_user(user, confirmed=True).select_for_update())
     if not devices:
         return OtpCheck(None, OtpFailure.NO_DEVICE)
+    wait_until = _back_off_end(devices)
+    if wait_until is not None:
+        return OtpCheck(None, OtpFailure.THROTTLED, wait_until=wait_until)
     failure = OtpFailure.INVALID
     for device in devices:
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            failure = OtpFailure.THROTTLED
-            continue
         replay = _is_replay(device, code)
         if device.verify_token(code):
             return OtpCheck(device, None)
-        if replay and failure is OtpFailure.INVALID:
+        if replay:
             failure = OtpFailure.REPLAYED
+    _waive_first_waits(devices)
     return OtpCheck(None, failure)
 
 
@@ -129,14 +183,25 @@ def backup_code_digests(code: str) -> list[str]:
 
 
 def _check_backup(*, user: User, code: str) -> OtpCheck | None:
-    """Check a backup code against the user's static devices (locked); None when none matched."""
+    """Check a backup code against the user's static devices (locked); None when they have none.
+
+    Like `_check_totp`: not checked at all while a device is in its back-off (THROTTLED); a code
+    that matches none is INVALID.
+    """
+    devices = list(StaticDevice.objects.devices_for_user(user, confirmed=True).select_for_update())
+    if not devices:
+        return None
+    wait_until = _back_off_end(devices)
+    if wait_until is not None:
+        return OtpCheck(None, OtpFailure.THROTTLED, wait_until=wait_until)
     digests = backup_code_digests(code.lower())
-    for device in StaticDevice.objects.devices_for_user(user, confirmed=True).select_for_update():
+    for device in devices:
         stored = device.token_set.filter(token__in=digests).values_list("token", flat=True).first()
         # One verify_token call either way, so django-otp's throttling counts this attempt once.
         if device.verify_token(stored or digests[0]):
             return OtpCheck(device, None)
-    return None
+    _waive_first_waits(devices)
+    return OtpCheck(None, OtpFailure.INVALID)
 
 
 def _verify(
@@ -156,11 +221,9 @@ def _verify(
             result = OtpCheck(None, OtpFailure.LOCKED, security.locked_until)
         else:
             result = _check_totp(user=user, code=code)
-            if allow_backup and result.failure not in (
-                None,
-                OtpFailure.MISSING,
-                OtpFailure.REPLAYED,
-            ):
+            # Backup codes (10 characters) are looked for only where the code is not a TOTP code,
+            # or there is no authenticator: a 6-digit code is never one of them.
+            if allow_backup and result.failure in (OtpFailure.MALFORMED, OtpFailure.NO_DEVICE):
                 result = _check_backup(user=user, code=code) or replace(
                     result,
                     # a failed backup-code attempt is a guess even if it was no TOTP code

@@ -96,11 +96,15 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "cards:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-otp: admins never see TOTP keys or static tokens; devices back off after failures.
+# django-otp: admins never see TOTP keys or static tokens; devices back off after failures
+# (factor x 2^(n-1) seconds after the n-th wrong code in a row).
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "cardreveal"
 OTP_TOTP_THROTTLE_FACTOR = 1
 OTP_STATIC_THROTTLE_FACTOR = 1
+# Wrong codes in a row that cost a cardholder no wait (a typo must not block the right code next);
+# the back-off holds from the one after (cardreveal/accounts/otp.py). The lockout counts them all.
+CARDREVEAL_OTP_FREE_FAILURES = env_int("CARDREVEAL_OTP_FREE_FAILURES", 2, minimum=0, maximum=3)
 
 # ------------------------------------------------------------------------------ sessions and cookies
 SESSION_COOKIE_AGE = 15 * 60  # idle timeout: activity pushes the expiry out again

@@ -199,11 +199,17 @@ def test_wrong_backup_codes_count_at_sign_in(alice, wall_clock):
     assert account_locked_until(user=alice.user) is not None
 
 
-def test_django_otp_per_device_back_off_stays_on(alice, clock, wall_clock):
-    verify_totp(user=alice.user, code=wrong_code(alice, clock))
+def test_django_otp_per_device_back_off_holds_from_the_third_wrong_code_in_a_row(
+    alice, clock, wall_clock
+):
+    for _ in range(3):
+        assert verify_totp(user=alice.user, code=wrong_code(alice, clock)).failure is (
+            OtpFailure.INVALID
+        )
     check = verify_totp(user=alice.user, code=totp_code(alice.device, clock))
     assert check.failure is OtpFailure.THROTTLED
-    wall_clock.advance(seconds=1)
+    assert check.wait_until == wall_clock.now + timedelta(seconds=4)
+    wall_clock.advance(seconds=4)
     assert verify_totp(user=alice.user, code=totp_code(alice.device, clock)).ok
 
 
