@@ -32,6 +32,11 @@ from cardreveal.audit.services import (
     reveal_event_open,
     reveal_event_record,
 )
+from cardreveal.cards.availability import (
+    BINDING_DISABLED_MESSAGE,
+    CARD_DISABLED_MESSAGE,
+    REVEALS_PAUSED_MESSAGE,
+)
 from cardreveal.cards.bindings import card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
@@ -282,23 +287,11 @@ def _reveal_target(*, user: User, card_id: uuid.UUID) -> RevealTarget:
 
 def _check_reveals_allowed(target: RevealTarget) -> None:
     if target.reveals_paused:
-        raise RevealError(
-            "reveals_paused",
-            "Showing security codes is paused for everyone right now. Try again later.",
-            503,
-        )
+        raise RevealError("reveals_paused", REVEALS_PAUSED_MESSAGE, 503)
     if not target.card.reveal_enabled:
-        raise RevealError(
-            "card_disabled",
-            "Security code display is turned off for this card. Contact support.",
-            403,
-        )
+        raise RevealError("card_disabled", CARD_DISABLED_MESSAGE, 403)
     if not target.card.binding.enabled:
-        raise RevealError(
-            "binding_disabled",
-            "Security codes for this card are unavailable right now. Try again later.",
-            503,
-        )
+        raise RevealError("binding_disabled", BINDING_DISABLED_MESSAGE, 503)
 
 
 def _client_key(client_public_key: str | None) -> ClientKey:
