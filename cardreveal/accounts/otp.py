@@ -2,8 +2,10 @@
 
 Every check runs in a transaction holding the user's `AccountSecurity` row and devices
 (`select_for_update`), so a code is accepted at most once even under concurrent requests,
-django-otp's per-device throttling holds, and failures count towards the per-user lockout.
-Backup codes are stored as keyed digests, never as typed.
+a back-off slows guessing from the third wrong attempt in a row (`_back_off_end`: ours, per
+account; django-otp's per-device throttling is off), and wrong codes count towards the per-user
+lockout. Backup codes are stored as keyed digests,
+never as typed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import enum
 import re
 import secrets
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -59,8 +61,8 @@ class OtpContext(enum.StrEnum):
 
 # Only a code that was checked and found wrong counts towards the lockout: that is a guess. A
 # replay is not (the code was just accepted: usually a double submit), a throttled attempt was not
-# checked (django-otp's back-off already refused it), a missing or malformed code could never have
-# been right, and attempts while locked are not checked at all.
+# checked (no device was asked while one of them was waiting), a missing or malformed code could
+# never have been right, and attempts while locked are not checked at all.
 _COUNTED = frozenset({OtpFailure.INVALID})
 
 
@@ -68,16 +70,29 @@ _COUNTED = frozenset({OtpFailure.INVALID})
 class OtpCheck:
     """The result of checking one code: the device that accepted it, or why none did.
 
-    `locked_until` is set when the account is locked after this check (by it or before it).
+    `locked_until` is set when the account is locked after this check (by it or before it);
+    `wait_until`, when the code was not checked because of the back-off after wrong codes
+    (`OtpFailure.THROTTLED`): the moment a code is checked again.
     """
 
     device: TOTPDevice | StaticDevice | None
     failure: OtpFailure | None
     locked_until: datetime | None = None
+    wait_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
         return self.device is not None
+
+
+def throttle_message(wait_until: datetime) -> str:
+    """What someone whose code was not checked because of the back-off is told: the real wait."""
+    seconds = lockout.seconds_until(wait_until)
+    unit = "second" if seconds == 1 else "seconds"
+    return (
+        f"Too many wrong attempts in a row: this code was not checked. "
+        f"Wait {seconds} {unit}, then try again."
+    )
 
 
 def normalise_code(raw: str | None) -> str:
@@ -95,6 +110,22 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
     return f"{totp.token():0{device.digits}d}" == code
 
 
+def _back_off_end(security: AccountSecurity) -> datetime | None:
+    """When the wait after wrong attempts in a row ends, or None when a code may be checked now.
+
+    The first CARDREVEAL_OTP_FREE_FAILURES wrong attempts in a row cost no wait (a typo must not
+    block the right code typed next); the n-th after them waits 2^(n-1) seconds from it (4 s
+    after the third, 8 s after the fourth, ...), for the whole account, whatever the device. The
+    count is the lockout's own (`AccountSecurity.failed_attempts`, reset by a right code).
+    """
+    failures = security.failed_attempts
+    if failures <= settings.CARDREVEAL_OTP_FREE_FAILURES or security.last_failure_at is None:
+        return None
+    wait = settings.CARDREVEAL_OTP_BACKOFF_SECONDS * 2 ** min(failures - 1, 12)
+    end = security.last_failure_at + timedelta(seconds=wait)
+    return end if end > timezone.now() else None
+
+
 def _check_totp(*, user: User, code: str) -> OtpCheck:
     """Check a normalised code against the user's confirmed TOTP devices (locked for update)."""
     if not code:
@@ -106,14 +137,10 @@ def _check_totp(*, user: User, code: str) -> OtpCheck:
         return OtpCheck(None, OtpFailure.NO_DEVICE)
     failure = OtpFailure.INVALID
     for device in devices:
-        allowed, _ = device.verify_is_allowed()
-        if not allowed:
-            failure = OtpFailure.THROTTLED
-            continue
         replay = _is_replay(device, code)
         if device.verify_token(code):
             return OtpCheck(device, None)
-        if replay and failure is OtpFailure.INVALID:
+        if replay:
             failure = OtpFailure.REPLAYED
     return OtpCheck(None, failure)
 
@@ -129,14 +156,17 @@ def backup_code_digests(code: str) -> list[str]:
 
 
 def _check_backup(*, user: User, code: str) -> OtpCheck | None:
-    """Check a backup code against the user's static devices (locked); None when none matched."""
+    """Check a backup code against the user's static devices (locked); None when they have none,
+    INVALID when it matches none."""
+    devices = list(StaticDevice.objects.devices_for_user(user, confirmed=True).select_for_update())
+    if not devices:
+        return None
     digests = backup_code_digests(code.lower())
-    for device in StaticDevice.objects.devices_for_user(user, confirmed=True).select_for_update():
+    for device in devices:
         stored = device.token_set.filter(token__in=digests).values_list("token", flat=True).first()
-        # One verify_token call either way, so django-otp's throttling counts this attempt once.
         if device.verify_token(stored or digests[0]):
             return OtpCheck(device, None)
-    return None
+    return OtpCheck(None, OtpFailure.INVALID)
 
 
 def _verify(
@@ -152,15 +182,16 @@ def _verify(
     # what it writes about the check together with it (the reveal's audit record).
     with transaction.atomic(savepoint=False):
         security = lockout.security_for_update(user=user)
+        wait_until = _back_off_end(security)
         if security.lock_active(now=timezone.now()):
             result = OtpCheck(None, OtpFailure.LOCKED, security.locked_until)
+        elif wait_until is not None:  # not checked, so not counted: no device is asked
+            result = OtpCheck(None, OtpFailure.THROTTLED, wait_until=wait_until)
         else:
             result = _check_totp(user=user, code=code)
-            if allow_backup and result.failure not in (
-                None,
-                OtpFailure.MISSING,
-                OtpFailure.REPLAYED,
-            ):
+            # Backup codes (10 characters) are looked for only where the code is not a TOTP code,
+            # or there is no authenticator: a 6-digit code is never one of them.
+            if allow_backup and result.failure in (OtpFailure.MALFORMED, OtpFailure.NO_DEVICE):
                 result = _check_backup(user=user, code=code) or replace(
                     result,
                     # a failed backup-code attempt is a guess even if it was no TOTP code

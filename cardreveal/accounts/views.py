@@ -24,9 +24,12 @@ from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
 from cardreveal.accounts.lockout import account_locked_until, lock_message
 from cardreveal.accounts.otp import (
+    OtpCheck,
+    OtpFailure,
     confirm_totp_device,
     has_confirmed_authenticator,
     pending_totp_device,
+    throttle_message,
     verify_sign_in_code,
 )
 from cardreveal.client_info import client_info
@@ -83,7 +86,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             request.session.cycle_key()
             return redirect(_safe_next(request))
         locked_until = check.locked_until
-        form.add_error("code", "That code is not correct or was already used. Try a new code.")
+        form.add_error("code", _sign_in_refusal(check))
     if locked_until is not None:
         # A locked account cannot finish signing in: end the half-signed-in session and say why.
         logout(request)
@@ -91,6 +94,18 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:login")
     return render(
         request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
+    )
+
+
+def _sign_in_refusal(check: OtpCheck) -> str:
+    """Why the sign-in code was refused, in the words the activity page uses for it."""
+    if check.failure is OtpFailure.THROTTLED and check.wait_until is not None:
+        return throttle_message(check.wait_until)
+    if check.failure is OtpFailure.REPLAYED:
+        return "That code has already been used. Wait for your authenticator to show a new code."
+    return (
+        "That code is not correct. Enter the code your authenticator app shows now, "
+        "or one of your backup codes."
     )
 
 

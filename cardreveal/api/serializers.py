@@ -7,29 +7,82 @@ from typing import Any
 from rest_framework import serializers
 
 from cardreveal.audit.models import RevealEvent
+from cardreveal.cards.availability import BLOCKER_CODES, CardAvailability, RevealBlocker
 from cardreveal.cards.models import Card
 
 
-class CardSerializer(serializers.Serializer[Card]):
-    """A card as the cardholder knows it: never a full number, never a CVV."""
+class RevealBlockerSerializer(serializers.Serializer[RevealBlocker]):
+    """One reason the card's CVV cannot be shown now."""
 
-    id = serializers.UUIDField()
+    code = serializers.ChoiceField(
+        choices=BLOCKER_CODES,
+        help_text="The error code a reveal would be refused with now.",
+    )
+    message = serializers.CharField(help_text="Why, in words for the cardholder, with the end.")
+    until = serializers.DateTimeField(
+        allow_null=True, help_text="When it ends; null when no end is known (a switch is off)."
+    )
+
+    class Meta:
+        ref_name = "RevealBlocker"
+
+
+class RevealAvailabilitySerializer(serializers.Serializer[CardAvailability]):
+    """Whether the card's CVV can be shown now: told before the app asks for a code."""
+
+    available = serializers.BooleanField(
+        help_text="True when nothing known now stops a reveal (the code and the issuer are "
+        "still checked when it is asked for)."
+    )
+    code = serializers.ChoiceField(
+        source="blocker.code",
+        choices=BLOCKER_CODES,
+        allow_null=True,
+        help_text="The error code a reveal would be refused with now; null when available.",
+    )
+    message = serializers.CharField(
+        source="blocker.message",
+        allow_null=True,
+        help_text="Why, in words to show the cardholder; null when available.",
+    )
+    until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the card can be revealed again, as far as is known now: the end of the "
+        "last blocker. Null when available, or when a blocker has no known end.",
+    )
+    blockers = RevealBlockerSerializer(
+        many=True, help_text="Every reason in force now, the one `code` names first."
+    )
+
+    class Meta:
+        ref_name = "RevealAvailability"
+
+
+class CardSerializer(serializers.Serializer[CardAvailability]):
+    """A card as the cardholder knows it, and whether its CVV can be shown now: never a full
+    number, never a CVV."""
+
+    id = serializers.UUIDField(source="card.id")
     # A field named like Field.label: DRF's metaclass takes declared fields off the class.
-    label = serializers.CharField()  # type: ignore[assignment]
-    brand = serializers.ChoiceField(choices=Card.Brand.choices)
-    last4 = serializers.CharField(help_text="The last four digits of the card number.")
-    expiry_month = serializers.IntegerField(min_value=1, max_value=12)
-    expiry_year = serializers.IntegerField(min_value=2000, max_value=2099)
-    expiry = serializers.CharField(source="expiry_display", help_text="MM/YY")
-    reveal_available = serializers.SerializerMethodField(
-        help_text="False when revealing is switched off for this card or its issuer connection."
+    label = serializers.CharField(source="card.label")  # type: ignore[assignment]
+    brand = serializers.ChoiceField(source="card.brand", choices=Card.Brand.choices)
+    last4 = serializers.CharField(
+        source="card.last4", help_text="The last four digits of the card number."
+    )
+    expiry_month = serializers.IntegerField(source="card.expiry_month", min_value=1, max_value=12)
+    expiry_year = serializers.IntegerField(
+        source="card.expiry_year", min_value=2000, max_value=2099
+    )
+    expiry = serializers.CharField(source="card.expiry_display", help_text="MM/YY")
+    reveal_available = serializers.BooleanField(
+        source="available", help_text="The same as `reveal.available` (kept for older apps)."
+    )
+    reveal = RevealAvailabilitySerializer(
+        source="*", help_text="Whether, and until when, the CVV cannot be shown."
     )
 
     class Meta:
         ref_name = "Card"
-
-    def get_reveal_available(self, card: Card) -> bool:
-        return bool(card.reveal_enabled and card.binding.enabled)
 
 
 class RevealEventSerializer(serializers.Serializer[RevealEvent]):

@@ -44,7 +44,7 @@ from cardreveal.api.throttles import (
     RevealUserThrottle,
 )
 from cardreveal.audit.selectors import reveal_events_for_user
-from cardreveal.cards.selectors import card_for_user, cards_for_user
+from cardreveal.cards.availability import card_list_availability, reveal_availability
 from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
 from cardreveal.client_info import client_info
 from cardreveal.errors import ServiceError
@@ -248,7 +248,7 @@ class TokenRevokeApi(ApiView):
 
 
 class CardListApi(ApiView):
-    """The cardholder's cards."""
+    """The cardholder's cards, each saying whether and until when its CVV can be revealed."""
 
     class OutputSerializer(serializers.Serializer[Any]):
         results = CardSerializer(many=True)
@@ -262,8 +262,8 @@ class CardListApi(ApiView):
         responses={200: OutputSerializer, **error_responses()},
     )
     def get(self, request: Request) -> Response:
-        cards = cards_for_user(user=signed_in(request))
-        return Response(self.OutputSerializer({"results": cards}).data)
+        listing = card_list_availability(user=signed_in(request))
+        return Response(self.OutputSerializer({"results": listing.cards}).data)
 
 
 class CardDetailApi(ApiView):
@@ -275,10 +275,10 @@ class CardDetailApi(ApiView):
         responses={200: CardSerializer, **error_responses(404, s404="`card_not_found`.")},
     )
     def get(self, request: Request, card_id: uuid.UUID) -> Response:
-        card = card_for_user(user=signed_in(request), card_id=card_id)
-        if card is None:
+        availability = reveal_availability(user=signed_in(request), card_id=card_id)
+        if availability is None:
             raise ServiceError("card_not_found", CARD_NOT_FOUND_MESSAGE, status.HTTP_404_NOT_FOUND)
-        return Response(CardSerializer(card).data)
+        return Response(CardSerializer(availability).data)
 
 
 @method_decorator(sensitive_post_parameters("otp_code", "public_key"), name="dispatch")

@@ -18,7 +18,7 @@ REASON_TEXTS: dict[str, str] = {
     "otp_malformed": "The code was not 6 digits",
     "otp_invalid": "Wrong code",
     "otp_replayed": "A code that had already been used",
-    "otp_throttled": "Too many wrong codes in a row",
+    "otp_throttled": "Too many wrong attempts in a row: not checked, asked to wait",
     "otp_no_device": "No authenticator set up",
     "account_locked": "Account locked",
     "bad_credentials": "Wrong password",

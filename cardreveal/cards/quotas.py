@@ -4,13 +4,15 @@ Counters live in the default cache (Redis in production, so every worker shares 
 named for the window, and change only with the cache's atomic `incr`/`decr`. A reveal takes one
 unit of both quotas before its code is checked (so a full quota refuses without using the code)
 and gives it back if the code or the provider then fails, so the quotas count successful reveals
-only. Counters hold numbers, never anything about a card.
+only. Counters hold numbers, never anything about a card. `reveal_quotas_used_up` reads them (for the
+pages and the API to say so before a code is spent) without taking anything.
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -30,13 +32,15 @@ _PREFIX = "cardreveal:reveal-quota"
 
 
 class RevealQuotaExceeded(Exception):
-    """A quota is used up: a stable `code`, a user-facing `message`, seconds until it refills."""
+    """A quota is used up: a stable `code`, a user-facing `message`, seconds until it refills
+    (`retry_after`) and the moment it does (`until`)."""
 
-    def __init__(self, code: str, message: str, retry_after: int) -> None:
+    def __init__(self, code: str, message: str, retry_after: int, until: datetime) -> None:
         super().__init__(code)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.until = until
 
 
 @dataclass(frozen=True)
@@ -48,7 +52,8 @@ class _Window:
 
     def exceeded(self, now: float) -> RevealQuotaExceeded:
         retry_after = max(1, math.ceil(self.ends_at - now))
-        again = utc_clock(datetime.fromtimestamp(self.ends_at, tz=UTC))
+        until = datetime.fromtimestamp(self.ends_at, tz=UTC)
+        again = utc_clock(until)
         if self.code == "quota_user_hour":
             message = (
                 f"You have seen {self.limit} security codes this hour, the most allowed. "
@@ -59,7 +64,7 @@ class _Window:
                 f"This card's security code has been shown {self.limit} times today, the most "
                 f"allowed. You can see it again from {again}."
             )
-        return RevealQuotaExceeded(self.code, message, retry_after)
+        return RevealQuotaExceeded(self.code, message, retry_after, until)
 
 
 @dataclass(frozen=True)
@@ -69,23 +74,55 @@ class QuotaReservation:
     keys: tuple[str, ...]
 
 
-def _windows(*, user: User, card: Card, now: float) -> list[_Window]:
+def _user_window(*, user: User, now: float) -> _Window:
     hour = int(now // 3600)
+    return _Window(
+        "quota_user_hour",
+        f"{_PREFIX}:user:{user.pk}:hour:{hour}",
+        settings.CARDREVEAL_REVEALS_PER_USER_HOUR,
+        (hour + 1) * 3600.0,
+    )
+
+
+def _card_window(*, card: Card, now: float) -> _Window:
     day = int(now // 86400)
-    return [
-        _Window(
-            "quota_user_hour",
-            f"{_PREFIX}:user:{user.pk}:hour:{hour}",
-            settings.CARDREVEAL_REVEALS_PER_USER_HOUR,
-            (hour + 1) * 3600.0,
-        ),
-        _Window(
-            "quota_card_day",
-            f"{_PREFIX}:card:{card.pk}:day:{day}",
-            settings.CARDREVEAL_REVEALS_PER_CARD_DAY,
-            (day + 1) * 86400.0,
-        ),
-    ]
+    return _Window(
+        "quota_card_day",
+        f"{_PREFIX}:card:{card.pk}:day:{day}",
+        settings.CARDREVEAL_REVEALS_PER_CARD_DAY,
+        (day + 1) * 86400.0,
+    )
+
+
+def _windows(*, user: User, card: Card, now: float) -> list[_Window]:
+    return [_user_window(user=user, now=now), _card_window(card=card, now=now)]
+
+
+@dataclass(frozen=True)
+class QuotasUsedUp:
+    """The quotas that are used up now: the user's hourly one (or None), and each card's daily
+    one by card id (cards whose quota has room are absent)."""
+
+    user_hour: RevealQuotaExceeded | None
+    card_day: dict[object, RevealQuotaExceeded]
+
+
+def reveal_quotas_used_up(*, user: User, cards: Sequence[Card]) -> QuotasUsedUp:
+    """Which quotas would refuse a reveal now, for `user` and each of `cards` (theirs): one cache
+    read for them all, taking nothing. Units held by reveals under way count as taken."""
+    now = timezone.now().timestamp()
+    user_window = _user_window(user=user, now=now)
+    card_windows = {card.pk: _card_window(card=card, now=now) for card in cards}
+    keys = [user_window.key, *(w.key for w in card_windows.values())]
+    counts = cache.get_many(keys)
+
+    def used_up(window: _Window) -> bool:
+        return int(counts.get(window.key) or 0) >= window.limit
+
+    return QuotasUsedUp(
+        user_hour=user_window.exceeded(now) if used_up(user_window) else None,
+        card_day={pk: w.exceeded(now) for pk, w in card_windows.items() if used_up(w)},
+    )
 
 
 def reveal_quota_reserve(*, user: User, card: Card) -> QuotaReservation:

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -25,13 +24,18 @@ from cardreveal.accounts.lockout import (
     lock_message,
     seconds_until,
 )
-from cardreveal.accounts.otp import OtpFailure, verify_totp
+from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_totp
 from cardreveal.audit.models import ReceiptOutbox, RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
 from cardreveal.audit.services import (
     reveal_event_complete,
     reveal_event_open,
     reveal_event_record,
+)
+from cardreveal.cards.availability import (
+    BINDING_DISABLED_MESSAGE,
+    CARD_DISABLED_MESSAGE,
+    REVEALS_PAUSED_MESSAGE,
 )
 from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
@@ -80,7 +84,9 @@ _OTP_MESSAGES = {
     OtpFailure.REPLAYED: (
         "That code has already been used. Wait for your authenticator to show a new code."
     ),
-    OtpFailure.THROTTLED: "Too many wrong codes. Wait a minute before trying again.",
+    # With its wait, from `throttle_message`; this only if django-otp gave no end.
+    OtpFailure.THROTTLED: "Too many wrong attempts in a row: this code was not checked. Wait a few "
+    "seconds, then try again.",
     OtpFailure.NO_DEVICE: "Set up an authenticator app before revealing a security code.",
     OtpFailure.LOCKED: "Too many failed attempts: this account is locked for now.",
 }
@@ -281,23 +287,11 @@ def _reveal_target(*, user: User, card_id: uuid.UUID) -> RevealTarget:
 
 def _check_reveals_allowed(target: RevealTarget) -> None:
     if target.reveals_paused:
-        raise RevealError(
-            "reveals_paused",
-            "Showing security codes is paused for everyone right now. Try again later.",
-            503,
-        )
+        raise RevealError("reveals_paused", REVEALS_PAUSED_MESSAGE, 503)
     if not target.card.reveal_enabled:
-        raise RevealError(
-            "card_disabled",
-            "Security code display is turned off for this card. Contact support.",
-            403,
-        )
+        raise RevealError("card_disabled", CARD_DISABLED_MESSAGE, 403)
     if not target.card.binding.enabled:
-        raise RevealError(
-            "binding_disabled",
-            "Security codes for this card are unavailable right now. Try again later.",
-            503,
-        )
+        raise RevealError("binding_disabled", BINDING_DISABLED_MESSAGE, 503)
 
 
 def _client_key(client_public_key: str | None) -> ClientKey:
@@ -339,7 +333,7 @@ def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
             if otp.ok:
                 opened = attempt.open()
             else:
-                refusal = _code_refusal(otp.failure, otp.locked_until)
+                refusal = _code_refusal(otp)
                 attempt.finish(outcome=refusal.outcome, reason=refusal.code)
     except BaseException:
         attempt.finished = False  # rolled back: nothing of it was written
@@ -349,15 +343,22 @@ def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
     attempt.opened = opened
 
 
-def _code_refusal(failure: OtpFailure | None, locked_until: datetime | None) -> RevealError:
-    if locked_until is not None:
+def _code_refusal(otp: OtpCheck) -> RevealError:
+    if otp.locked_until is not None:
         return RevealError(
             "account_locked",
-            lock_message(locked_until),
+            lock_message(otp.locked_until),
             423,
-            retry_after=seconds_until(locked_until),
+            retry_after=seconds_until(otp.locked_until),
         )
-    failure = failure or OtpFailure.INVALID
+    if otp.failure is OtpFailure.THROTTLED and otp.wait_until is not None:
+        return RevealError(
+            OtpFailure.THROTTLED.value,
+            throttle_message(otp.wait_until),
+            429,
+            retry_after=seconds_until(otp.wait_until),
+        )
+    failure = otp.failure or OtpFailure.INVALID
     return RevealError(failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403))
 
 

@@ -12,8 +12,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from cardreveal.accounts.decorators import signed_in_user, verified_required
+from cardreveal.accounts.lockout import seconds_until, utc_clock
 from cardreveal.audit.selectors import activity_for_user
-from cardreveal.cards.selectors import card_for_user, cards_for_user
+from cardreveal.cards.availability import card_list_availability, reveal_availability
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import client_info
 
@@ -23,9 +24,13 @@ MAX_EXTENSIONS = 10
 @require_GET
 @verified_required
 def card_list(request: HttpRequest) -> HttpResponse:
-    """The cardholder's cards."""
+    """The cardholder's cards, each saying whether its CVV can be shown now (and if not, why and
+    until when), with what holds for every card said once above them."""
+    listing = card_list_availability(user=signed_in_user(request))
     return render(
-        request, "cards/list.html", {"cards": cards_for_user(user=signed_in_user(request))}
+        request,
+        "cards/list.html",
+        {"cards": listing.cards, "account_blockers": listing.account_blockers},
     )
 
 
@@ -35,15 +40,21 @@ def card_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 @verified_required
 def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
-    """One card, with the form that reveals its CVV."""
-    card = card_for_user(user=signed_in_user(request), card_id=card_id)
-    if card is None:
+    """One card, with the form that reveals its CVV; while something stops the reveal, the form
+    is disabled and says what and until when, before any code is typed."""
+    availability = reveal_availability(user=signed_in_user(request), card_id=card_id)
+    if availability is None:
         raise Http404("Card not found.")
+    until = availability.until
     return render(
         request,
         "cards/detail.html",
         {
-            "card": card,
+            "card": availability.card,
+            "availability": availability,
+            # The page enables the form by itself once every blocker with an end is over.
+            "blocked_seconds": seconds_until(until) if until is not None else None,
+            "blocked_until_text": utc_clock(until) if until is not None else "",
             "display_seconds": settings.CARDREVEAL_REVEAL_SECONDS,
             # WCAG 2.2.1: "More time" restarts the countdown at least ten times, up to this cap.
             "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * (1 + MAX_EXTENSIONS),

@@ -96,11 +96,18 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "cards:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-otp: admins never see TOTP keys or static tokens; devices back off after failures.
+# django-otp: admins never see TOTP keys or static tokens. Its per-device throttling is off (its
+# documented factor 0): the back-off is ours, per account, on the lockout's count
+# (cardreveal/accounts/otp.py), so a typo does not block the right code typed next and a second
+# device gives no extra guesses.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "cardreveal"
-OTP_TOTP_THROTTLE_FACTOR = 1
-OTP_STATIC_THROTTLE_FACTOR = 1
+OTP_TOTP_THROTTLE_FACTOR = 0
+OTP_STATIC_THROTTLE_FACTOR = 0
+# Wrong attempts in a row that cost no wait; the n-th after them waits
+# CARDREVEAL_OTP_BACKOFF_SECONDS x 2^(n-1) seconds. The lockout counts them all.
+CARDREVEAL_OTP_FREE_FAILURES = env_int("CARDREVEAL_OTP_FREE_FAILURES", 2, minimum=0, maximum=3)
+CARDREVEAL_OTP_BACKOFF_SECONDS = 1
 
 # ------------------------------------------------------------------------------ sessions and cookies
 SESSION_COOKIE_AGE = 15 * 60  # idle timeout: activity pushes the expiry out again

@@ -53,6 +53,8 @@
   let warned = false;
   let copied = false;
   let lockTimer = null;
+  // Something stops the reveal (said in #reveal-blockers): the form is disabled until it is over.
+  let blocked = section.dataset.blocked === "true";
 
   // ------------------------------------------------------------------ bytes
 
@@ -157,8 +159,29 @@
   function setBusy(busy) {
     section.setAttribute("aria-busy", busy ? "true" : "false");
     section.classList.toggle("is-loading", busy);
-    button.disabled = busy || lockTimer !== null;
+    button.disabled = busy || lockTimer !== null || blocked;
     buttonLabel.textContent = busy ? "Checking…" : idleLabel;
+  }
+
+  // The blockers the page was served with have all ended: the form can be used. (The server still
+  // checks everything when the code is sent.)
+  function unblock() {
+    blocked = false;
+    const notice = document.getElementById("reveal-blockers");
+    if (notice) notice.hidden = true;
+    codeInput.disabled = false;
+    codeInput.setAttribute("aria-describedby", "otp-hint reveal-error");
+    button.removeAttribute("aria-describedby");
+    button.disabled = lockTimer !== null;
+    const hint = document.getElementById("otp-hint");
+    if (hint && hint.dataset.readyText) hint.textContent = hint.dataset.readyText;
+    announce("You can show the security code now: enter a new code from your authenticator app.");
+  }
+
+  if (blocked) {
+    const seconds = parseInt(section.dataset.blockedSeconds || "", 10);
+    // setTimeout cannot wait longer than about 24 days; a longer block is not undone here.
+    if (seconds > 0 && seconds < 24 * 24 * 3600) setTimeout(unblock, (seconds + 1) * 1000);
   }
 
   // Locked: too many attempts. The form stays visible but cannot be sent until the wait is over.
@@ -171,8 +194,8 @@
     lockTimer = setTimeout(function () {
       lockTimer = null;
       section.classList.remove("is-locked");
-      button.disabled = false;
-      codeInput.disabled = false;
+      button.disabled = blocked;
+      codeInput.disabled = blocked;
       clearError();
       announce("You can try again now.");
     }, Math.max(1, seconds) * 1000);
@@ -257,7 +280,7 @@
 
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
-    if (lockTimer) return;
+    if (lockTimer || blocked) return;
     clearError();
     const code = codeInput.value.replace(/[\s-]/g, "");
     if (!/^[0-9]{6}$/.test(code)) {

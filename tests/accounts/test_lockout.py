@@ -162,8 +162,8 @@ def test_a_good_code_is_refused_while_locked(alice, clock, wall_clock):
 def test_passwords_and_codes_share_one_count(client, alice, clock, wall_clock):
     fail_passwords(client, alice, 6)
     for _ in range(4):
+        wall_clock.advance(minutes=5)  # past the back-off the wrong attempts in a row started
         verify_totp(user=alice.user, code=wrong_code(alice, clock))
-        wall_clock.advance(minutes=5)
     assert account_locked_until(user=alice.user) is not None
 
 
@@ -199,11 +199,17 @@ def test_wrong_backup_codes_count_at_sign_in(alice, wall_clock):
     assert account_locked_until(user=alice.user) is not None
 
 
-def test_django_otp_per_device_back_off_stays_on(alice, clock, wall_clock):
-    verify_totp(user=alice.user, code=wrong_code(alice, clock))
+def test_django_otp_per_device_back_off_holds_from_the_third_wrong_code_in_a_row(
+    alice, clock, wall_clock
+):
+    for _ in range(3):
+        assert verify_totp(user=alice.user, code=wrong_code(alice, clock)).failure is (
+            OtpFailure.INVALID
+        )
     check = verify_totp(user=alice.user, code=totp_code(alice.device, clock))
     assert check.failure is OtpFailure.THROTTLED
-    wall_clock.advance(seconds=1)
+    assert check.wait_until == wall_clock.now + timedelta(seconds=4)
+    wall_clock.advance(seconds=4)
     assert verify_totp(user=alice.user, code=totp_code(alice.device, clock)).ok
 
 
@@ -218,6 +224,7 @@ def test_lock_and_each_failure_send_signals_for_the_audit(client, alice, clock, 
     assert len(named(sent, "otp_replay_rejected")) == 1
     assert named(sent, "otp_replay_rejected")[0]["context"] == "reveal"
     fail_passwords(client, alice, 9)
+    wall_clock.advance(minutes=9)  # past the back-off of nine wrong attempts in a row
     verify_sign_in_code(user=alice.user, code=wrong_code(alice, clock))
     failed = named(sent, "otp_failed")
     assert [(f["reason"], f["context"]) for f in failed] == [("otp_invalid", "sign_in")]

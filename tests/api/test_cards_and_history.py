@@ -21,6 +21,7 @@ CARD_FIELDS = {
     "expiry_year",
     "expiry",
     "reveal_available",
+    "reveal",
 }
 
 
@@ -41,6 +42,13 @@ def test_card_list_shows_only_the_users_cards(authed, alice, bob, make_card):
             "expiry_year": 2030,
             "expiry": "04/30",
             "reveal_available": True,
+            "reveal": {
+                "available": True,
+                "code": None,
+                "message": None,
+                "until": None,
+                "blockers": [],
+            },
         }
     ]
 

@@ -47,7 +47,7 @@ def test_an_unexpected_failure_is_a_plain_500_and_is_logged(
     def broken(**kwargs):
         raise RuntimeError("database on fire at /srv/secret/path")
 
-    monkeypatch.setattr(views, "cards_for_user", broken)
+    monkeypatch.setattr(views, "card_list_availability", broken)
     with caplog.at_level(logging.ERROR, logger="cardreveal.api.exceptions"):
         response = authed.get("/api/v1/cards")
     error = assert_error(response, 500, "server_error")

@@ -375,3 +375,30 @@ def test_a_session_without_the_otp_step_is_refused(client, alice, card):
     client.post("/accounts/login/", {"username": "alice", "password": alice.password})
     response = client.get("/api/v1/cards")
     assert_error(response, 403, "otp_required")
+
+
+def test_a_right_code_right_after_a_wrong_one_reveals(authed, alice, card, clock, client_key):
+    assert_error(
+        reveal(authed, card.pk, wrong_code(alice.device, clock), client_key.public_b64),
+        403,
+        "otp_invalid",
+    )
+    response = reveal(authed, card.pk, totp_code(alice.device, clock), client_key.public_b64)
+    assert response.status_code == 200, response.content
+    assert client_key.open(response.json()["sealed"]) == SANDBOX_CVV
+
+
+def test_a_code_refused_by_the_back_off_says_the_wait_with_retry_after(
+    wall_clock, authed, alice, card, clock, client_key
+):
+    for _ in range(3):
+        assert_error(
+            reveal(authed, card.pk, wrong_code(alice.device, clock), client_key.public_b64),
+            403,
+            "otp_invalid",
+        )
+    response = reveal(authed, card.pk, totp_code(alice.device, clock), client_key.public_b64)
+
+    error = assert_error(response, 429, "otp_throttled")
+    assert response["Retry-After"] == "4"
+    assert "Wait 4 seconds" in str(error["message"])

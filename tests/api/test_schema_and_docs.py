@@ -166,3 +166,17 @@ def test_docs_page_points_swagger_ui_at_the_schema(client, db):
     body = client.get("/api/v1/docs/").content.decode()
     assert 'data-schema-url="/api/v1/schema/?format=json"' in body
     assert client.get("/api/v1/schema/?format=json").status_code == 200
+
+
+def test_the_card_schema_documents_whether_and_until_when_a_card_can_be_revealed(schema):
+    components = schema["components"]["schemas"]
+    reveal = components["Card"]["properties"]["reveal"]
+    assert "RevealAvailability" in str(reveal)
+    availability = components["RevealAvailability"]["properties"]
+    assert set(availability) == {"available", "code", "message", "until", "blockers"}
+    assert availability["until"]["format"] == "date-time"
+    assert availability["until"]["nullable"] is True
+    assert availability["until"]["description"]
+    codes = str(components["RevealBlocker"]["properties"]["code"]) + str(components)
+    for code in ("account_locked", "reveals_paused", "reveal_cooloff", "quota_card_day"):
+        assert code in codes
