@@ -18,7 +18,12 @@ from rest_framework.views import APIView
 
 from cardreveal.api.authentication import ApiTokenAuthentication
 from cardreveal.api.models import ApiToken
-from cardreveal.api.schema import PUBLIC_KEY_FORMAT, SEALED_FORMAT, error_responses
+from cardreveal.api.schema import (
+    PUBLIC_KEY_FORMAT,
+    SEALED_FORMAT,
+    error_responses,
+    provider_error_codes,
+)
 from cardreveal.api.selectors import api_tokens_for_user, otp_devices_for_user
 from cardreveal.api.serializers import (
     ApiTokenSerializer,
@@ -183,7 +188,7 @@ class LogoutApi(ApiView):
         operation_id="auth_logout",
         tags=["auth"],
         request=None,
-        responses={204: None, **error_responses()},
+        responses={204: None, **error_responses(sessions=False)},
     )
     def post(self, request: Request) -> Response:
         token = request.auth
@@ -202,7 +207,7 @@ class LogoutEverywhereApi(ApiView):
         operation_id="auth_logout_all",
         tags=["auth"],
         request=None,
-        responses={204: None, **error_responses()},
+        responses={204: None, **error_responses(sessions=False)},
     )
     def post(self, request: Request) -> Response:
         api_logout_everywhere(request=request._request, user=signed_in(request))
@@ -326,21 +331,36 @@ class CardRevealApi(ApiView):
             **error_responses(
                 400,
                 404,
+                409,
                 415,
                 423,
                 502,
                 503,
                 504,
-                s400="`client_key_invalid` (missing, malformed or weak key), `invalid_input`, "
-                "`malformed_json`.",
+                s400="`client_key_invalid` (missing, malformed or weak key; the code is kept), "
+                "`invalid_input`, `malformed_json`.",
                 s403="`otp_missing`, `otp_malformed`, `otp_invalid`, `otp_replayed`, "
                 "`otp_no_device`, `card_disabled`, `reveal_cooloff` (a password or authenticator "
-                "changed recently; see Retry-After), `otp_required`, `csrf_failed`.",
+                "changed recently; see Retry-After), `otp_required`, `csrf_failed`, "
+                "`permission_denied`.",
                 s404="`card_not_found`: no such card, or not yours (same answer); or the issuer "
-                "does not know the card.",
-                s429="`throttled`, `otp_throttled` or a reveal quota used up; see Retry-After.",
-                s503="The issuer's system is unavailable or busy, or reveals are paused "
-                "(`reveals_paused`); see Retry-After.",
+                "does not know the card. Also from the issuer: " + provider_error_codes(404) + ".",
+                s409="`cvv_blocked`: the issuer has blocked showing this card's security code "
+                "after too many attempts; the cardholder must contact the bank.",
+                s423="`account_locked`: too many failed attempts; see Retry-After.",
+                s429="`throttled` (rate limits), `otp_throttled` (wrong codes just before), "
+                "`quota_user_hour` or `quota_card_day` (reveal quotas used up); every one "
+                "carries Retry-After.",
+                s500="`internal_error`: the reveal failed on our side (the attempt is recorded); "
+                "`server_error`: anything else. Both are logged with the request id.",
+                s502="The card issuer's system answered wrongly, refused our credentials or is "
+                "misconfigured: " + provider_error_codes(502) + ". Try later.",
+                s503="Reveals are paused for everyone (`reveals_paused`), turned off for this "
+                "card's issuer connection (`binding_disabled`), or the issuer's system is "
+                "unavailable or busy: "
+                + provider_error_codes(503)
+                + "; Retry-After when a wait is known.",
+                s504="The card issuer's system was too slow: " + provider_error_codes(504) + ".",
             ),
         },
         examples=[
