@@ -68,12 +68,15 @@ _COUNTED = frozenset({OtpFailure.INVALID})
 class OtpCheck:
     """The result of checking one code: the device that accepted it, or why none did.
 
-    `locked_until` is set when the account is locked after this check (by it or before it).
+    `locked_until` is set when the account is locked after this check (by it or before it);
+    `throttled_until` when the failure is `THROTTLED`: when django-otp's back-off lets the
+    earliest of the user's devices check a code again.
     """
 
     device: TOTPDevice | StaticDevice | None
     failure: OtpFailure | None
     locked_until: datetime | None = None
+    throttled_until: datetime | None = None
 
     @property
     def ok(self) -> bool:
@@ -105,16 +108,22 @@ def _check_totp(*, user: User, code: str) -> OtpCheck:
     if not devices:
         return OtpCheck(None, OtpFailure.NO_DEVICE)
     failure = OtpFailure.INVALID
+    throttled_until: datetime | None = None
     for device in devices:
-        allowed, _ = device.verify_is_allowed()
+        allowed, why = device.verify_is_allowed()
         if not allowed:
             failure = OtpFailure.THROTTLED
+            until = (why or {}).get("locked_until")
+            if isinstance(until, datetime) and (throttled_until is None or until < throttled_until):
+                throttled_until = until
             continue
         replay = _is_replay(device, code)
         if device.verify_token(code):
             return OtpCheck(device, None)
         if replay and failure is OtpFailure.INVALID:
             failure = OtpFailure.REPLAYED
+    if failure is OtpFailure.THROTTLED:
+        return OtpCheck(None, failure, throttled_until=throttled_until or timezone.now())
     return OtpCheck(None, failure)
 
 

@@ -11,7 +11,6 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -25,7 +24,7 @@ from cardreveal.accounts.lockout import (
     lock_message,
     seconds_until,
 )
-from cardreveal.accounts.otp import OtpFailure, verify_totp
+from cardreveal.accounts.otp import OtpCheck, OtpFailure, verify_totp
 from cardreveal.audit.models import ReceiptOutbox, RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
 from cardreveal.audit.services import (
@@ -339,7 +338,7 @@ def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
             if otp.ok:
                 opened = attempt.open()
             else:
-                refusal = _code_refusal(otp.failure, otp.locked_until)
+                refusal = _code_refusal(otp)
                 attempt.finish(outcome=refusal.outcome, reason=refusal.code)
     except BaseException:
         attempt.finished = False  # rolled back: nothing of it was written
@@ -349,16 +348,19 @@ def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
     attempt.opened = opened
 
 
-def _code_refusal(failure: OtpFailure | None, locked_until: datetime | None) -> RevealError:
-    if locked_until is not None:
+def _code_refusal(otp: OtpCheck) -> RevealError:
+    if otp.locked_until is not None:
         return RevealError(
             "account_locked",
-            lock_message(locked_until),
+            lock_message(otp.locked_until),
             423,
-            retry_after=seconds_until(locked_until),
+            retry_after=seconds_until(otp.locked_until),
         )
-    failure = failure or OtpFailure.INVALID
-    return RevealError(failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403))
+    failure = otp.failure or OtpFailure.INVALID
+    wait = seconds_until(otp.throttled_until) if otp.throttled_until is not None else None
+    return RevealError(
+        failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403), retry_after=wait
+    )
 
 
 def _fetch_cvv(
