@@ -49,8 +49,9 @@ else 415) and JSON out; other methods than those listed answer 405.
 Tokens are stored only as hashes; they lapse after **15 minutes without use** and **12 hours
 after sign-in** whatever the use (both configurable). `GET /api/v1/auth/tokens` lists the user's
 devices; `DELETE /api/v1/auth/tokens/{{id}}` revokes one; `POST /api/v1/auth/logout` revokes the
-current one, `POST /api/v1/auth/logout-all` all of them. A signed-in browser session (verified
-with a code) works too and must send its CSRF token on POST.
+current one; `POST /api/v1/auth/logout-all` signs the user out everywhere: all their tokens and
+all their web sessions. A signed-in browser session (verified with a code) works too and must
+send its CSRF token on POST and DELETE.
 
 ## Revealing a CVV
 `POST /api/v1/cards/{{id}}/reveal` with a **fresh** code (each code works once, and the one used

@@ -199,13 +199,17 @@ class LogoutApi(ApiView):
 
 
 class LogoutEverywhereApi(ApiView):
-    """Revoke every token of the signed-in user: every device is signed out."""
+    """Sign the user out everywhere: every API token is revoked and every web session ended."""
 
     authentication_classes = [ApiTokenAuthentication]
 
     @extend_schema(
         operation_id="auth_logout_all",
         tags=["auth"],
+        summary="Sign out everywhere: every device's token and every web session",
+        description="Revokes every API token of the user (this one included) and ends every "
+        "web session they have open: each app gets 401 and each browser is back at the sign-in "
+        "page at its next request.",
         request=None,
         responses={204: None, **error_responses(sessions=False)},
     )
