@@ -41,7 +41,8 @@ PUBLIC_KEY_FORMAT = (
 
 API_DESCRIPTION = f"""
 The cardholder API of cardreveal, for the mobile app. JSON in (`Content-Type: application/json`,
-else 415) and JSON out; other methods than those listed answer 405.
+else 415) and JSON out. A method an operation does not list (`OPTIONS` included: no CORS, no
+metadata) answers 405 with `Allow`, with or without a token; each `GET` also answers `HEAD`.
 
 ## Signing in
 `POST /api/v1/auth/login` with username, password and a current code from the authenticator app

@@ -65,6 +65,15 @@ class ApiView(APIView):
     # No OPTIONS: like any method an operation does not list, it answers 405 (and is not in Allow).
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse a method this operation does not take (405 with Allow) before authentication,
+        throttling or content negotiation: the answer is the same for everyone, signed in or not,
+        as docs/api.md says."""
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method or "")
+        super().initial(request, *args, **kwargs)
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
@@ -589,3 +598,10 @@ class NotFoundApi(ApiView):
 
     http_method_names = [*ApiView.http_method_names, "options", "trace"]
     get = post = put = patch = delete = head = options = trace = _not_found  # type: ignore[assignment]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        del response["Allow"]  # nothing is here: no method to list
+        return response
