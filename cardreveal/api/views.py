@@ -24,11 +24,16 @@ from cardreveal.api.schema import (
     error_responses,
     provider_error_codes,
 )
-from cardreveal.api.selectors import api_tokens_for_user, otp_devices_for_user
+from cardreveal.api.selectors import (
+    api_tokens_for_user,
+    otp_devices_for_user,
+    reveal_history_page,
+)
 from cardreveal.api.serializers import (
     ApiTokenSerializer,
     CardSerializer,
     OtpDeviceSerializer,
+    RevealEventIdField,
     RevealEventSerializer,
 )
 from cardreveal.api.services import (
@@ -48,7 +53,6 @@ from cardreveal.api.throttles import (
     RevealIpThrottle,
     RevealUserThrottle,
 )
-from cardreveal.audit.selectors import reveal_events_for_user
 from cardreveal.cards.selectors import card_for_user, cards_for_user
 from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
 from cardreveal.client_info import client_info
@@ -416,7 +420,7 @@ class CardRevealApi(ApiView):
 
 
 class RevealHistoryApi(ApiView):
-    """Every reveal attempt on the cardholder's cards, newest first."""
+    """Every reveal attempt on the cardholder's cards, newest first, a page at a time."""
 
     class FilterSerializer(serializers.Serializer[Any]):
         limit = serializers.IntegerField(
@@ -424,14 +428,23 @@ class RevealHistoryApi(ApiView):
             max_value=100,
             default=50,
             required=False,
-            help_text="How many of the newest attempts.",
+            help_text="How many attempts per page.",
+        )
+        before = RevealEventIdField(
+            required=False,
+            help_text="Only attempts older than this one: the `next` of the previous page.",
         )
 
         class Meta:
             ref_name = "RevealHistoryFilter"
 
     class OutputSerializer(serializers.Serializer[Any]):
-        results = RevealEventSerializer(many=True)
+        results = RevealEventSerializer(many=True, source="events")
+        next = RevealEventIdField(
+            source="older",
+            allow_null=True,
+            help_text="Pass as `before` for the next (older) page; null on the last page.",
+        )
 
         class Meta:
             ref_name = "RevealHistory"
@@ -440,15 +453,26 @@ class RevealHistoryApi(ApiView):
         operation_id="reveals_list",
         tags=["cards"],
         parameters=[FilterSerializer],
-        responses={200: OutputSerializer, **error_responses(400)},
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                s400="`invalid_input`: a `limit` out of 1-100, or a `before` that is not "
+                "one of your reveal ids.",
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        events = reveal_events_for_user(
-            user=signed_in(request), limit=query.validated_data["limit"]
+        page = reveal_history_page(
+            user=signed_in(request),
+            limit=query.validated_data["limit"],
+            before=query.validated_data.get("before"),
         )
-        return Response(self.OutputSerializer({"results": events}).data)
+        if page is None:
+            raise exceptions.ValidationError({"before": ["Not one of your reveal ids."]})
+        return Response(self.OutputSerializer(page).data)
 
 
 # ---------------------------------------------------------------------------------------- OTP
