@@ -63,7 +63,10 @@ class RevealEventSerializer(serializers.Serializer[RevealEvent]):
         "It says nothing about how many reveals anyone makes.",
     )
     created_at = serializers.DateTimeField()
-    card_id = serializers.UUIDField(allow_null=True, help_text="Null if the card was deleted.")
+    card_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="Null when the card asked for was not one of yours (`card_not_found`).",
+    )
     card_label = serializers.CharField(help_text="The card as it was shown then.")
     channel = serializers.ChoiceField(choices=RevealEvent.Channel.choices)
     outcome = serializers.ChoiceField(choices=RevealEvent.Outcome.choices)
