@@ -377,6 +377,20 @@ def _fetch_cvv(
             502,
             outcome=RevealEvent.Outcome.FAILED,
         ) from None
+    except ProviderError as exc:  # the binding's settings cannot make a client (e.g. TLS material)
+        logger.log(
+            exc.log_level,
+            "reveal failed: binding %s cannot be used: reason=%s",
+            card.binding_id,
+            exc.code,
+        )
+        raise RevealError(
+            exc.code,
+            exc.message,
+            exc.status_code,
+            retry_after=exc.retry_after,
+            outcome=RevealEvent.Outcome.FAILED,
+        ) from None
     attempt.provider_asked_at = time.monotonic()
     try:
         return provider.fetch_cvv(card=card_ref(card), client_key=client_key)

@@ -39,8 +39,10 @@ FRAMEWORK_ANSWERS = {
     ("server_error", 500),
 }
 
-# The RevealErrors whose code is not written where they are raised, and where it comes from.
-DYNAMIC_CODES = {"exc.code": 2, "failure.value": 1}
+# The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
+# and of a provider that cannot be set up or fails (ProviderError), `failure.value` of an OTP check.
+# Each source is enumerated in `reveal_answers`.
+DYNAMIC_CODES = {"exc.code": 3, "failure.value": 1}
 
 
 def _provider_errors() -> set[tuple[str, int]]:
