@@ -8,6 +8,8 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
+from providers.errors import ProviderError
+
 SEALED_FORMAT = """
 **`jwe-rsa-oaep-256-a256gcm`** (the usual answer). `sealed` is a JWE in compact serialization
 (RFC 7516): five base64url segments without padding, `header.encrypted_key.iv.ciphertext.tag`.
@@ -39,7 +41,8 @@ PUBLIC_KEY_FORMAT = (
 
 API_DESCRIPTION = f"""
 The cardholder API of cardreveal, for the mobile app. JSON in (`Content-Type: application/json`,
-else 415) and JSON out; other methods than those listed answer 405.
+else 415) and JSON out. A method an operation does not list (`OPTIONS` included: no CORS, no
+metadata) answers 405 with `Allow`, with or without a token; each `GET` also answers `HEAD`.
 
 ## Signing in
 `POST /api/v1/auth/login` with username, password and a current code from the authenticator app
@@ -47,8 +50,9 @@ else 415) and JSON out; other methods than those listed answer 405.
 Tokens are stored only as hashes; they lapse after **15 minutes without use** and **12 hours
 after sign-in** whatever the use (both configurable). `GET /api/v1/auth/tokens` lists the user's
 devices; `DELETE /api/v1/auth/tokens/{{id}}` revokes one; `POST /api/v1/auth/logout` revokes the
-current one, `POST /api/v1/auth/logout-all` all of them. A signed-in browser session (verified
-with a code) works too and must send its CSRF token on POST.
+current one; `POST /api/v1/auth/logout-all` signs the user out everywhere: all their tokens and
+all their web sessions. A signed-in browser session (verified with a code) works too and must
+send its CSRF token on POST and DELETE.
 
 ## Revealing a CVV
 `POST /api/v1/cards/{{id}}/reveal` with a **fresh** code (each code works once, and the one used
@@ -59,8 +63,9 @@ to that key:
 ## Errors
 Every error has one shape: `{{"error": {{"code": "...", "message": "...", "request_id": "..."}}}}`.
 `code` is stable (switch on it), `message` is safe to show, `request_id` matches the
-`X-Request-ID` response header (quote it to support). Input errors add `fields`. 429 and 503
-answers may carry `Retry-After` (seconds). Reveal and sign-in answers, errors included, carry
+`X-Request-ID` response header (quote it to support). Input errors add `fields`. Every 429
+carries `Retry-After` (seconds); 423 and 503 answers carry it where a wait is known. Each
+operation lists the statuses it can answer and, for each, its codes. Reveal and sign-in answers, errors included, carry
 `Cache-Control: no-store`, as does every other answer of this API.
 
 ## Rate limits
@@ -126,26 +131,39 @@ _ERROR_MEANINGS = {
     400: "Invalid input (`invalid_input`, `malformed_json`) or a refused request.",
     401: "No token, or the token is invalid, expired or revoked (`not_authenticated`, "
     "`authentication_failed`).",
-    403: "Not allowed (`permission_denied`, `otp_required`, `csrf_failed` for browser sessions).",
+    403: "Not allowed: `otp_required` (a browser session without the code step), `csrf_failed` "
+    "(a browser session's POST or DELETE without its CSRF token), `permission_denied`.",
     404: "Not found; another cardholder's card looks exactly like a missing one.",
     405: "Method not allowed.",
+    406: "`not_acceptable`: the `Accept` header rules out `application/json`, the only type this "
+    "API answers with.",
     409: "Conflict with the current state.",
     415: "The body is not JSON (`unsupported_media_type`).",
     423: "The account is locked after too many failed attempts (`account_locked`); see "
     "Retry-After.",
     429: "Too many requests (`throttled`); see Retry-After.",
+    500: "`server_error`: something failed on our side; it is logged with the request id.",
     502: "The card issuer's system answered wrongly or refused us; try later.",
     503: "The card issuer's system is unavailable or busy; see Retry-After.",
     504: "The card issuer's system was too slow.",
 }
 
+# Every operation can answer these: content negotiation (406) and an unexpected failure (500)
+# happen before or around any operation's own logic, and the throttles run on every call (429).
+_ALWAYS = (406, 429, 500)
 
-def error_responses(*statuses: int, authed: bool = True, **meanings: str) -> dict[int, Any]:
-    """OpenAPI responses in the error shape for these statuses, plus 429, and 401/403 if `authed`.
+
+def error_responses(
+    *statuses: int, authed: bool = True, sessions: bool = True, **meanings: str
+) -> dict[int, Any]:
+    """OpenAPI responses in the error shape for these statuses, plus 406, 429 and 500; 401 if
+    `authed`, and 403 if a browser session may call the operation too (`sessions`: its CSRF and
+    code-step checks answer 403).
 
     `meanings` override the description of a status, keyed `s404=...`.
     """
-    wanted = sorted({*statuses, 429, *((401, 403) if authed else ())})
+    implied = (401, *((403,) if sessions else ())) if authed else ()
+    wanted = sorted({*statuses, *_ALWAYS, *implied})
     return {
         status: OpenApiResponse(
             response=ErrorSerializer,
@@ -153,6 +171,20 @@ def error_responses(*statuses: int, authed: bool = True, **meanings: str) -> dic
         )
         for status in wanted
     }
+
+
+def _provider_error_classes() -> list[type[ProviderError]]:
+    found: list[type[ProviderError]] = [ProviderError]
+    for klass in found:
+        found.extend(sub for sub in klass.__subclasses__() if sub not in found)
+    return found
+
+
+def provider_error_codes(status: int) -> str:
+    """The codes of the provider failures (providers/errors.py) a reveal answers with `status`,
+    as backquoted words for a description: the schema follows the taxonomy as it grows."""
+    codes = sorted({k.code for k in _provider_error_classes() if k.status_code == status})
+    return ", ".join(f"`{code}`" for code in codes)
 
 
 def describe_api(result: dict[str, Any], generator: Any, request: Any, public: bool) -> Any:

@@ -1,4 +1,4 @@
-"""Reads for the API: a user's live tokens and authenticators."""
+"""Reads for the API: a user's live tokens, authenticators and pages of reveal history."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.api.models import ApiToken
+from cardreveal.audit.models import RevealEvent
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -63,3 +64,32 @@ def otp_devices_for_user(*, user: User) -> list[OtpDeviceInfo]:
         for device in StaticDevice.objects.filter(user=user).order_by("id")
     )
     return devices
+
+
+@dataclass(frozen=True)
+class RevealHistoryPage:
+    """Some of a user's reveal attempts, newest first; `older` is the record to pass as `before`
+    for the next page (the last one here), or None when there are no more."""
+
+    events: list[RevealEvent]
+    older: int | None
+
+
+def reveal_history_page(
+    *, user: User, limit: int, before: int | None = None
+) -> RevealHistoryPage | None:
+    """The user's newest `limit` reveal attempts, or those right after (older than) their own
+    record `before`; None if `before` is not one of the user's records."""
+    events: QuerySet[RevealEvent] = RevealEvent.objects.filter(user=user)
+    if before is not None:
+        anchor = events.filter(pk=before).values("created_at", "seq").first()
+        if anchor is None:
+            return None
+        events = events.filter(
+            Q(created_at__lt=anchor["created_at"])
+            | Q(created_at=anchor["created_at"], seq__lt=anchor["seq"])
+        )
+    page = list(events.order_by("-created_at", "-seq")[: limit + 1])
+    more = len(page) > limit
+    page = page[:limit]
+    return RevealHistoryPage(events=page, older=page[-1].pk if more else None)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from cardreveal.api.opaque_ids import reveal_event_pk, reveal_event_public_id
 from cardreveal.audit.models import RevealEvent
 from cardreveal.cards.availability import BLOCKER_CODES, CardAvailability, RevealBlocker
 from cardreveal.cards.models import Card
@@ -85,12 +88,38 @@ class CardSerializer(serializers.Serializer[CardAvailability]):
         ref_name = "Card"
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class RevealEventIdField(serializers.Field[int, str, str, Any]):
+    """A reveal record's opaque public id (`rv_...`): out, the record's number enciphered; in,
+    the number again, or a validation error for anything this server did not make."""
+
+    default_error_messages = {
+        "unknown": "Not a reveal id from this API: use an `id` or the `next` it returned."
+    }
+
+    def to_representation(self, value: int) -> str:
+        return reveal_event_public_id(int(value))
+
+    def to_internal_value(self, data: str) -> int:
+        pk = reveal_event_pk(data) if isinstance(data, str) else None
+        if pk is None:
+            self.fail("unknown")
+        return pk
+
+
 class RevealEventSerializer(serializers.Serializer[RevealEvent]):
     """One reveal attempt on the cardholder's account, from the audit trail."""
 
-    id = serializers.IntegerField()
+    id = RevealEventIdField(
+        source="pk",
+        help_text="Opaque and stable (`rv_` and 22 characters); pass it as `before` to page on. "
+        "It says nothing about how many reveals anyone makes.",
+    )
     created_at = serializers.DateTimeField()
-    card_id = serializers.UUIDField(allow_null=True, help_text="Null if the card was deleted.")
+    card_id = serializers.UUIDField(
+        allow_null=True,
+        help_text="Null when the card asked for was not one of yours (`card_not_found`).",
+    )
     card_label = serializers.CharField(help_text="The card as it was shown then.")
     channel = serializers.ChoiceField(choices=RevealEvent.Channel.choices)
     outcome = serializers.ChoiceField(choices=RevealEvent.Outcome.choices)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import authenticate
+from django.contrib.auth import SESSION_KEY, authenticate
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.http import HttpRequest
@@ -24,6 +24,7 @@ from knox.settings import knox_settings
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.lockout import lock_message, locked_until_for_username, seconds_until
 from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
+from cardreveal.accounts.sessions import user_sessions_end
 from cardreveal.api.models import ApiToken
 from cardreveal.audit.services import escape_control
 from cardreveal.errors import ServiceError
@@ -128,11 +129,27 @@ def api_logout(*, request: HttpRequest, user: User, token: ApiToken) -> None:
     user_logged_out.send(sender=user.__class__, request=request, user=user)
 
 
-def api_logout_everywhere(*, request: HttpRequest, user: User) -> int:
-    """Revoke every token of the user (every device). Returns how many. Sends `user_logged_out`."""
-    count: int = ApiToken.objects.filter(user=user).delete()[0]
+@dataclass(frozen=True)
+class SignedOutEverywhere:
+    """What `api_logout_everywhere` ended."""
+
+    tokens_revoked: int
+    sessions_ended: int
+
+
+def api_logout_everywhere(*, request: HttpRequest, user: User) -> SignedOutEverywhere:
+    """Sign the user out on every device: revoke all their API tokens and end all their web
+    sessions (each browser is signed out at its next request), in one transaction. Sends
+    `user_logged_out`.
+    """
+    with transaction.atomic():
+        tokens: int = ApiToken.objects.filter(user=user).delete()[0]
+        sessions = user_sessions_end(user=user)
+    session = getattr(request, "session", None)
+    if session is not None and session.get(SESSION_KEY) == str(user.pk):
+        session.flush()  # its row is gone: the response must not try to save it again
     user_logged_out.send(sender=user.__class__, request=request, user=user)
-    return count
+    return SignedOutEverywhere(tokens_revoked=tokens, sessions_ended=sessions)
 
 
 def api_token_revoke(*, user: User, token_id: uuid.UUID) -> bool:

@@ -18,10 +18,33 @@ class _ScopedThrottle(SimpleRateThrottle):
     """A throttle whose rate is read from settings when it runs, so a settings change applies."""
 
     scope: str
+    # Set by SimpleRateThrottle (its __init__ and allow_request); declared here for the types.
+    num_requests: int | None
+    duration: int | None
+    history: list[float]
+    now: float
 
     def get_rate(self) -> str | None:
         rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
         return None if rate is None else str(rate)
+
+    def wait(self) -> float | None:
+        """Seconds until this scope lets a request through again, never None once it refused
+        one, so every 429 carries Retry-After.
+
+        DRF gives up (None) when the counted requests outnumber the rate, as after the rate was
+        lowered while the counts in the cache were kept; then the wait is until enough of them
+        have aged out of the window.
+        """
+        wait: float | None = super().wait()
+        if wait is not None:
+            return wait
+        if self.num_requests is None or self.duration is None:  # pragma: no cover - never refuses
+            return None
+        if self.num_requests <= 0 or not self.history:
+            return float(self.duration)
+        newest_in_the_way = self.history[self.num_requests - 1]  # newest first
+        return max(1.0, self.duration - (self.now - newest_in_the_way))
 
 
 class PerUserThrottle(_ScopedThrottle):

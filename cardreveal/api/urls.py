@@ -1,7 +1,6 @@
 """URLs of the API, version 1: mounted at /api/v1/ by the root URLconf."""
 
 from django.urls import path, re_path
-from drf_spectacular.views import SpectacularAPIView
 
 from cardreveal.api import docs, views
 
@@ -24,7 +23,7 @@ urlpatterns = [
         views.TotpConfirmApi.as_view(),
         name="totp-confirm",
     ),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.api_docs, name="docs"),
     re_path(r"^.*$", views.NotFoundApi.as_view(), name="not-found"),
 ]

@@ -18,12 +18,22 @@ from rest_framework.views import APIView
 
 from cardreveal.api.authentication import ApiTokenAuthentication
 from cardreveal.api.models import ApiToken
-from cardreveal.api.schema import PUBLIC_KEY_FORMAT, SEALED_FORMAT, error_responses
-from cardreveal.api.selectors import api_tokens_for_user, otp_devices_for_user
+from cardreveal.api.schema import (
+    PUBLIC_KEY_FORMAT,
+    SEALED_FORMAT,
+    error_responses,
+    provider_error_codes,
+)
+from cardreveal.api.selectors import (
+    api_tokens_for_user,
+    otp_devices_for_user,
+    reveal_history_page,
+)
 from cardreveal.api.serializers import (
     ApiTokenSerializer,
     CardSerializer,
     OtpDeviceSerializer,
+    RevealEventIdField,
     RevealEventSerializer,
 )
 from cardreveal.api.services import (
@@ -43,7 +53,6 @@ from cardreveal.api.throttles import (
     RevealIpThrottle,
     RevealUserThrottle,
 )
-from cardreveal.audit.selectors import reveal_events_for_user
 from cardreveal.cards.availability import card_list_availability, reveal_availability
 from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
 from cardreveal.client_info import client_info
@@ -59,6 +68,15 @@ class ApiView(APIView):
 
     # No OPTIONS: like any method an operation does not list, it answers 405 (and is not in Allow).
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        """Refuse a method this operation does not take (405 with Allow) before authentication,
+        throttling or content negotiation: the answer is the same for everyone, signed in or not,
+        as docs/api.md says."""
+        method = (request.method or "").lower()
+        if method not in self.http_method_names or not hasattr(self, method):
+            raise exceptions.MethodNotAllowed(request.method or "")
+        super().initial(request, *args, **kwargs)
 
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
@@ -183,7 +201,7 @@ class LogoutApi(ApiView):
         operation_id="auth_logout",
         tags=["auth"],
         request=None,
-        responses={204: None, **error_responses()},
+        responses={204: None, **error_responses(sessions=False)},
     )
     def post(self, request: Request) -> Response:
         token = request.auth
@@ -194,15 +212,19 @@ class LogoutApi(ApiView):
 
 
 class LogoutEverywhereApi(ApiView):
-    """Revoke every token of the signed-in user: every device is signed out."""
+    """Sign the user out everywhere: every API token is revoked and every web session ended."""
 
     authentication_classes = [ApiTokenAuthentication]
 
     @extend_schema(
         operation_id="auth_logout_all",
         tags=["auth"],
+        summary="Sign out everywhere: every device's token and every web session",
+        description="Revokes every API token of the user (this one included) and ends every "
+        "web session they have open: each app gets 401 and each browser is back at the sign-in "
+        "page at its next request.",
         request=None,
-        responses={204: None, **error_responses()},
+        responses={204: None, **error_responses(sessions=False)},
     )
     def post(self, request: Request) -> Response:
         api_logout_everywhere(request=request._request, user=signed_in(request))
@@ -326,21 +348,36 @@ class CardRevealApi(ApiView):
             **error_responses(
                 400,
                 404,
+                409,
                 415,
                 423,
                 502,
                 503,
                 504,
-                s400="`client_key_invalid` (missing, malformed or weak key), `invalid_input`, "
-                "`malformed_json`.",
+                s400="`client_key_invalid` (missing, malformed or weak key; the code is kept), "
+                "`invalid_input`, `malformed_json`.",
                 s403="`otp_missing`, `otp_malformed`, `otp_invalid`, `otp_replayed`, "
                 "`otp_no_device`, `card_disabled`, `reveal_cooloff` (a password or authenticator "
-                "changed recently; see Retry-After), `otp_required`, `csrf_failed`.",
+                "changed recently; see Retry-After), `otp_required`, `csrf_failed`, "
+                "`permission_denied`.",
                 s404="`card_not_found`: no such card, or not yours (same answer); or the issuer "
-                "does not know the card.",
-                s429="`throttled`, `otp_throttled` or a reveal quota used up; see Retry-After.",
-                s503="The issuer's system is unavailable or busy, or reveals are paused "
-                "(`reveals_paused`); see Retry-After.",
+                "does not know the card. Also from the issuer: " + provider_error_codes(404) + ".",
+                s409="`cvv_blocked`: the issuer has blocked showing this card's security code "
+                "after too many attempts; the cardholder must contact the bank.",
+                s423="`account_locked`: too many failed attempts; see Retry-After.",
+                s429="`throttled` (rate limits), `otp_throttled` (wrong codes just before), "
+                "`quota_user_hour` or `quota_card_day` (reveal quotas used up); every one "
+                "carries Retry-After.",
+                s500="`internal_error`: the reveal failed on our side (the attempt is recorded); "
+                "`server_error`: anything else. Both are logged with the request id.",
+                s502="The card issuer's system answered wrongly, refused our credentials or is "
+                "misconfigured: " + provider_error_codes(502) + ". Try later.",
+                s503="Reveals are paused for everyone (`reveals_paused`), turned off for this "
+                "card's issuer connection (`binding_disabled`), or the issuer's system is "
+                "unavailable or busy: "
+                + provider_error_codes(503)
+                + "; Retry-After when a wait is known.",
+                s504="The card issuer's system was too slow: " + provider_error_codes(504) + ".",
             ),
         },
         examples=[
@@ -383,7 +420,7 @@ class CardRevealApi(ApiView):
 
 
 class RevealHistoryApi(ApiView):
-    """Every reveal attempt on the cardholder's cards, newest first."""
+    """Every reveal attempt on the cardholder's cards, newest first, a page at a time."""
 
     class FilterSerializer(serializers.Serializer[Any]):
         limit = serializers.IntegerField(
@@ -391,14 +428,23 @@ class RevealHistoryApi(ApiView):
             max_value=100,
             default=50,
             required=False,
-            help_text="How many of the newest attempts.",
+            help_text="How many attempts per page.",
+        )
+        before = RevealEventIdField(
+            required=False,
+            help_text="Only attempts older than this one: the `next` of the previous page.",
         )
 
         class Meta:
             ref_name = "RevealHistoryFilter"
 
     class OutputSerializer(serializers.Serializer[Any]):
-        results = RevealEventSerializer(many=True)
+        results = RevealEventSerializer(many=True, source="events")
+        next = RevealEventIdField(
+            source="older",
+            allow_null=True,
+            help_text="Pass as `before` for the next (older) page; null on the last page.",
+        )
 
         class Meta:
             ref_name = "RevealHistory"
@@ -407,15 +453,26 @@ class RevealHistoryApi(ApiView):
         operation_id="reveals_list",
         tags=["cards"],
         parameters=[FilterSerializer],
-        responses={200: OutputSerializer, **error_responses(400)},
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                s400="`invalid_input`: a `limit` out of 1-100, or a `before` that is not "
+                "one of your reveal ids.",
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         query = self.FilterSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        events = reveal_events_for_user(
-            user=signed_in(request), limit=query.validated_data["limit"]
+        page = reveal_history_page(
+            user=signed_in(request),
+            limit=query.validated_data["limit"],
+            before=query.validated_data.get("before"),
         )
-        return Response(self.OutputSerializer({"results": events}).data)
+        if page is None:
+            raise exceptions.ValidationError({"before": ["Not one of your reveal ids."]})
+        return Response(self.OutputSerializer(page).data)
 
 
 # ---------------------------------------------------------------------------------------- OTP
@@ -565,3 +622,10 @@ class NotFoundApi(ApiView):
 
     http_method_names = [*ApiView.http_method_names, "options", "trace"]
     get = post = put = patch = delete = head = options = trace = _not_found  # type: ignore[assignment]
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        del response["Allow"]  # nothing is here: no method to list
+        return response

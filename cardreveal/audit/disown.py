@@ -8,17 +8,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from importlib import import_module
 from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
+from cardreveal.accounts.sessions import user_sessions_end
 from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
 from cardreveal.audit.services import auth_event_record
 from cardreveal.audit.signals import BankLock, BankLockAnswer, DisownedCard, reveal_disowned
@@ -189,27 +187,6 @@ def disown_preview(*, token: str) -> DisownPreview:
         client_ip=event.client_ip,
         user_agent=event.user_agent,
     )
-
-
-def user_sessions_end(*, user: User) -> int:
-    """Delete every unexpired web session of `user` (database-backed sessions); return how many."""
-    engine = import_module(settings.SESSION_ENGINE)
-    store_class = engine.SessionStore
-    if not hasattr(store_class, "get_model_class"):
-        raise ImproperlyConfigured(
-            "Signing a user out everywhere needs database sessions (SESSION_ENGINE db or cached_db)."
-        )
-    model = store_class.get_model_class()
-    user_key = str(user.pk)
-    rows = model.objects.filter(expire_date__gt=timezone.now()).values_list(
-        "session_key", "session_data"
-    )
-    ended = 0
-    for session_key, session_data in rows.iterator(chunk_size=500):
-        if store_class().decode(session_data).get(SESSION_KEY) == user_key:
-            store_class(session_key).delete()  # also drops a cached_db copy
-            ended += 1
-    return ended
 
 
 def user_api_tokens_revoke(*, user: User) -> int:

@@ -25,6 +25,18 @@ def _empty_cache() -> Iterator[None]:
     cache.clear()
 
 
+@pytest.fixture(scope="module")
+def schema(django_db_blocker: pytest.FixtureRequest) -> dict[str, object]:
+    """The OpenAPI schema as the app serves it, as JSON."""
+    from django.test import Client
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        response = Client().get("/api/v1/schema/?format=json")
+    assert response.status_code == 200
+    served: dict[str, object] = json.loads(response.content)
+    return served
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()

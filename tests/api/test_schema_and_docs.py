@@ -6,7 +6,6 @@ import json
 import re
 from html.parser import HTMLParser
 
-import pytest
 import yaml
 from django.core.management import call_command
 from django.urls import URLPattern
@@ -14,16 +13,6 @@ from django.urls import URLPattern
 from cardreveal.api import urls as api_urls
 
 NON_OPERATIONS = {"schema", "docs", "not-found"}
-
-
-@pytest.fixture(scope="module")
-def schema(django_db_blocker) -> dict:
-    from django.test import Client
-
-    with django_db_blocker.unblock():
-        response = Client().get("/api/v1/schema/?format=json")
-    assert response.status_code == 200
-    return json.loads(response.content)
 
 
 def documented_path(pattern: URLPattern) -> str:
@@ -63,7 +52,7 @@ def test_every_operation_documents_its_errors_in_the_one_shape(schema):
             assert any(code.startswith("2") for code in responses), (path, method)
             assert "429" in responses, (path, method)
             if path != "/api/v1/auth/login":
-                assert {"401", "403"} <= set(responses), (path, method)
+                assert "401" in responses, (path, method)
                 assert operation["security"], (path, method)
             for code, response in responses.items():
                 if code.startswith(("4", "5")):
@@ -79,7 +68,7 @@ def test_the_error_shape_is_described(schema):
 
 def test_the_reveal_operation_documents_the_sealed_format(schema):
     operation = schema["paths"]["/api/v1/cards/{card_id}/reveal"]["post"]
-    assert {"400", "403", "404", "415", "423", "429", "502", "503", "504"} <= set(
+    assert {"400", "403", "404", "409", "415", "423", "429", "500", "502", "503", "504"} <= set(
         operation["responses"]
     )
     text = operation["description"]
