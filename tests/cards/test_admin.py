@@ -32,8 +32,10 @@ def test_admin_refuses_staff_without_otp(client, staff):
     assert "/admin/login/" in response["Location"]
 
 
-def test_admin_login_page_asks_for_otp_token(client):
-    assert b"otp_token" in client.get("/admin/login/").content
+def test_admin_login_page_asks_for_a_code_with_the_password(client):
+    body = client.get("/admin/login/").content
+    assert b'name="password"' in body
+    assert b'name="code"' in body
 
 
 def test_verified_staff_sees_the_admin(admin_client):
