@@ -14,7 +14,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -351,11 +353,29 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(RevealSwitch)
 class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The one global switch: add it once, change it, never delete it. Changes are audited."""
+    """The one global switch, "Reveals for everyone: on/paused" at the top of the Cards section
+    (`CardrevealAdminSite.get_app_list`): add it once, change it, never delete it. Its list
+    opens the switch itself. Changes are audited."""
 
     list_display = ["__str__", "reveals_enabled", "note", "updated_at"]
     fields = ["reveals_enabled", "note", "updated_at"]
     readonly_fields = ["updated_at"]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A list of one row is a detour: open the switch (or add it, when there is none yet)."""
+        switch = RevealSwitch.objects.filter(pk=RevealSwitch.SINGLETON_ID).first()
+        if switch is not None and self.has_view_or_change_permission(request, switch):
+            return redirect(
+                reverse(f"{self.admin_site.name}:cards_revealswitch_change", args=[switch.pk]),
+                permanent=False,
+            )
+        if switch is None and self.has_add_permission(request):
+            return redirect(
+                reverse(f"{self.admin_site.name}:cards_revealswitch_add"), permanent=False
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not RevealSwitch.objects.exists()

@@ -149,8 +149,10 @@ class RevealSwitch(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
     reveals_enabled = models.BooleanField(
+        "reveals on for everyone",
         default=True,
-        help_text="Untick to pause CVV reveals for every card and every user, at once.",
+        help_text="Untick to pause CVV reveals for every card and every user, at once; tick to "
+        "let them start again.",
     )
     note = models.CharField(
         max_length=200, blank=True, help_text="Why reveals are paused (seen by admins only)."
@@ -158,11 +160,18 @@ class RevealSwitch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "global reveal switch"
+        verbose_name = "reveals for everyone"
+        verbose_name_plural = "reveals for everyone"
 
     def __str__(self) -> str:
-        return "Reveals on" if self.reveals_enabled else "Reveals paused for everyone"
+        return self.state_name(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = self.SINGLETON_ID
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def state_name(switch: RevealSwitch | None) -> str:
+        """The switch named by its state, as the admin shows it; no row means on."""
+        paused = switch is not None and not switch.reveals_enabled
+        return f"Reveals for everyone: {'paused' if paused else 'on'}"
