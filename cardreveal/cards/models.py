@@ -134,12 +134,34 @@ class Card(models.Model):
     def clean(self) -> None:
         if self.binding_id is None:
             return
-        errors: dict[str, Any] = {}
         ref_errors = reference_errors(self.binding.kind, self.reference)
         if ref_errors:
-            errors["reference"] = ref_errors
-        if errors:
-            raise ValidationError(errors)
+            raise ValidationError({"reference": ref_errors})
+        other = self.card_with_same_reference()
+        if other is not None:
+            message = (
+                f"This reference is already used on {self.binding.name} by "
+                f"{other.owner.get_username()}'s card “{other}”: at the provider it is one card, "
+                "so it can belong to one cardholder's card here. Check the reference, or change "
+                "or delete that card first."
+            )
+            raise ValidationError({"reference": ValidationError(message, code="reference_in_use")})
+
+    def card_with_same_reference(self) -> Card | None:
+        """Another card on this card's binding with the same provider reference, or None.
+
+        Compares the reference's fields, not its JSON text, so key order does not matter. Call
+        after `reference_errors` found nothing: the field names become lookups.
+        """
+        if not isinstance(self.reference, dict) or not self.reference:
+            return None
+        same_fields = {f"reference__{name}": value for name, value in self.reference.items()}
+        candidates = (
+            Card.objects.filter(binding_id=self.binding_id, **same_fields)
+            .exclude(pk=self.pk)
+            .select_related("owner")
+        )
+        return next((card for card in candidates if card.reference == self.reference), None)
 
 
 class RevealSwitch(models.Model):
