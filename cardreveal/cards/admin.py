@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from cardreveal.cards import cardholder_admin  # noqa: F401  (registers the cardholder's page)
 from cardreveal.cards.bindings import (
     TLS_SECRET_FIELDS,
     binding_breaker,
