@@ -9,6 +9,7 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
+from django_otp import devices_for_user
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.lockout import (
@@ -71,9 +72,11 @@ def _password_checked(form: auth_forms.AuthenticationForm, check: Any) -> dict[s
 _ADMIN_CODE_REFUSALS = {
     OtpFailure.REPLAYED: "That code was already used. Wait for the next code from your "
     "authenticator app and type that one.",
-    OtpFailure.NO_DEVICE: "This account has no authenticator yet. Sign in once at the "
-    "cardholder sign-in page (/accounts/login/) to set one up, then come back.",
 }
+_ADMIN_NO_AUTHENTICATOR = (
+    "This account has no authenticator yet. Sign in once at /accounts/login/ to set one up "
+    "(and get backup codes), then come back."
+)
 _ADMIN_CODE_WRONG = (
     "That code is not correct. Type the current 6-digit code from your authenticator app, "
     "or one of your unused backup codes."
@@ -107,6 +110,9 @@ class AdminSignInForm(AdminAuthenticationForm):
         user = self.get_user()
         if user is None or not cleaned.get("code"):
             return cleaned  # no right password for a staff account, or no code (field error)
+        if not any(devices_for_user(user, confirmed=True)):
+            self.user_cache = None
+            raise ValidationError(_ADMIN_NO_AUTHENTICATOR, code=str(OtpFailure.NO_DEVICE))
         check = verify_sign_in_code(
             user=user,
             code=cleaned["code"],

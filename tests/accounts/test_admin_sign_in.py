@@ -159,6 +159,21 @@ def test_a_code_typed_during_the_back_off_says_how_long_to_wait(client, staff, c
     assert admin_sign_in(client, totp_code(device, clock)).status_code == 302
 
 
+def test_staff_without_an_authenticator_is_told_where_to_set_one_up(client, db, wall_clock):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("newadmin", "new@example.com", PASSWORD)
+    response = admin_sign_in(client, "123456", username="newadmin")
+    assert "no authenticator yet. Sign in once at /accounts/login/" in response.content.decode()
+    assert not AccountSecurity.objects.filter(failed_attempts__gt=0).exists()  # no guess counted
+    # the way in that the message names: the cardholder sign-in enrols an authenticator
+    assert (
+        client.post("/accounts/login/", {"username": "newadmin", "password": PASSWORD}).status_code
+        == 302
+    )
+    assert client.get("/accounts/verify/")["Location"].startswith("/accounts/enrol/")
+
+
 @pytest.mark.parametrize("code", ["", "   "])
 def test_a_missing_code_asks_for_it_and_counts_nothing(client, staff, code):
     user, _device = staff
