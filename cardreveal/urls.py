@@ -2,12 +2,9 @@
 
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 
-# Every admin URL needs a staff user verified with a one-time password (T-MFA-1).
-admin.site.__class__ = OTPAdminSite
-admin.site.site_header = "cardreveal administration"
-admin.site.site_title = "cardreveal admin"
+# admin.site is cardreveal.admin_site.CardrevealAdminSite (settings: INSTALLED_APPS): every admin
+# URL needs a staff user verified with a one-time password (T-MFA-1).
 
 urlpatterns = [
     path("admin/", admin.site.urls),

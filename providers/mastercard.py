@@ -105,7 +105,7 @@ class MastercardProvider(Provider):
         FieldSpec(
             name="consumer_key",
             label="Consumer key",
-            kind="secret",
+            kind="text",  # an identifier sent in every request's header; the .p12 is the secret
             help_text="The OAuth consumer key shown for your project on Mastercard Developers.",
         ),
         FieldSpec(

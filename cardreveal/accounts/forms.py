@@ -1,12 +1,15 @@
-"""Forms for signing in, the one-time-password steps, and changing a password."""
+"""Forms for signing in (cardholders, and admins in one step), the one-time-password steps, and
+changing a password."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.core.exceptions import ValidationError
+from django_otp import devices_for_user
 
 from cardreveal.accounts.lockout import (
     account_locked_until,
@@ -14,7 +17,8 @@ from cardreveal.accounts.lockout import (
     locked_until_for_username,
     password_failure_record,
 )
-from cardreveal.client_info import ClientInfo
+from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_sign_in_code
+from cardreveal.client_info import ClientInfo, client_info
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -46,13 +50,86 @@ class LoginForm(auth_forms.AuthenticationForm):
     """
 
     def clean(self) -> dict[str, Any]:
-        try:
-            return super().clean()
-        except ValidationError:
-            locked_until = locked_until_for_username(self.cleaned_data.get("username"))
-            if locked_until is not None:
-                raise ValidationError(lock_message(locked_until), code="account_locked") from None
-            raise
+        return _password_checked(self, super().clean)
+
+
+def _password_checked(form: auth_forms.AuthenticationForm, check: Any) -> dict[str, Any]:
+    """Run an AuthenticationForm's own `clean` (`check`); when it refuses a locked account, say
+    so with the time the lock ends instead of "wrong username or password"."""
+    try:
+        cleaned: dict[str, Any] = check()
+    except ValidationError:
+        locked_until = locked_until_for_username(form.cleaned_data.get("username"))
+        if locked_until is not None:
+            raise ValidationError(lock_message(locked_until), code="account_locked") from None
+        raise
+    return cleaned
+
+
+# What an admin is told when the code is refused, by reason (a lock has its own message).
+_ADMIN_CODE_REFUSALS = {
+    OtpFailure.REPLAYED: "That code was already used. Wait for the next code from your "
+    "authenticator app and type that one.",
+}
+_ADMIN_NO_AUTHENTICATOR = (
+    "This account has no authenticator yet. Sign in once at /accounts/login/ to set one up "
+    "(and get backup codes), then come back."
+)
+_ADMIN_CODE_WRONG = (
+    "That code is not correct. Type the current 6-digit code from your authenticator app, "
+    "or one of your unused backup codes."
+)
+
+
+class AdminSignInForm(AdminAuthenticationForm):
+    """The admin's sign-in in one step: username, password and a code (a TOTP code or a backup
+    code) on one form, for staff only.
+
+    The password is checked first (`LockoutModelBackend`: a locked account is refused even with
+    the right one); the code is checked only after a right password, by
+    `otp.verify_sign_in_code`, exactly as at the cardholder's code step: a wrong code counts
+    towards the per-user lockout and is audited, and a used backup code is spent. On success
+    the accepting device is set on the user, so django-otp marks the session verified when the
+    admin's LoginView signs it in.
+    """
+
+    code = forms.CharField(
+        label="Code",
+        max_length=20,
+        strip=True,
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"}
+        ),
+    )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = _password_checked(self, super().clean)
+        user = self.get_user()
+        if user is None or not cleaned.get("code"):
+            return cleaned  # no right password for a staff account, or no code (field error)
+        if not any(devices_for_user(user, confirmed=True)):
+            self.user_cache = None
+            raise ValidationError(_ADMIN_NO_AUTHENTICATOR, code=str(OtpFailure.NO_DEVICE))
+        check = verify_sign_in_code(
+            user=user,
+            code=cleaned["code"],
+            client=client_info(self.request, channel="admin") if self.request else None,
+        )
+        if not check.ok:
+            self.user_cache = None  # a refused code signs nobody in
+            raise _admin_code_refusal(user=user, check=check)
+        user.otp_device = check.device  # type: ignore[attr-defined]  # read by django_otp.login
+        return cleaned
+
+
+def _admin_code_refusal(*, user: User, check: OtpCheck) -> ValidationError:
+    if check.locked_until is not None:
+        return ValidationError(lock_message(check.locked_until), code="account_locked")
+    if check.failure is OtpFailure.THROTTLED and check.wait_until is not None:
+        return ValidationError(throttle_message(check.wait_until), code=str(check.failure))
+    message = _ADMIN_CODE_REFUSALS.get(check.failure or OtpFailure.INVALID, _ADMIN_CODE_WRONG)
+    return ValidationError(message, code=str(check.failure or OtpFailure.INVALID))
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):

@@ -16,12 +16,14 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
+from cardreveal.cards import cardholder_admin  # noqa: F401  (registers the cardholder's page)
 from cardreveal.cards.binding_check import Verdict, binding_check, health_failure_words
 from cardreveal.cards.bindings import (
     TLS_SECRET_FIELDS,
@@ -52,10 +54,36 @@ SECRET_PREFIX = "secret__"  # noqa: S105 (a form-field name prefix, not a secret
 OPTION_PREFIX = "option__"
 
 
+# Sent by a form that shows a provider's fields, naming the provider (see BindingAdminForm).
+FIELDS_FOR = "provider_fields_for"
+
+
+def _kind_help_text() -> str:
+    links = format_html_join(
+        ", ", '<a href="?kind={}">{}</a>', ((kind, label) for kind, label in provider_choices())
+    )
+    return format_html(
+        "Choosing a provider shows its credentials and options below."
+        "<noscript> Without scripts, open the form for {} instead.</noscript>",
+        links,
+    )
+
+
 class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
-    """Base form; `ProviderBindingAdmin.get_form` adds the chosen provider's fields."""
+    """Base form; `ProviderBindingAdmin.get_form` adds the chosen provider's fields.
+
+    `provider_kind` is the saved binding's provider (change form); `fields_kind` the provider
+    whose fields the form carries ("" on an add form before one is chosen). An add form sent
+    without having shown those fields (the provider chosen without the page's script) is not
+    saved: it comes back with the provider's fields, their usual values filled in. A form that
+    comes back with errors says which chosen files and typed secrets must be given again (a
+    browser keeps no chosen file, and secrets are never sent back to it).
+    """
 
     provider_kind: str = ""
+    fields_kind: str = ""
+    # True when the page the form was sent from showed fields_kind's fields (set by the admin).
+    fields_shown_by_url: bool = False
 
     class Meta:
         model = ProviderBinding
@@ -67,8 +95,39 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
             self.fields["kind"] = forms.ChoiceField(
                 choices=provider_choices(),
                 initial=self.provider_kind or None,
-                help_text="Choose the provider, then save and continue to enter its credentials.",
+                help_text=_kind_help_text(),
             )
+        self.fields_were_shown = not (
+            self.is_bound
+            and self.fields_kind
+            and not self.provider_kind
+            and not self.fields_shown_by_url
+            and self.data.get(FIELDS_FOR) != self.fields_kind
+        )
+        if not self.fields_were_shown:
+            self.data = _with_usual_values(self.data, self.fields_kind)
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.is_bound and self.fields_were_shown and self.errors:
+            self._ask_again_for_what_the_browser_drops()
+
+    def _ask_again_for_what_the_browser_drops(self) -> None:
+        for name, field in self.fields.items():
+            if not name.startswith(SECRET_PREFIX):
+                continue
+            if isinstance(field, forms.FileField) and self.files.get(name):
+                self.add_error(
+                    name,
+                    "Choose this file again: the browser does not keep a chosen file when the "
+                    "form comes back with errors (nothing was saved).",
+                )
+            elif isinstance(field.widget, forms.PasswordInput) and self.data.get(name):
+                self.add_error(
+                    name,
+                    "Type this again: secrets are never sent back to the browser "
+                    "(nothing was saved).",
+                )
 
     def clean_base_url(self) -> str:
         url = str(self.cleaned_data.get("base_url", "")).strip()
@@ -86,6 +145,12 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         if kind not in provider_kinds():
             return cleaned
         cls = provider_class(kind)
+        if not self.fields_were_shown:
+            raise forms.ValidationError(
+                f"Fill in the {cls.label} credentials and options below (their usual values "
+                "are filled in), then save.",
+                code="provider_fields_not_shown",
+            )
         stored = dict(self.instance.secrets or {}) if self.instance.kind == kind else {}
         merged: dict[str, str] = dict(stored)
         for spec in (*cls.secret_fields, *TLS_SECRET_FIELDS):
@@ -134,8 +199,34 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         return binding
 
 
+def _with_usual_values(data: Any, kind: str) -> Any:
+    """A copy of submitted `data` with the provider's fields that were not on the page filled
+    in with their usual values (options' defaults, the usual base URL), and the provider named
+    as shown, so the page that comes back shows them and its next submission is complete."""
+    cls = provider_class(kind)
+    completed = data.copy()
+    for spec in cls.option_fields:
+        name = OPTION_PREFIX + spec.name
+        if name in completed or spec.default is None:
+            continue
+        if spec.kind != "bool":
+            completed[name] = str(spec.default)
+        elif spec.default:
+            completed[name] = "on"
+    if not completed.get("base_url") and cls.default_base_url:
+        completed["base_url"] = cls.default_base_url
+    completed[FIELDS_FOR] = kind
+    return completed
+
+
 @admin.register(ProviderBinding)
 class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Bindings: choosing the provider on the add form reloads it with that provider's fields
+    (static/js/binding_kind.js); secrets are write-only, non-secret identifiers shown."""
+
+    class Media:
+        js = ["js/binding_kind.js"]
+
     list_display = ["name", "kind", "base_url", "enabled", "breaker_state", "updated_at"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
@@ -150,6 +241,14 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return ["kind", *HEALTH_FIELDS] if obj is not None else []
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        """The add form at ?kind=<kind> starts at that provider's usual base URL."""
+        initial: dict[str, Any] = dict(super().get_changeform_initial_data(request))
+        kind = self._kind(request, None)
+        if kind and not initial.get("base_url"):
+            initial["base_url"] = provider_class(kind).default_base_url
+        return initial
 
     # ------------------------------------------------------------------ health (circuit breaker)
 
@@ -215,13 +314,23 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any
     ) -> Any:
         kind = self._kind(request, obj)
-        attrs: dict[str, Any] = {"provider_kind": kind if obj is not None else ""}
+        attrs: dict[str, Any] = {
+            "provider_kind": kind if obj is not None else "",
+            "fields_kind": kind,
+            # the add page at ?kind=<kind> always shows that provider's fields
+            "fields_shown_by_url": bool(kind) and request.GET.get("kind") == kind,
+        }
         if kind:
             cls = provider_class(kind)
             stored = obj.secrets if obj is not None else {}
+            attrs[FIELDS_FOR] = forms.CharField(
+                widget=forms.HiddenInput, required=False, initial=kind
+            )
             for spec in (*cls.secret_fields, *TLS_SECRET_FIELDS):
                 attrs[SECRET_PREFIX + spec.name] = secret_form_field(
-                    spec, is_set=bool(stored.get(spec.name))
+                    spec,
+                    is_set=bool(stored.get(spec.name)),
+                    shown=str(stored.get(spec.name) or "") if spec.kind == "text" else "",
                 )
             options = obj.options if obj is not None else {}
             for spec in cls.option_fields:
@@ -235,6 +344,8 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         form = self.get_form(request, obj)
         base = ["name", "kind", "base_url", "enabled", "lock_card_on_disown"]
+        if FIELDS_FOR in form.base_fields:
+            base.append(FIELDS_FOR)
         secrets = [f for f in form.base_fields if f.startswith(SECRET_PREFIX)]
         options = [f for f in form.base_fields if f.startswith(OPTION_PREFIX)]
         sets: list[Any] = [(None, {"fields": base})]
@@ -441,11 +552,29 @@ class CardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(RevealSwitch)
 class RevealSwitchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The one global switch: add it once, change it, never delete it. Changes are audited."""
+    """The one global switch, "Reveals for everyone: on/paused" at the top of the Cards section
+    (`CardrevealAdminSite.get_app_list`): add it once, change it, never delete it. Its list
+    opens the switch itself. Changes are audited."""
 
     list_display = ["__str__", "reveals_enabled", "note", "updated_at"]
     fields = ["reveals_enabled", "note", "updated_at"]
     readonly_fields = ["updated_at"]
+
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """A list of one row is a detour: open the switch (or add it, when there is none yet)."""
+        switch = RevealSwitch.objects.filter(pk=RevealSwitch.SINGLETON_ID).first()
+        if switch is not None and self.has_view_or_change_permission(request, switch):
+            return redirect(
+                reverse(f"{self.admin_site.name}:cards_revealswitch_change", args=[switch.pk]),
+                permanent=False,
+            )
+        if switch is None and self.has_add_permission(request):
+            return redirect(
+                reverse(f"{self.admin_site.name}:cards_revealswitch_add"), permanent=False
+            )
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and not RevealSwitch.objects.exists()

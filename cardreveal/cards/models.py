@@ -175,12 +175,34 @@ class Card(models.Model):
     def clean(self) -> None:
         if self.binding_id is None:
             return
-        errors: dict[str, Any] = {}
         ref_errors = reference_errors(self.binding.kind, self.reference)
         if ref_errors:
-            errors["reference"] = ref_errors
-        if errors:
-            raise ValidationError(errors)
+            raise ValidationError({"reference": ref_errors})
+        other = self.card_with_same_reference()
+        if other is not None:
+            message = (
+                f"This reference is already used on {self.binding.name} by "
+                f"{other.owner.get_username()}'s card “{other}”: at the provider it is one card, "
+                "so it can belong to one cardholder's card here. Check the reference, or change "
+                "or delete that card first."
+            )
+            raise ValidationError({"reference": ValidationError(message, code="reference_in_use")})
+
+    def card_with_same_reference(self) -> Card | None:
+        """Another card on this card's binding with the same provider reference, or None.
+
+        Compares the reference's fields, not its JSON text, so key order does not matter. Call
+        after `reference_errors` found nothing: the field names become lookups.
+        """
+        if not isinstance(self.reference, dict) or not self.reference:
+            return None
+        same_fields = {f"reference__{name}": value for name, value in self.reference.items()}
+        candidates = (
+            Card.objects.filter(binding_id=self.binding_id, **same_fields)
+            .exclude(pk=self.pk)
+            .select_related("owner")
+        )
+        return next((card for card in candidates if card.reference == self.reference), None)
 
 
 class RevealSwitch(models.Model):
@@ -190,8 +212,10 @@ class RevealSwitch(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON_ID, editable=False)
     reveals_enabled = models.BooleanField(
+        "reveals on for everyone",
         default=True,
-        help_text="Untick to pause CVV reveals for every card and every user, at once.",
+        help_text="Untick to pause CVV reveals for every card and every user, at once; tick to "
+        "let them start again.",
     )
     note = models.CharField(
         max_length=200, blank=True, help_text="Why reveals are paused (seen by admins only)."
@@ -199,14 +223,21 @@ class RevealSwitch(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "global reveal switch"
+        verbose_name = "reveals for everyone"
+        verbose_name_plural = "reveals for everyone"
 
     def __str__(self) -> str:
-        return "Reveals on" if self.reveals_enabled else "Reveals paused for everyone"
+        return self.state_name(self)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         self.pk = self.SINGLETON_ID
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def state_name(switch: RevealSwitch | None) -> str:
+        """The switch named by its state, as the admin shows it; no row means on."""
+        paused = switch is not None and not switch.reveals_enabled
+        return f"Reveals for everyone: {'paused' if paused else 'on'}"
 
 
 class BindingTestCard(models.Model):
@@ -248,3 +279,9 @@ class BindingTestCard(models.Model):
                 )
         if errors:
             raise ValidationError({"reference": errors})
+
+    @staticmethod
+    def state_name(switch: RevealSwitch | None) -> str:
+        """The switch named by its state, as the admin shows it; no row means on."""
+        paused = switch is not None and not switch.reveals_enabled
+        return f"Reveals for everyone: {'paused' if paused else 'on'}"

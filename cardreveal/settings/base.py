@@ -14,7 +14,8 @@ VAR_DIR = BASE_DIR / "var"
 
 # ------------------------------------------------------------------------------ apps
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin, its site being ours: one-step OTP sign-in (cardreveal/admin_site.py).
+    "cardreveal.admin_apps.CardrevealAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -32,8 +32,10 @@ def test_admin_refuses_staff_without_otp(client, staff):
     assert "/admin/login/" in response["Location"]
 
 
-def test_admin_login_page_asks_for_otp_token(client):
-    assert b"otp_token" in client.get("/admin/login/").content
+def test_admin_login_page_asks_for_a_code_with_the_password(client):
+    body = client.get("/admin/login/").content
+    assert b'name="password"' in body
+    assert b'name="code"' in body
 
 
 def test_verified_staff_sees_the_admin(admin_client):
@@ -42,15 +44,16 @@ def test_verified_staff_sees_the_admin(admin_client):
     assert "Reveal events" in body
 
 
-def test_binding_change_form_never_shows_secrets(admin_client, make_binding):
+def test_binding_change_form_shows_identifiers_but_never_secrets(admin_client, make_binding):
     binding = make_binding("mastercard")
     body = admin_client.get(f"/admin/cards/providerbinding/{binding.pk}/change/").content.decode()
-    consumer_key = binding.secrets["consumer_key"]
-    password = binding.secrets["signing_key_password"]
-    assert consumer_key not in body
-    assert password not in body
+    assert binding.secrets["signing_key_password"] not in body
+    assert binding.secrets["decryption_key_password"] not in body
+    assert binding.secrets["signing_key_p12"] not in body
     assert "Stored; leave blank to keep it." in body
     assert 'name="secret__signing_key_p12"' in body
+    # the consumer key is an identifier sent in every request, not a secret: shown as stored
+    assert f'value="{binding.secrets["consumer_key"]}"' in body
 
 
 def test_binding_secrets_are_encrypted_at_rest(make_binding):

@@ -113,8 +113,10 @@ def test_admins_pause_reveals_in_the_admin_and_it_is_audited(
     browser = Client()
     sign_in(browser, alice, clock)
     switch, _ = RevealSwitch.objects.get_or_create(pk=RevealSwitch.SINGLETON_ID)
-    listing = admin_client.get("/admin/cards/revealswitch/")
-    assert "Reveals on" in listing.content.decode()
+    index = admin_client.get("/admin/").content.decode()
+    assert "Reveals for everyone: on" in index
+    opened = admin_client.get("/admin/cards/revealswitch/")  # the list opens the one switch
+    assert opened["Location"] == f"/admin/cards/revealswitch/{switch.pk}/change/"
     response = admin_client.post(
         f"/admin/cards/revealswitch/{switch.pk}/change/",
         {"note": "incident 42"},  # the box unticked
@@ -124,7 +126,8 @@ def test_admins_pause_reveals_in_the_admin_and_it_is_audited(
     change = AuthEvent.objects.get(event=AuthEvent.Event.ADMIN_CHANGE)
     assert change.user == staff[0]
     assert change.resource == "cards.revealswitch:1"
-    assert "Reveals enabled" in change.detail
+    assert "Reveals on for everyone" in change.detail
+    assert "Reveals for everyone: paused" in admin_client.get("/admin/").content.decode()
 
 
 def test_the_switch_cannot_be_deleted_or_duplicated_in_the_admin(admin_client):
@@ -174,3 +177,18 @@ def test_moving_the_switch_back_to_audit_keeps_a_paused_site_paused():
     )
     migrate()
     assert not reveals_globally_enabled()
+
+
+def test_the_switch_is_named_by_its_state_first_in_the_cards_section(admin_client):
+    index = admin_client.get("/admin/").content.decode()
+    section = index[index.index("Cards and providers") :]
+    assert section.index("Reveals for everyone: on") < section.index(">Cards<")
+    assert 'href="/admin/cards/revealswitch/1/change/"' in section
+
+
+def test_without_a_switch_row_the_admin_says_on_and_offers_to_add_it(admin_client):
+    RevealSwitch.objects.all().delete()
+    assert "Reveals for everyone: on" in admin_client.get("/admin/").content.decode()
+    assert admin_client.get("/admin/cards/revealswitch/")["Location"] == (
+        "/admin/cards/revealswitch/add/"
+    )
