@@ -48,7 +48,7 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ProviderBinding
-        fields = ["name", "kind", "base_url", "enabled"]
+        fields = ["name", "issuer_name", "kind", "base_url", "enabled"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -125,7 +125,15 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
 @admin.register(ProviderBinding)
 class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "kind", "base_url", "enabled", "breaker_state", "updated_at"]
+    list_display = [
+        "name",
+        "issuer_name",
+        "kind",
+        "base_url",
+        "enabled",
+        "breaker_state",
+        "updated_at",
+    ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     actions = ["check_connection", "disable_bindings", "enable_bindings", "close_breakers"]
@@ -201,7 +209,7 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         form = self.get_form(request, obj)
-        base = ["name", "kind", "base_url", "enabled"]
+        base = ["name", "issuer_name", "kind", "base_url", "enabled"]
         secrets = [f for f in form.base_fields if f.startswith(SECRET_PREFIX)]
         options = [f for f in form.base_fields if f.startswith(OPTION_PREFIX)]
         sets: list[Any] = [(None, {"fields": base})]
