@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from base64 import b32encode
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,7 +104,7 @@ class Command(BaseCommand):
             }
             devices = {name: self._totp(user) for name, user in users.items()}
             admin_codes = replace_backup_codes(user=users[ADMIN])
-            kept: set[int] = set()
+            kept: set[uuid.UUID] = set()
             plan: list[DemoCard] = []
             for emulator in all_emulators(state):
                 if emulator.kind not in provider_kinds():
@@ -126,7 +127,7 @@ class Command(BaseCommand):
             Card.objects.filter(owner__in=users.values()).exclude(pk__in=kept).delete()
         self._print(options["app_url"], logins, devices, admin_codes, plan)
 
-    def _card(self, owner: User, binding: ProviderBinding, demo_card: DemoCard) -> Any:
+    def _card(self, owner: User, binding: ProviderBinding, demo_card: DemoCard) -> uuid.UUID:
         seeded = demo_card.seeded
         card, _ = Card.objects.update_or_create(
             owner=owner,
