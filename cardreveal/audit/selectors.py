@@ -73,7 +73,7 @@ class ActivityItem:
     channel: str
     client_ip: str
     user_agent: str
-    device: str  # the browser or app, as a person would name it
+    device: str  # the browser or app, as a person would name it; "" for the bank's own work
 
 
 def _reveal_item(event: RevealEvent) -> ActivityItem:
@@ -87,7 +87,7 @@ def _reveal_item(event: RevealEvent) -> ActivityItem:
         channel=event.get_channel_display(),
         client_ip=event.client_ip or "",
         user_agent=event.user_agent,
-        device=device_name(event.user_agent),
+        device=device_name(event.user_agent) if event.user_agent else "",
     )
 
 
@@ -109,7 +109,7 @@ def _auth_item(event: AuthEvent) -> ActivityItem:
         channel=event.get_channel_display(),
         client_ip=event.client_ip or "",
         user_agent=event.user_agent,
-        device=device_name(event.user_agent),
+        device=device_name(event.user_agent) if event.user_agent else "",
     )
 
 
