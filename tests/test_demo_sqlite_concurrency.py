@@ -350,7 +350,7 @@ def test_demo_on_sqlite_saves_every_admin_change_while_cardholders_reveal(
     )
     opened = [client_key.open(r.body["sealed"]) for r in run.reveals if r.status == 200]
     assert opened, f"no reveal succeeded: {summary}"
-    assert set(opened) == {"347"}
+    assert set(opened) <= {"347", "582"}  # the sandbox's CVCs of alice's and bob's cards
     for refusal in (r for r in run.reveals if r.status != 200):
         assert 400 <= refusal.status < 500, summary
         assert refusal.body["error"]["code"], refusal
