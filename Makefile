@@ -17,12 +17,15 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-## run: install, migrate SQLite, load the demo, start the sandbox and the app, print the logins.
+## run: install, migrate SQLite, load the demo, print the logins, start the sandbox and the app;
+## the address to open comes last, once both listen (demo_open).
 run: install
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py load_demo --sandbox-url http://127.0.0.1:$(SANDBOX_PORT) --app-url http://127.0.0.1:$(APP_PORT)
 	@$(PY) -m providers.sandbox --port $(SANDBOX_PORT) --state var/sandbox & \
-	  SANDBOX_PID=$$!; trap 'kill $$SANDBOX_PID 2>/dev/null' EXIT INT TERM; \
+	  SANDBOX_PID=$$!; \
+	  $(PY) manage.py demo_open --app-url http://127.0.0.1:$(APP_PORT) --sandbox-url http://127.0.0.1:$(SANDBOX_PORT) & \
+	  OPEN_PID=$$!; trap 'kill $$SANDBOX_PID $$OPEN_PID 2>/dev/null' EXIT INT TERM; \
 	  $(PY) manage.py runserver 127.0.0.1:$(APP_PORT) --noreload
 
 ## sandbox: only the provider emulators, on $(SANDBOX_PORT).

@@ -197,6 +197,7 @@ def make_binding(sandbox: RunningSandbox, db: None) -> Callable[..., object]:
         emulator = sandbox.emulator(kind)
         return ProviderBinding.objects.create(
             name=f"{kind} test {ProviderBinding.objects.count()}",
+            issuer_name="Test Bank",
             kind=kind,
             base_url=sandbox.url_for(kind),
             secrets=encoded_secrets(kind, emulator.binding_secrets()),

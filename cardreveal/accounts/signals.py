@@ -10,6 +10,12 @@ from __future__ import annotations
 
 from django.dispatch import Signal
 
+# Both sign-in steps passed: the password, then a code from the authenticator (or a backup code,
+# or the first code of an enrolment). kwargs: user, device (the one that took the code), client.
+# Django's `user_logged_in` marks the password step alone, except where the code came with the
+# password (django-otp's forms set `user.otp_device` first, as the admin's sign-in does).
+sign_in_verified = Signal()
+
 # The user reached the failure threshold. kwargs: user, locked_until (aware datetime),
 # failures (int), trigger ("password" or "otp"), client.
 account_locked = Signal()

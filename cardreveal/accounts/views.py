@@ -17,7 +17,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
-from django_otp import login as otp_login
 
 from cardreveal.accounts.cooloff import reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
@@ -32,6 +31,7 @@ from cardreveal.accounts.otp import (
     throttle_message,
     verify_sign_in_code,
 )
+from cardreveal.accounts.sign_in import sign_in_finish
 from cardreveal.client_info import client_info
 
 
@@ -82,8 +82,12 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             client=client_info(request, channel="web"),
         )
         if check.ok:
-            otp_login(request, check.device)
-            request.session.cycle_key()
+            sign_in_finish(
+                request=request,
+                user=signed_in_user(request),
+                device=check.device,
+                client=client_info(request, channel="web"),
+            )
             return redirect(_safe_next(request))
         locked_until = check.locked_until
         form.add_error("code", _sign_in_refusal(check))
@@ -125,8 +129,12 @@ def enrol(request: HttpRequest) -> HttpResponse:
             user=signed_in_user(request), code=form.cleaned_data["code"]
         )
         if confirmed is not None:
-            otp_login(request, confirmed)
-            request.session.cycle_key()
+            sign_in_finish(
+                request=request,
+                user=signed_in_user(request),
+                device=confirmed,
+                client=client_info(request, channel="web"),
+            )
             # Shown once, in this response only: never stored in the session or messages.
             return render(
                 request,

@@ -23,10 +23,13 @@ from knox.settings import knox_settings
 
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.lockout import lock_message, locked_until_for_username, seconds_until
+from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
 from cardreveal.accounts.sessions import user_sessions_end
+from cardreveal.accounts.signals import sign_in_verified
 from cardreveal.api.models import ApiToken
 from cardreveal.audit.services import escape_control
+from cardreveal.client_info import client_info
 from cardreveal.errors import ServiceError
 from providers.sensitive import Sensitive
 
@@ -70,7 +73,7 @@ def api_login(
     so it cannot be reused, here or for a reveal. Raises ServiceError: `invalid_credentials` (400)
     for any wrong password, code or username alike, so the answer never says which was wrong;
     `account_locked` (423, with Retry-After) while the account is locked, as the web says it.
-    Sends `user_logged_in` on success.
+    Sends `user_logged_in` and `sign_in_verified` on success.
     """
     user = authenticate(request, username=username, password=password)
     if user is None:
@@ -85,6 +88,12 @@ def api_login(
         device_name=device_name or request.headers.get("User-Agent", ""),
     )
     _send_without_starting_a_session(request, user)
+    sign_in_verified.send(
+        sender=AccountSecurity,
+        user=user,
+        device=check.device,
+        client=client_info(request, channel="api"),
+    )
     return issued
 
 

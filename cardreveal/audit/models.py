@@ -171,6 +171,7 @@ class AuthEvent(ChainedRecord):
 
     class Event(models.TextChoices):
         LOGIN = "login", "Signed in"
+        PASSWORD_ACCEPTED = "password_accepted", "Password accepted"
         LOGIN_FAILED = "login_failed", "Sign-in failed"
         LOGOUT = "logout", "Signed out"
         OTP_FAILED = "otp_failed", "Code refused"

@@ -38,9 +38,15 @@ def _client(request: HttpRequest | None = None, client: ClientInfo | None = None
 
 
 def on_logged_in(sender: object, request: HttpRequest | None, user: User, **kwargs: Any) -> None:
-    """Password accepted (the first sign-in step; the code step is audited on failure)."""
+    """The password was accepted. That is a sign-in only when the code came with it (django-otp's
+    forms set `user.otp_device` before Django's login, as the admin's sign-in does); otherwise
+    the code step follows and `sign_in_verified` records the sign-in."""
+    verified = getattr(user, "otp_device", None) is not None
     auth_event_record(
-        event=Event.LOGIN, outcome=Outcome.SUCCESS, user=user, client=_client(request)
+        event=Event.LOGIN if verified else Event.PASSWORD_ACCEPTED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(request),
     )
 
 
@@ -76,6 +82,15 @@ def on_login_failed(
 
 
 # ------------------------------------------------------------------------------ accounts app
+
+
+def on_sign_in_verified(
+    sender: object, user: User, client: ClientInfo | None = None, **kwargs: Any
+) -> None:
+    """Both sign-in steps passed: the one "Signed in" record of a sign-in."""
+    auth_event_record(
+        event=Event.LOGIN, outcome=Outcome.SUCCESS, user=user, client=_client(client=client)
+    )
 
 
 def on_otp_failed(
@@ -244,6 +259,7 @@ def connect() -> None:
     user_logged_in.connect(on_logged_in, dispatch_uid=uid + "logged_in")
     user_logged_out.connect(on_logged_out, dispatch_uid=uid + "logged_out")
     user_login_failed.connect(on_login_failed, dispatch_uid=uid + "login_failed")
+    account_signals.sign_in_verified.connect(on_sign_in_verified, dispatch_uid=uid + "verified")
     account_signals.otp_failed.connect(on_otp_failed, dispatch_uid=uid + "otp_failed")
     account_signals.otp_replay_rejected.connect(
         on_otp_replay_rejected, dispatch_uid=uid + "otp_replay"

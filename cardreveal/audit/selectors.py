@@ -5,17 +5,21 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from heapq import merge
+from typing import TYPE_CHECKING, overload
 
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
 from cardreveal.audit.models import AuthEvent, RevealEvent
 from cardreveal.audit.texts import reason_text
+from cardreveal.client_info import device_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# Account events a cardholder sees about themselves; admin work and sign-outs are not shown.
+# Account events a cardholder sees about themselves; admin work and sign-outs are not shown, nor
+# a password accepted without the code step ("Signed in" is written once both steps passed).
 CARDHOLDER_AUTH_EVENTS = (
     AuthEvent.Event.LOGIN,
     AuthEvent.Event.LOGIN_FAILED,
@@ -38,11 +42,27 @@ def reveal_events_for_user(*, user: User, limit: int = 100) -> QuerySet[RevealEv
     return RevealEvent.objects.filter(user=user).order_by("-created_at", "-seq")[:limit]
 
 
+# A code refused at a reveal is written twice: as the reveal's own record ("Not shown: Wrong
+# code") and as an account event for the lockout's trail. The activity page shows it once.
+REVEAL_STEP = "step:reveal"
+ACTIVITY_PAGE_SIZE = 25
+
+
+def _cardholder_auth_events(*, user: User) -> QuerySet[AuthEvent]:
+    return (
+        AuthEvent.objects.filter(user=user, event__in=CARDHOLDER_AUTH_EVENTS)
+        .exclude(
+            event__in=(AuthEvent.Event.OTP_FAILED, AuthEvent.Event.OTP_REPLAY_REJECTED),
+            resource=REVEAL_STEP,
+        )
+        .order_by("-created_at", "-seq")
+    )
+
+
 def auth_events_for_user(*, user: User, limit: int = 100) -> QuerySet[AuthEvent]:
-    """The user's own sign-ins and account security events, newest first."""
-    return AuthEvent.objects.filter(user=user, event__in=CARDHOLDER_AUTH_EVENTS).order_by(
-        "-created_at", "-seq"
-    )[:limit]
+    """The user's own sign-ins and account security events, newest first; a code refused at a
+    reveal is left to the reveal's own record."""
+    return _cardholder_auth_events(user=user)[:limit]
 
 
 @dataclass(frozen=True)
@@ -57,6 +77,7 @@ class ActivityItem:
     channel: str
     client_ip: str
     user_agent: str
+    device: str  # the browser or app, as a person would name it; "" for the bank's own work
 
 
 def _reveal_item(event: RevealEvent) -> ActivityItem:
@@ -70,6 +91,7 @@ def _reveal_item(event: RevealEvent) -> ActivityItem:
         channel=event.get_channel_display(),
         client_ip=event.client_ip or "",
         user_agent=event.user_agent,
+        device=device_name(event.user_agent) if event.user_agent else "",
     )
 
 
@@ -98,18 +120,54 @@ def _auth_item(event: AuthEvent, card_labels: dict[str, str]) -> ActivityItem:
         channel=event.get_channel_display(),
         client_ip=event.client_ip or "",
         user_agent=event.user_agent,
+        device=device_name(event.user_agent) if event.user_agent else "",
     )
+
+
+class _MergedActivity:
+    """The user's reveal records and account events as one newest-first sequence that a
+    `Paginator` can count and slice: a slice reads only the newest rows of each table it needs."""
+
+    def __init__(self, *, user: User) -> None:
+        self.user = user
+        self.reveals = RevealEvent.objects.filter(user=user).order_by("-created_at", "-seq")
+        self.account = _cardholder_auth_events(user=user)
+
+    def count(self) -> int:
+        return self.reveals.count() + self.account.count()
+
+    @overload
+    def __getitem__(self, index: int) -> ActivityItem: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[ActivityItem]: ...
+    def __getitem__(self, index: int | slice) -> ActivityItem | list[ActivityItem]:
+        if isinstance(index, int):
+            return self[index : index + 1][0]
+        stop = index.stop if index.stop is not None else self.count()
+        account = list(self.account[:stop])
+        labels = _card_labels(user=self.user, events=account)
+        merged = merge(
+            (_reveal_item(e) for e in self.reveals[:stop]),
+            (_auth_item(e, labels) for e in account),
+            key=lambda item: item.when,
+            reverse=True,
+        )
+        return list(merged)[index]
+
+
+def activity_page_for_user(
+    *, user: User, page: int | str | None = 1, per_page: int = ACTIVITY_PAGE_SIZE
+) -> Page:  # type: ignore[type-arg]
+    """One page of the user's reveals, sign-ins and account security events, newest first, each
+    event once. `page` is taken as Django's `Paginator.get_page` takes it: anything that is not
+    a page number gives the first page, a number past the end the last."""
+    return Paginator(_MergedActivity(user=user), per_page).get_page(page)  # type: ignore[arg-type]
 
 
 def activity_for_user(*, user: User, limit: int = 100) -> list[ActivityItem]:
     """The user's reveals, sign-ins and account security events, merged newest first, at most
     `limit` lines."""
-    items = [_reveal_item(e) for e in reveal_events_for_user(user=user, limit=limit)]
-    auth_events = list(auth_events_for_user(user=user, limit=limit))
-    labels = _card_labels(user=user, events=auth_events)
-    items += [_auth_item(e, labels) for e in auth_events]
-    items.sort(key=lambda item: item.when, reverse=True)
-    return items[:limit]
+    return _MergedActivity(user=user)[:limit]
 
 
 def _card_labels(*, user: User, events: list[AuthEvent]) -> dict[str, str]:

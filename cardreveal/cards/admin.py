@@ -87,7 +87,7 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
 
     class Meta:
         model = ProviderBinding
-        fields = ["name", "kind", "base_url", "enabled", "lock_card_on_disown"]
+        fields = ["name", "issuer_name", "kind", "base_url", "enabled", "lock_card_on_disown"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -227,7 +227,15 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     class Media:
         js = ["js/binding_kind.js"]
 
-    list_display = ["name", "kind", "base_url", "enabled", "breaker_state", "updated_at"]
+    list_display = [
+        "name",
+        "issuer_name",
+        "kind",
+        "base_url",
+        "enabled",
+        "breaker_state",
+        "updated_at",
+    ]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
     actions = ["check_connection", "disable_bindings", "enable_bindings", "close_breakers"]
@@ -343,7 +351,7 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         form = self.get_form(request, obj)
-        base = ["name", "kind", "base_url", "enabled", "lock_card_on_disown"]
+        base = ["name", "issuer_name", "kind", "base_url", "enabled", "lock_card_on_disown"]
         if FIELDS_FOR in form.base_fields:
             base.append(FIELDS_FOR)
         secrets = [f for f in form.base_fields if f.startswith(SECRET_PREFIX)]

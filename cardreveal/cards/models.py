@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 
 from cardreveal.encryption import EncryptedJSONField
 from providers.registry import provider_class, provider_kinds
@@ -20,6 +21,12 @@ class ProviderBinding(models.Model):
     """One configured connection to an issuer-processor: which provider, where, with which secrets."""
 
     name = models.CharField(max_length=100, unique=True)
+    issuer_name = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="The bank's name as its cardholders know it, shown on their card list as the "
+        "card's issuer (e.g. Northwind Bank). Left blank, cardholders see no issuer.",
+    )
     kind = models.CharField(
         max_length=30, help_text="The provider module, e.g. mastercard, thredd, netxd, juspay."
     )
@@ -171,6 +178,13 @@ class Card(models.Model):
     @property
     def expiry_display(self) -> str:
         return f"{self.expiry_month:02d}/{self.expiry_year % 100:02d}"
+
+    @property
+    def is_expired(self) -> bool:
+        """True once the expiry month is over (a card is valid through the last day of its month),
+        by today's date in the site's time zone."""
+        today = timezone.localdate()
+        return (self.expiry_year, self.expiry_month) < (today.year, today.month)
 
     def clean(self) -> None:
         if self.binding_id is None:

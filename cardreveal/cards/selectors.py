@@ -25,7 +25,7 @@ LISTED_FIELDS = (
     "expiry_month",
     "expiry_year",
     "reveal_enabled",
-    "binding__name",
+    "binding__issuer_name",
     "binding__enabled",
 )
 

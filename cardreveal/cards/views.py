@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.lockout import seconds_until, utc_clock
-from cardreveal.audit.selectors import activity_for_user
+from cardreveal.audit.selectors import activity_page_for_user
 from cardreveal.cards.availability import card_list_availability, reveal_availability
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import client_info
@@ -95,9 +95,7 @@ def card_reveal(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
 @require_GET
 @verified_required
 def activity(request: HttpRequest) -> HttpResponse:
-    """The cardholder's reveal attempts, sign-ins and account security events, newest first."""
-    return render(
-        request,
-        "cards/activity.html",
-        {"items": activity_for_user(user=signed_in_user(request))},
-    )
+    """The cardholder's reveal attempts, sign-ins and account security events, newest first, a
+    page at a time (?page=2)."""
+    page = activity_page_for_user(user=signed_in_user(request), page=request.GET.get("page"))
+    return render(request, "cards/activity.html", {"page": page, "items": page.object_list})

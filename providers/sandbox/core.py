@@ -49,7 +49,8 @@ class SandboxCard:
     """A seeded card: its reference at the provider, what the emulator answers, and demo labels.
 
     `behaviour` is "ok" or a fault name the emulator understands (e.g. "not_found", "server_error",
-    "rate_limited", "unauthorized", "slow", "malformed").
+    "rate_limited", "unauthorized", "slow", "malformed"). A `cvv` never echoes `last4` (neither holds
+    the other, nor do they end alike): the demo shows both on one page, and an echo looks made up.
     """
 
     reference: dict[str, str]

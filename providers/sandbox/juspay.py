@@ -130,10 +130,10 @@ class JuspayEmulator(Emulator):
     def seed_cards(self) -> list[SandboxCard]:
         """Two happy cards (the docs' sample payoutId Juspay123456789 -> 119) and one per fault."""
 
-        def fault(behaviour: str, label: str, last4: str) -> SandboxCard:
+        def fault(behaviour: str, label: str, last4: str, cvv: str) -> SandboxCard:
             return SandboxCard(
                 {"payout_id": f"JuspayFault{last4}"},
-                last4[1:],
+                cvv,
                 6,
                 2029,
                 label=f"JusBiz fault: {label}",
@@ -161,12 +161,12 @@ class JuspayEmulator(Emulator):
                 brand="mastercard",
                 last4="7730",
             ),
-            fault("unauthorized", "401", "0401"),
-            fault("rate_limited", "429", "0429"),
-            fault("server_error", "500", "0500"),
-            fault("slow", "slow", "0504"),
-            fault("malformed", "malformed", "0502"),
-            fault("failure", "FAILURE status", "0422"),
+            fault("unauthorized", "401", "0401", "853"),
+            fault("rate_limited", "429", "0429", "196"),
+            fault("server_error", "500", "0500", "372"),
+            fault("slow", "slow", "0504", "648"),
+            fault("malformed", "malformed", "0502", "215"),
+            fault("failure", "FAILURE status", "0422", "934"),
         ]
 
     def binding_secrets(self) -> dict[str, str | bytes]:

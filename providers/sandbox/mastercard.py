@@ -239,11 +239,11 @@ class MastercardEmulator(Emulator):
             card("70001", "347", "0001", "Mastercard sandbox card"),
             card("70002", "582", "4417", "Everyday debit", month=11, year=2028),
             card("70003", "9016", "8830", "Travel credit", month=1, year=2031),
-            card("79401", "401", "9401", "Fault: unauthorized", "unauthorized"),
-            card("79429", "429", "9429", "Fault: rate limited", "rate_limited"),
-            card("79500", "500", "9500", "Fault: server error", "server_error"),
-            card("79504", "504", "9504", "Fault: slow answer", "slow"),
-            card("79600", "600", "9600", "Fault: malformed body", "malformed"),
+            card("79401", "618", "9401", "Fault: unauthorized", "unauthorized"),
+            card("79429", "273", "9429", "Fault: rate limited", "rate_limited"),
+            card("79500", "835", "9500", "Fault: server error", "server_error"),
+            card("79504", "492", "9504", "Fault: slow answer", "slow"),
+            card("79600", "760", "9600", "Fault: malformed body", "malformed"),
         ]
 
     def binding_secrets(self) -> dict[str, str | bytes]:

@@ -195,8 +195,8 @@ class NetxdEmulator(Emulator):
             )
 
         return [
-            card(1, "123", label="NetXD demo card", last4="4123"),
-            card(2, "4567", label="NetXD demo card (4-digit code)", last4="4567"),
+            card(1, "123", label="NetXD demo card", last4="4780"),
+            card(2, "4567", label="NetXD demo card (4-digit code)", last4="2291"),
             card(11, "111", behaviour="unauthorized"),
             card(12, "112", behaviour="rate_limited"),
             card(13, "113", behaviour="server_error"),

@@ -113,9 +113,9 @@ class ThreddEmulator(Emulator):
     def seed_cards(self) -> list[SandboxCard]:
         """Two happy cards (the documented sample token 103169946 -> 955) and one per fault."""
 
-        def fault(public_token: str, behaviour: str, label: str) -> SandboxCard:
+        def fault(public_token: str, cvv: str, behaviour: str, label: str) -> SandboxCard:
             return SandboxCard(
-                {"public_token": public_token}, public_token[-3:], 5, 2029,
+                {"public_token": public_token}, cvv, 5, 2029,
                 label=f"Thredd fault: {label}", last4=public_token[-4:], behaviour=behaviour,
             )  # fmt: skip
 
@@ -128,12 +128,12 @@ class ThreddEmulator(Emulator):
                 {"public_token": "111191022"}, "318", 11, 2028,
                 label="Thredd travel card", brand="mastercard", last4="3644",
             ),
-            fault("900000423", "cvv_blocked", "CVV blocked"),
-            fault("900000401", "unauthorized", "401"),
-            fault("900000429", "rate_limited", "429"),
-            fault("900000500", "server_error", "500"),
-            fault("900000504", "slow", "slow answer"),
-            fault("900000502", "malformed", "malformed body"),
+            fault("900000423", "761", "cvv_blocked", "CVV blocked"),
+            fault("900000401", "284", "unauthorized", "401"),
+            fault("900000429", "539", "rate_limited", "429"),
+            fault("900000500", "917", "server_error", "500"),
+            fault("900000504", "346", "slow", "slow answer"),
+            fault("900000502", "628", "malformed", "malformed body"),
         ]  # fmt: skip
 
     def binding_secrets(self) -> dict[str, str | bytes]:

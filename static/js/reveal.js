@@ -388,4 +388,10 @@
   });
   window.addEventListener("pagehide", function () { wipe("The security code is hidden."); });
   document.addEventListener("freeze", function () { wipe("The security code is hidden."); });
+
+  // The code field is what the page is for: the cursor waits there (as autofocus would, but only
+  // once the form is shown, and not when the field is disabled or focus is already elsewhere).
+  if (!codeInput.disabled && (document.activeElement === document.body || !document.activeElement)) {
+    codeInput.focus();
+  }
 })();

@@ -46,11 +46,54 @@ def assert_from_the_web_request(event: AuthEvent) -> None:
 # ---------------------------------------------------------------------------------- sign-in
 
 
-def test_a_password_sign_in_is_one_success_record(client, alice):
+def test_a_password_alone_is_recorded_as_accepted_not_as_signed_in(client, alice):
     client.post("/accounts/login/", {"username": "alice", "password": alice.password}, **WEB)
+    event = only(Event.PASSWORD_ACCEPTED)
+    assert (event.user, event.username, event.outcome) == (alice.user, "alice", "success")
+    assert_from_the_web_request(event)
+    assert events(Event.LOGIN) == []
+
+
+def test_a_sign_in_is_one_signed_in_record_written_after_the_code_step(client, alice, clock):
+    client.post("/accounts/login/", {"username": "alice", "password": alice.password}, **WEB)
+    client.post("/accounts/verify/", {"code": totp_code(alice.device, clock)}, **WEB)
     event = only(Event.LOGIN)
     assert (event.user, event.username, event.outcome) == (alice.user, "alice", "success")
     assert_from_the_web_request(event)
+    assert event.seq > only(Event.PASSWORD_ACCEPTED).seq
+
+
+def test_an_api_sign_in_is_one_signed_in_record(client, alice, clock):
+    client.post(
+        "/api/v1/auth/login",
+        {
+            "username": "alice",
+            "password": alice.password,
+            "otp_code": totp_code(alice.device, clock),
+            "device_name": "test",
+        },
+        content_type="application/json",
+        **WEB,
+    )
+    event = only(Event.LOGIN)
+    assert (event.user, event.channel) == (alice.user, "api")
+
+
+def test_an_admin_sign_in_with_password_and_code_together_is_one_signed_in_record(staff, clock):
+    user, device = staff
+    Client().post(
+        "/admin/login/?next=/admin/",
+        {
+            "username": "root",
+            "password": "pw-root-long-enough",
+            "otp_device": device.persistent_id,
+            "otp_token": totp_code(device, clock),
+        },
+        **WEB,
+    )
+    event = only(Event.LOGIN)
+    assert (event.user, event.outcome) == (user, "success")
+    assert events(Event.PASSWORD_ACCEPTED) == []
 
 
 def test_a_wrong_password_is_recorded_against_the_account(client, alice):

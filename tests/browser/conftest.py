@@ -114,14 +114,25 @@ class BrowserRun:
         return [r for r in self.responses if r.url.endswith(path_suffix)]
 
 
+# A phone-sized browser: 390 px wide, touch, no hover (open_browser(**PHONE)).
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "is_mobile": True,
+    "has_touch": True,
+}
+
+
 @pytest.fixture
 def open_browser(browser: Any, live_server: Any) -> Iterator[Callable[..., BrowserRun]]:
-    """open_browser(java_script_enabled=True) -> a BrowserRun on the live server, recording."""
+    """open_browser(java_script_enabled=True, **context_options) -> a BrowserRun on the live
+    server, recording. context_options are Playwright's new_context ones (color_scheme="dark",
+    timezone_id, **PHONE); the default is a 1100 x 820 desktop window."""
     contexts: list[Any] = []
 
-    def make(*, java_script_enabled: bool = True) -> BrowserRun:
+    def make(*, java_script_enabled: bool = True, **context_options: Any) -> BrowserRun:
         context = browser.new_context(
-            java_script_enabled=java_script_enabled, viewport={"width": 1100, "height": 820}
+            java_script_enabled=java_script_enabled,
+            **{"viewport": {"width": 1100, "height": 820}, **context_options},
         )
         contexts.append(context)
         page = context.new_page()
@@ -162,6 +173,14 @@ def open_browser(browser: Any, live_server: Any) -> Iterator[Callable[..., Brows
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def axe() -> str:
+    """axe-core's axe.min.js (tests/browser/axe.py), for axe_violations(page, axe)."""
+    from tests.browser.axe import axe_script
+
+    return axe_script()
 
 
 @pytest.fixture

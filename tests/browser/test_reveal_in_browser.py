@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import pytest
@@ -16,9 +14,6 @@ from tests.browser.conftest import WAIT_MS, holds_cvv
 from tests.conftest import totp_code
 
 pytestmark = pytest.mark.browser
-
-# Set CARDREVEAL_SCREENSHOTS to a folder (docs/screenshots) to refresh the README's screenshots.
-SCREENSHOTS = os.environ.get("CARDREVEAL_SCREENSHOTS", "")
 
 # Everything a page can keep about itself: the markup with every attribute, the text, both web
 # storages, the IndexedDB database names and the cookies script can read.
@@ -73,12 +68,6 @@ def assert_clean_run(run) -> None:
     assert run.console_errors == []
 
 
-def screenshot(run, name: str) -> None:
-    if SCREENSHOTS:
-        Path(SCREENSHOTS).mkdir(parents=True, exist_ok=True)
-        run.page.screenshot(path=str(Path(SCREENSHOTS) / name), full_page=True)
-
-
 @pytest.fixture
 def everyday(alice, make_canary_card):
     return make_canary_card(alice.user, label="Everyday")
@@ -92,7 +81,6 @@ def test_cvv_shown_sealed_then_gone_from_page_storage_history_and_wire(
     travel.card.save()
     run = open_browser()
     run.sign_in(alice, clock)
-    screenshot(run, "card-list.png")
     run.page.get_by_role("link", name="Show CVV for Everyday").click()
     run.page.wait_for_url(f"**/cards/{everyday.card.pk}/")
     assert_no_trace(run, everyday.cvv)
@@ -108,7 +96,6 @@ def test_cvv_shown_sealed_then_gone_from_page_storage_history_and_wire(
     # While shown, the CVV is the text of one element and nowhere else: no attribute, no storage.
     assert_no_trace(run, shown, on_screen=True)
     assert run.page.locator("#reveal-status").inner_text() == "Security code shown for 5 seconds."
-    screenshot(run, "reveal.png")
 
     # The shortened timer runs out by itself and takes the CVV out of the DOM.
     run.page.locator("#cvv-box").wait_for(state="hidden", timeout=WAIT_MS)
@@ -210,10 +197,8 @@ def test_reveal_works_from_the_keyboard_alone(open_browser, alice, everyday, clo
             break
     page.keyboard.press("Enter")
     page.wait_for_url(f"**/cards/{everyday.card.pk}/")
-    for _ in range(12):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.id") == "otp-code":
-            break
+    # The code field has the focus on arrival: type the code straight away.
+    page.wait_for_function("document.activeElement.id === 'otp-code'", timeout=WAIT_MS)
     page.keyboard.type(totp_code(alice.device, clock))
     page.keyboard.press("Enter")
     page.locator("#cvv-value").wait_for(state="visible", timeout=WAIT_MS)

@@ -45,7 +45,7 @@ def test_card_list_costs_the_same_queries_for_many_cards_and_never_loads_secrets
     four = listing()
     assert len(four) == len(one)  # one query for all cards and their bindings: no query per card
     assert all('"secrets"' not in sql and '"reference"' not in sql for sql in four)
-    assert signed_in.get("/").content.decode().count("Issued through") == 4
+    assert signed_in.get("/").content.decode().count("Issued by Test Bank") == 4
 
 
 def test_reveal_page_has_the_form_and_the_scam_notice(signed_in, card):

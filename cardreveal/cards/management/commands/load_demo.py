@@ -1,10 +1,13 @@
-"""Loads the demo: sandbox bindings, a cardholder with cards on each sandbox, and an admin. Idempotent."""
+"""Loads the demo: sandbox bindings, two cardholders with one working card per provider, a tester
+who holds the sandbox's fault cards, and an admin. Idempotent."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import uuid
 from base64 import b32encode
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,14 +21,62 @@ from cardreveal.accounts.otp import replace_backup_codes
 from cardreveal.cards.bindings import encoded_secrets
 from cardreveal.cards.models import Card, ProviderBinding
 from providers.registry import provider_kinds
+from providers.sandbox.core import Emulator, SandboxCard
 from providers.sandbox.server import all_emulators
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+CARDHOLDERS = ("alice", "bob")
+TESTER = "tester"
+ADMIN = "admin"
+USERNAMES = (*CARDHOLDERS, TESTER, ADMIN)
+
+# Each sandbox binding as a cardholder sees it: the bank that issues its cards (made up), and
+# the labels alice and bob gave their one working card there.
+ISSUERS = {
+    "mastercard": "Northwind Bank",
+    "thredd": "Harbour Bank",
+    "netxd": "Meridian Credit Union",
+    "juspay": "Lakeside Digital Bank",
+}
+CARDHOLDER_LABELS = {
+    "mastercard": ("Everyday debit", "Household bills"),
+    "thredd": ("Travel card", "Holiday spending"),
+    "netxd": ("Business expenses", "Freelance account"),
+    "juspay": ("Online shopping (virtual card)", "Subscriptions (virtual card)"),
+}
+
+
+@dataclass(frozen=True)
+class DemoCard:
+    """One card the demo gives someone: whose, on which binding, and the sandbox card behind it."""
+
+    owner: str
+    kind: str
+    label: str
+    seeded: SandboxCard
+
+
+def demo_cards(emulator: Emulator) -> list[DemoCard]:
+    """How one sandbox's cards are shared out: its first working cards to alice and bob (one
+    each), everything else (spare working cards and every fault card) to the tester."""
+    working = [card for card in emulator.cards if card.behaviour == "ok"]
+    labels = CARDHOLDER_LABELS.get(emulator.kind, ())
+    shared: list[DemoCard] = []
+    for owner, seeded, label in zip(CARDHOLDERS, working, labels, strict=False):
+        shared.append(DemoCard(owner, emulator.kind, label, seeded))
+    given = {id(card.seeded) for card in shared}
+    shared += [
+        DemoCard(TESTER, emulator.kind, card.label, card)
+        for card in emulator.cards
+        if id(card) not in given
+    ]
+    return shared
+
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo bindings, cardholders and admin for the sandbox."
+    help = "Create (or refresh) the demo bindings, cardholders, tester and admin for the sandbox."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -48,17 +99,19 @@ class Command(BaseCommand):
         sandbox_url: str = options["sandbox_url"].rstrip("/")
         logins = self._logins(Path(settings.VAR_DIR) / "demo-logins.json")
         with transaction.atomic():
-            alice = self._user("alice", logins["alice"], staff=False)
-            bob = self._user("bob", logins["bob"], staff=False)
-            admin = self._user("admin", logins["admin"], staff=True)
-            devices = {user.username: self._totp(user) for user in (alice, bob, admin)}
-            admin_codes = replace_backup_codes(user=admin)
-            summary = []
+            users = {
+                name: self._user(name, logins[name], staff=name == ADMIN) for name in USERNAMES
+            }
+            devices = {name: self._totp(user) for name, user in users.items()}
+            admin_codes = replace_backup_codes(user=users[ADMIN])
+            kept: set[uuid.UUID] = set()
+            plan: list[DemoCard] = []
             for emulator in all_emulators(state):
                 if emulator.kind not in provider_kinds():
                     continue
                 defaults: dict[str, Any] = {
                     "kind": emulator.kind,
+                    "issuer_name": ISSUERS.get(emulator.kind, ""),
                     "base_url": f"{sandbox_url}/{emulator.kind}",
                     "secrets": encoded_secrets(emulator.kind, emulator.binding_secrets()),
                     "options": emulator.binding_options(),
@@ -67,24 +120,21 @@ class Command(BaseCommand):
                 binding, _ = ProviderBinding.objects.update_or_create(
                     name=f"{emulator.kind} sandbox", defaults=defaults
                 )
-                for seeded in emulator.cards:
-                    self._card(alice, binding, seeded, seeded.label)
-                    summary.append(
-                        f"    {seeded.label:<36} {emulator.kind:<11} "
-                        f"{'' if seeded.behaviour == 'ok' else seeded.behaviour}"
-                    )
-                if emulator.kind == "mastercard" and emulator.cards:
-                    # Bob shares nothing with alice but a sandbox reference: isolation demo.
-                    self._card(bob, binding, emulator.cards[0], "Bob's card")
-        self._print(options["app_url"], logins, devices, admin_codes, summary)
+                for demo_card in demo_cards(emulator):
+                    kept.add(self._card(users[demo_card.owner], binding, demo_card))
+                    plan.append(demo_card)
+            # A refresh also takes back what an older demo gave out (alice once held the faults).
+            Card.objects.filter(owner__in=users.values()).exclude(pk__in=kept).delete()
+        self._print(options["app_url"], logins, devices, admin_codes, plan)
 
-    def _card(self, owner: Any, binding: ProviderBinding, seeded: Any, label: str) -> None:
-        Card.objects.update_or_create(
+    def _card(self, owner: User, binding: ProviderBinding, demo_card: DemoCard) -> uuid.UUID:
+        seeded = demo_card.seeded
+        card, _ = Card.objects.update_or_create(
             owner=owner,
             binding=binding,
             reference=seeded.reference,
             defaults={
-                "label": label[:60],
+                "label": demo_card.label[:60],
                 "brand": seeded.brand,
                 "last4": seeded.last4,
                 "expiry_month": seeded.expiry_month,
@@ -92,16 +142,17 @@ class Command(BaseCommand):
                 "reveal_enabled": True,
             },
         )
+        return card.pk
 
     def _logins(self, path: Path) -> dict[str, str]:
-        if path.exists():
-            data: dict[str, str] = json.loads(path.read_text())
-            if {"alice", "bob", "admin"} <= set(data):
-                return data
-        data = {name: secrets.token_urlsafe(12) for name in ("alice", "bob", "admin")}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data))
-        path.chmod(0o600)
+        """The demo passwords, kept in `path` across runs; a name missing there gets a new one."""
+        data: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        missing = [name for name in USERNAMES if not data.get(name)]
+        if missing:
+            data.update({name: secrets.token_urlsafe(12) for name in missing})
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(data))
+            path.chmod(0o600)
         return data
 
     def _user(self, username: str, password: str, *, staff: bool) -> Any:
@@ -126,25 +177,38 @@ class Command(BaseCommand):
         logins: dict[str, str],
         devices: dict[str, TOTPDevice],
         admin_codes: list[str],
-        summary: list[str],
+        plan: list[DemoCard],
     ) -> None:
         out = self.stdout.write
-        out("")
-        out(self.style.SUCCESS(f"cardreveal demo: open {app_url}/"))
-        out("")
-        for name in ("alice", "bob", "admin"):
+
+        def login(name: str, role: str) -> None:
             device = devices[name]
-            secret = b32encode(device.bin_key).decode()
-            role = "admin, " + f"{app_url}/admin/" if name == "admin" else "cardholder"
-            out(f"  {name:<6} password {logins[name]:<18} ({role})")
-            out(f"         TOTP secret {secret}")
-            out(f"         or add to an app: {device.config_url}")
+            out(f"    {name:<6} password {logins[name]:<18} ({role})")
+            out(f"           TOTP secret {b32encode(device.bin_key).decode()}")
+            out(f"           or add to an app: {device.config_url}")
+
         out("")
-        out("  Current codes: .venv/bin/python manage.py demo_totp alice   (or bob, admin)")
+        out(self.style.SUCCESS("cardreveal demo"))
+        out("")
+        out("  Cardholders: alice and bob each hold one working card from every provider.")
+        for name in CARDHOLDERS:
+            login(name, "cardholder")
+        for name in CARDHOLDERS:
+            cards = [c for c in plan if c.owner == name]
+            out(f"    {name}'s cards: " + "; ".join(f"{c.label} ({c.kind})" for c in cards))
+        out("")
+        out("  Tester: sign in as tester to see how failures look. tester holds the sandbox's")
+        out("  fault cards (the provider refuses, is rate limited, fails, is slow or answers")
+        out("  garbage) and a spare working card of some providers:")
+        login(TESTER, "cardholder with the fault cards")
+        for card in (c for c in plan if c.owner == TESTER):
+            behaviour = "works" if card.seeded.behaviour == "ok" else card.seeded.behaviour
+            out(f"      {card.label:<36} {card.kind:<11} {behaviour}")
+        out("")
+        out(f"  Admin: the bank's staff view, {app_url}/admin/")
+        login(ADMIN, "admin")
+        out("    Admin backup codes (single use): " + " ".join(admin_codes))
+        out("")
+        out("  Current codes: .venv/bin/python manage.py demo_totp alice   (or bob, tester, admin)")
         out("  A reveal needs a code newer than the one you signed in with: wait for the next one.")
-        out("  Admin backup codes (single use): " + " ".join(admin_codes))
-        out("")
-        out("  alice's cards:")
-        for line in summary:
-            out(line)
         out("")
