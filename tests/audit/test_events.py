@@ -86,8 +86,7 @@ def test_an_admin_sign_in_with_password_and_code_together_is_one_signed_in_recor
         {
             "username": "root",
             "password": "pw-root-long-enough",
-            "otp_device": device.persistent_id,
-            "otp_token": totp_code(device, clock),
+            "code": totp_code(device, clock),
         },
         **WEB,
     )
