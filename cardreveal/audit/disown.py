@@ -20,7 +20,7 @@ from cardreveal.accounts.sessions import user_sessions_end
 from cardreveal.audit.models import AuthEvent, RevealEvent, UsedLink
 from cardreveal.audit.services import auth_event_record
 from cardreveal.audit.signals import BankLock, BankLockAnswer, DisownedCard, reveal_disowned
-from cardreveal.client_info import ClientInfo
+from cardreveal.client_info import ClientInfo, device_name
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -88,6 +88,11 @@ class DisownPreview:
     when: datetime
     client_ip: str | None
     user_agent: str
+
+    @property
+    def device(self) -> str:
+        """The browser or app in words a person recognises (never the raw user agent)."""
+        return device_name(self.user_agent) if self.user_agent else ""
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,21 @@ def test_opening_the_link_only_asks_and_changes_nothing(link, card, alice):
     assert disowned("success") == []
 
 
+def test_the_confirmation_page_names_the_device_in_words_and_the_time_for_the_viewer(
+    signed_in, alice, card, clock, client_key
+):
+    chrome = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/120.0.0.0 Safari/537.36"
+    )
+    web_reveal(signed_in, card, alice, clock, client_key, user_agent=chrome)
+    (message,) = mail.outbox
+    body = Client().get(LINK_RE.search(message.body)["path"]).content.decode()
+    assert "Chrome 120 on Windows" in body
+    assert chrome not in body  # never the raw string
+    assert "data-local-time" in body  # the viewer's script shows it in their own time
+
+
 @pytest.fixture(params=["db", "cached_db"])
 def session_engine(request, settings):
     """Both engines production may use: with cached_db a session's Redis copy must go too."""
