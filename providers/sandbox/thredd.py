@@ -305,15 +305,9 @@ class ThreddEmulator(Emulator):
         return SandboxResponse.json(200, {"cvv": card.cvv, "resultStatus": "Success"})
 
     def _set_status(self, request: SandboxRequest, card: SandboxCard) -> SandboxResponse:
-        content_type = request.header("Content-Type").split(";")[0].strip().lower()
-        if content_type not in ("application/json", "text/json", "application/*+json"):
-            return _problem(415)
-        try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return _validation_problem({"$": ["The request body is not valid JSON."]})
-        if not isinstance(body, dict):
-            return _validation_problem({"$": ["The request body must be a JSON object."]})
+        body = _json_object(request)
+        if isinstance(body, SandboxResponse):
+            return body
         errors: dict[str, list[str]] = {}
         if body.get("status") not in ("Blocked", "Unblocked"):
             errors["status"] = ["The status must be Blocked or Unblocked."]
@@ -334,15 +328,9 @@ class ThreddEmulator(Emulator):
     def _set_card_status(self, request: SandboxRequest, card: SandboxCard) -> SandboxResponse:
         """Update Card Status: `cardStatusCode` (or the `status` description), with optional
         `description` and `updatedBy` of at most 1000 characters; 200 with the new status."""
-        content_type = request.header("Content-Type").split(";")[0].strip().lower()
-        if content_type not in ("application/json", "text/json", "application/*+json"):
-            return _problem(415)
-        try:
-            body = json.loads(request.body)
-        except (ValueError, UnicodeDecodeError):
-            return _validation_problem({"$": ["The request body is not valid JSON."]})
-        if not isinstance(body, dict):
-            return _validation_problem({"$": ["The request body must be a JSON object."]})
+        body = _json_object(request)
+        if isinstance(body, SandboxResponse):
+            return body
         errors: dict[str, list[str]] = {}
         code = body.get("cardStatusCode")
         if code is None and isinstance(body.get("status"), str):
@@ -458,3 +446,18 @@ def _oauth_error(code: str) -> SandboxResponse:
     return SandboxResponse.json(
         400, {"error": code}, {"Cache-Control": "no-store", "Pragma": "no-cache"}
     )
+
+
+def _json_object(request: SandboxRequest) -> dict[str, Any] | SandboxResponse:
+    """The request's JSON object body, or the problem answer Thredd gives for a body it cannot
+    take (415 for another content type, 400 with field errors for bad JSON or a non-object)."""
+    content_type = request.header("Content-Type").split(";")[0].strip().lower()
+    if content_type not in ("application/json", "text/json", "application/*+json"):
+        return _problem(415)
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _validation_problem({"$": ["The request body is not valid JSON."]})
+    if not isinstance(body, dict):
+        return _validation_problem({"$": ["The request body must be a JSON object."]})
+    return body
