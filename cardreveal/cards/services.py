@@ -59,8 +59,7 @@ logger = logging.getLogger(__name__)
 
 class RevealError(ServiceError):
     """A reveal that did not happen: a ServiceError (stable `code`, user-facing `message`, HTTP
-    status), with what its audit record says (`outcome`, and the provider's latency when it was
-    asked)."""
+    status), with the `outcome` its audit record says."""
 
     def __init__(
         self,
@@ -70,11 +69,9 @@ class RevealError(ServiceError):
         retry_after: int | None = None,
         *,
         outcome: str = RevealEvent.Outcome.REFUSED,
-        latency_ms: int | None = None,
     ) -> None:
         super().__init__(code, message, status_code, retry_after)
         self.outcome = outcome
-        self.latency_ms = latency_ms
 
 
 _OTP_MESSAGES = {
@@ -157,10 +154,11 @@ class RevealAttempt:
         *,
         outcome: str,
         reason: str,
-        latency_ms: int | None = None,
         receipt: ReceiptOutbox | None = None,
     ) -> None:
-        """Write the attempt's outcome: complete the pending record, or write the one record."""
+        """Write the attempt's outcome, with the provider's latency if it was asked: complete the
+        pending record, or write the one record."""
+        latency_ms = self.latency_ms()
         if self.opened is not None:
             reveal_event_complete(
                 self.opened,
@@ -196,7 +194,7 @@ def _audited(attempt: RevealAttempt) -> Iterator[RevealAttempt]:
     try:
         yield attempt
     except RevealError as exc:
-        _finish_or_fail(attempt, outcome=exc.outcome, reason=exc.code, latency_ms=exc.latency_ms)
+        _finish_or_fail(attempt, outcome=exc.outcome, reason=exc.code)
         raise
     except Exception:
         logger.exception(
@@ -204,22 +202,15 @@ def _audited(attempt: RevealAttempt) -> Iterator[RevealAttempt]:
             attempt.requested_card_id,
             attempt.client.channel,
         )
-        _finish_or_fail(
-            attempt,
-            outcome=RevealEvent.Outcome.FAILED,
-            reason="internal_error",
-            latency_ms=attempt.latency_ms(),
-        )
+        _finish_or_fail(attempt, outcome=RevealEvent.Outcome.FAILED, reason="internal_error")
         raise _internal_error() from None
 
 
-def _finish_or_fail(
-    attempt: RevealAttempt, *, outcome: str, reason: str, latency_ms: int | None
-) -> None:
+def _finish_or_fail(attempt: RevealAttempt, *, outcome: str, reason: str) -> None:
     if attempt.finished:
         return
     try:
-        attempt.finish(outcome=outcome, reason=reason, latency_ms=latency_ms)
+        attempt.finish(outcome=outcome, reason=reason)
     except Exception:
         logger.exception(
             "reveal attempt not recorded: card=%s reason=%s", attempt.requested_card_id, reason
@@ -377,21 +368,20 @@ def _fetch_cvv(
             outcome=RevealEvent.Outcome.FAILED,
         ) from None
     except ProviderError as exc:  # the binding's own settings cannot make a provider
-        raise _provider_refusal(exc, card=card, latency_ms=None) from None
+        raise _provider_refusal(exc, card=card) from None
     attempt.provider_asked_at = time.monotonic()
     try:
         return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
     except ProviderError as exc:
-        attempt.provider_answered_at = time.monotonic()
-        # An answer that did not decrypt or made no sense is a failure on the health panel too.
-        binding_failure_note(binding=card.binding, error=exc)
-        raise _provider_refusal(exc, card=card, latency_ms=attempt.latency_ms()) from None
+        failure = exc
     finally:
-        if attempt.provider_answered_at is None:
-            attempt.provider_answered_at = time.monotonic()
+        attempt.provider_answered_at = time.monotonic()
+    # An answer that did not decrypt or made no sense is a failure on the health panel too.
+    binding_failure_note(binding=card.binding, error=failure)
+    raise _provider_refusal(failure, card=card) from None
 
 
-def _provider_refusal(exc: ProviderError, *, card: Card, latency_ms: int | None) -> RevealError:
+def _provider_refusal(exc: ProviderError, *, card: Card) -> RevealError:
     """A provider's failure as the cardholder's refusal: its safe message, logged by its code."""
     logger.log(
         exc.log_level,
@@ -406,7 +396,6 @@ def _provider_refusal(exc: ProviderError, *, card: Card, latency_ms: int | None)
         exc.status_code,
         retry_after=exc.retry_after,
         outcome=RevealEvent.Outcome.FAILED,
-        latency_ms=latency_ms,
     )
 
 
@@ -414,11 +403,6 @@ def _finish_revealed(attempt: RevealAttempt, *, card: Card) -> None:
     """Complete the record as revealed, with the owner's receipt (both or neither); the receipt
     is emailed after the response."""
     receipt = receipt_draft(owner=card.owner)
-    attempt.finish(
-        outcome=RevealEvent.Outcome.REVEALED,
-        reason="ok",
-        latency_ms=attempt.latency_ms(),
-        receipt=receipt,
-    )
+    attempt.finish(outcome=RevealEvent.Outcome.REVEALED, reason="ok", receipt=receipt)
     if receipt is not None:
         receipts_wake()  # never raises; the email has no CVV
