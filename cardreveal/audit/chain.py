@@ -107,10 +107,7 @@ def chain_append(record: R, *, dependent: models.Model | None = None) -> R:
         record.prev_hash = prev_hash
         record.hash = record_hash(record, chain=model.CHAIN, fields=model.HASHED_FIELDS)
         record.save(force_insert=True)
-        _head_moved(model, seq=seq, prev_hash=prev_hash, new_hash=record.hash)
-        if dependent is not None:
-            setattr(dependent, _link_to(model, dependent).name, record)
-            dependent.save(force_insert=True)
+        _head_moved(model, record, dependent, seq=seq, prev_hash=prev_hash, new_hash=record.hash)
     return record
 
 
@@ -165,10 +162,7 @@ def chain_complete(
         )
         if written != 1:
             raise AppendOnlyError(f"reveal record {record.pk} is not open: it cannot be completed")
-        _head_moved(model, seq=seq, prev_hash=prev_hash, new_hash=new_hash)
-        if dependent is not None:
-            setattr(dependent, _link_to(model, dependent).name, record)
-            dependent.save(force_insert=True)
+        _head_moved(model, record, dependent, seq=seq, prev_hash=prev_hash, new_hash=new_hash)
     record.outcome, record.reason = outcome, reason
     record.provider_latency_ms, record.completed_at = provider_latency_ms, completed_at
     record.completion_seq, record.completion_prev_hash, record.completion_hash = (
@@ -204,10 +198,23 @@ def _next_link(model: type[ChainedRecord]) -> tuple[int, str]:
     return head.seq + 1, head.hash
 
 
-def _head_moved(model: type[ChainedRecord], *, seq: int, prev_hash: str, new_hash: str) -> None:
+def _head_moved(
+    model: type[ChainedRecord],
+    record: ChainedRecord,
+    dependent: models.Model | None,
+    *,
+    seq: int,
+    prev_hash: str,
+    new_hash: str,
+) -> None:
+    """Move the chain's head to the link just written for `record`, and insert `dependent`
+    (linked to `record`) with it."""
     AuditChainHead.objects.filter(chain=model.CHAIN).update(
         seq=seq, hash=new_hash, prev_hash=prev_hash
     )
+    if dependent is not None:
+        setattr(dependent, _link_to(model, dependent).name, record)
+        dependent.save(force_insert=True)
 
 
 def _link_to(model: type[models.Model], dependent: models.Model) -> models.ForeignKey[Any, Any]:
