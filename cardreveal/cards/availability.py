@@ -166,6 +166,43 @@ def _blockers(
     quotas: QuotasUsedUp,
 ) -> tuple[RevealBlocker, ...]:
     """Every refusal `reveal_cvv` would make before it asks for the code, in its order."""
+    found = list(standing_blockers(card=card, reveals_paused=reveals_paused, security=security))
+    found += _quota_blockers(card=card, quotas=quotas)
+    return tuple(found)
+
+
+def _quota_blockers(*, card: Card, quotas: QuotasUsedUp) -> list[RevealBlocker]:
+    found: list[RevealBlocker] = []
+    if quotas.user_hour is not None:
+        found.append(
+            RevealBlocker(
+                quotas.user_hour.code,
+                quotas.user_hour.message,
+                f"Hourly limit reached until {utc_clock(quotas.user_hour.until)}",
+                quotas.user_hour.until,
+                account_wide=True,
+            )
+        )
+    card_day = quotas.card_day.get(card.pk)
+    if card_day is not None:
+        found.append(
+            RevealBlocker(
+                card_day.code,
+                card_day.message,
+                f"Daily limit reached until {utc_clock(card_day.until)}",
+                card_day.until,
+                account_wide=False,
+            )
+        )
+    return found
+
+
+def standing_blockers(
+    *, card: Card, reveals_paused: bool, security: AccountSecurity | None
+) -> tuple[RevealBlocker, ...]:
+    """What stops a reveal of `card` now, apart from its quotas, in the order the reveal service
+    refuses (the service refuses with the first): the account's lock, the global pause, the card
+    and its binding turned off, the cool-off. `security` is the owner's row (None: none yet)."""
     found: list[RevealBlocker] = []
     locked_until = lock_end(security)
     if locked_until is not None:
@@ -213,27 +250,6 @@ def _blockers(
                 f"On hold until {utc_clock(cooloff.until)}",
                 cooloff.until,
                 account_wide=True,
-            )
-        )
-    if quotas.user_hour is not None:
-        found.append(
-            RevealBlocker(
-                quotas.user_hour.code,
-                quotas.user_hour.message,
-                f"Hourly limit reached until {utc_clock(quotas.user_hour.until)}",
-                quotas.user_hour.until,
-                account_wide=True,
-            )
-        )
-    card_day = quotas.card_day.get(card.pk)
-    if card_day is not None:
-        found.append(
-            RevealBlocker(
-                card_day.code,
-                card_day.message,
-                f"Daily limit reached until {utc_clock(card_day.until)}",
-                card_day.until,
-                account_wide=False,
             )
         )
     return tuple(found)

@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from django.views.decorators.debug import sensitive_variables
 
-from cardreveal.accounts.cooloff import cooloff_from
 from cardreveal.accounts.lockout import (
     account_security_read,
     lock_end,
@@ -32,11 +31,7 @@ from cardreveal.audit.services import (
     reveal_event_open,
     reveal_event_record,
 )
-from cardreveal.cards.availability import (
-    BINDING_DISABLED_MESSAGE,
-    CARD_DISABLED_MESSAGE,
-    REVEALS_PAUSED_MESSAGE,
-)
+from cardreveal.cards.availability import standing_blockers
 from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
@@ -230,8 +225,9 @@ def reveal_cvv(
     """Reveal a card's CVV to its owner, sealed to the key they sent.
 
     In order: the account is not locked; the card is the user's (else the same "not found" as a
-    missing card); reveals are not paused for everyone; the card and its binding are enabled; the
-    client key is usable; no credential-change cool-off is in force; a unit of each reveal quota
+    missing card); nothing the pages show as standing in the way (`standing_blockers`: the global
+    pause, the card or its binding off, a credential-change cool-off); the client key is usable;
+    a unit of each reveal quota
     is free (taken now, given back if the reveal then fails); `otp_code` is a fresh TOTP code,
     consumed (failures count towards the lockout) in the transaction that opens the audit record,
     committed before the provider is called; the provider answers; the CVV is sealed; the record
@@ -244,9 +240,8 @@ def reveal_cvv(
     with _audited(attempt):
         target = _reveal_target(user=user, card_id=card_id)
         attempt.card = card = target.card
-        _check_reveals_allowed(target)
+        _check_blockers(target)
         client_key = _client_key(client_public_key)
-        _check_cooloff(target)
         with _quota_taken(user=user, card=card):
             _spend_code(attempt, code=otp_code)
             result = _fetch_cvv(attempt, card=card, client_key=client_key)
@@ -276,15 +271,6 @@ def _reveal_target(*, user: User, card_id: uuid.UUID) -> RevealTarget:
     return target
 
 
-def _check_reveals_allowed(target: RevealTarget) -> None:
-    if target.reveals_paused:
-        raise RevealError("reveals_paused", REVEALS_PAUSED_MESSAGE, 503)
-    if not target.card.reveal_enabled:
-        raise RevealError("card_disabled", CARD_DISABLED_MESSAGE, 403)
-    if not target.card.binding.enabled:
-        raise RevealError("binding_disabled", BINDING_DISABLED_MESSAGE, 503)
-
-
 def _client_key(client_public_key: str | None) -> ClientKey:
     try:
         return parse_client_key(client_public_key)
@@ -292,10 +278,27 @@ def _client_key(client_public_key: str | None) -> ClientKey:
         raise RevealError("client_key_invalid", str(exc), 400) from None
 
 
-def _check_cooloff(target: RevealTarget) -> None:
-    cooloff = cooloff_from(target.security)
-    if cooloff is not None:
-        raise RevealError("reveal_cooloff", cooloff.message, 403, retry_after=cooloff.retry_after)
+# The HTTP status of each refusal `standing_blockers` can name.
+_BLOCKER_STATUS = {
+    "account_locked": 423,
+    "reveals_paused": 503,
+    "card_disabled": 403,
+    "binding_disabled": 503,
+    "reveal_cooloff": 403,
+}
+
+
+def _check_blockers(target: RevealTarget) -> None:
+    """Refuse with the first of what the card list and reveal page tell the cardholder stands in
+    the way (the global pause, the card or binding off, the cool-off), in the same words."""
+    blockers = standing_blockers(
+        card=target.card, reveals_paused=target.reveals_paused, security=target.security
+    )
+    if blockers:
+        first = blockers[0]
+        raise RevealError(
+            first.code, first.message, _BLOCKER_STATUS[first.code], retry_after=first.seconds_left
+        )
 
 
 @contextmanager

@@ -41,8 +41,14 @@ FRAMEWORK_ANSWERS = {
 
 # The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
 # and of a provider that cannot be set up or fails (ProviderError), `failure.value` and
-# `OtpFailure.THROTTLED.value` of an OTP check. Each source is enumerated in `reveal_answers`.
-DYNAMIC_CODES = {"exc.code": 2, "failure.value": 1, "OtpFailure.THROTTLED.value": 1}
+# `OtpFailure.THROTTLED.value` of an OTP check, `first.code` of a standing blocker. Each source is
+# enumerated in `reveal_answers`.
+DYNAMIC_CODES = {
+    "exc.code": 2,
+    "failure.value": 1,
+    "OtpFailure.THROTTLED.value": 1,
+    "first.code": 1,
+}
 
 
 def _provider_errors() -> set[tuple[str, int]]:
@@ -82,7 +88,8 @@ def reveal_answers() -> set[tuple[str, int]]:
     otp = {(failure.value, reveal_services._OTP_STATUS.get(failure, 403)) for failure in OtpFailure}
     fake = types.SimpleNamespace(pk=1)
     quota = {(w.code, 429) for w in quotas._windows(user=fake, card=fake, now=0.0)}
-    return literal | otp | quota | _provider_errors() | FRAMEWORK_ANSWERS
+    blockers = set(reveal_services._BLOCKER_STATUS.items())
+    return literal | otp | quota | blockers | _provider_errors() | FRAMEWORK_ANSWERS
 
 
 def test_the_walk_finds_the_refusals_people_meet():
