@@ -145,11 +145,10 @@ def _count_one(key: str, *, timeout: int) -> int:
     and expires `timeout` seconds later (counting does not move that). Atomic: concurrent callers
     never see the same value."""
     for _ in range(3):
-        cache.add(key, 0, timeout=timeout)
-        try:
+        try:  # the counter usually exists already: one call
             return int(cache.incr(key))
-        except ValueError:  # expired between add and incr; make it again
-            continue
+        except ValueError:  # missing (first count of the window, or expired): make it, count again
+            cache.add(key, 0, timeout=timeout)
     raise RuntimeError(f"could not count {key}")
 
 
