@@ -72,9 +72,6 @@ def main() -> None:
         "get_many",
         "set_many",
         "touch",
-        "counters_incr",
-        "recent_push",
-        "recent_read",
     ):
         original = getattr(backend, name, None)
         if original is None:
@@ -142,6 +139,8 @@ def main() -> None:
         "provider_for_binding",
         "seal",
         "reveal_event_record",
+        "reveal_event_open",
+        "reveal_event_complete",
         "receipt_draft",
         "receipts_wake",
     ):
@@ -156,10 +155,9 @@ def main() -> None:
 
     def measure(call: Any, *, counted: bool) -> tuple[float, float, int, int, int, float | None]:
         """Run one request: its CPU and wall time, SQL statements (-1 when not `counted`), cache
-        calls, status and PostgreSQL CPU. Counting statements means logging them, and Django's
-        log writes each statement's values into its text, which for a server-bound statement
-        (cardreveal/db.py) costs about as much CPU as running it: so requests are either
-        counted or timed, and only the timed ones give the CPU and wall figures."""
+        calls, status and PostgreSQL CPU. Counting statements means logging them, which costs CPU
+        of its own: so requests are either counted or timed, and only the timed ones give the
+        CPU and wall figures."""
         cache_calls["n"] = 0
         before = server_cpu.ns()
         logging = CaptureQueriesContext(connection) if counted else contextlib.nullcontext()
