@@ -40,11 +40,15 @@ def ip(*args: str) -> None:
 
 def free_subnet(used: str) -> ipaddress.IPv4Network:
     """A /24 in 10.251.0.0/16 that no address in `used` (`ip -4 -o addr` output) is in."""
-    taken = set()
+    taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     for token in used.split():
         with contextlib.suppress(ValueError):
-            taken.add(ipaddress.ip_interface(token).network.supernet(new_prefix=24))
-    choices = list(ipaddress.ip_network("10.251.0.0/16").subnets(new_prefix=24))
+            network = ipaddress.ip_interface(token).network
+            if network.version == 4 and network.prefixlen >= 24:
+                taken.add(network.supernet(new_prefix=24))
+            elif network.version == 4:
+                taken.update(network.subnets(new_prefix=24))
+    choices = list(ipaddress.IPv4Network("10.251.0.0/16").subnets(new_prefix=24))
     random.shuffle(choices)
     for subnet in choices:
         if subnet not in taken:

@@ -100,17 +100,17 @@ def _figure(value: float | None) -> str:
 def phase_table(summaries: Sequence[PhaseSummary]) -> str:
     """The faults-by-outcomes table, in Markdown."""
     lines = [
-        "| fault | window | requests | revealed (client) | revealed / failed (metrics) "
-        "| errors by kind | longest gap |",
-        "|---|---|---|---|---|---|---|",
+        "| fault | window | load's requests | revealed | errors by kind | longest gap "
+        "| revealed / failed, all clients (metrics) | scrape during the fault |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summaries:
         window = f"{s.phase.ended - s.phase.started:.0f} s"
         name = s.phase.name + (f" ({s.phase.detail})" if s.phase.detail else "")
         metrics = f"{_figure(s.metrics_revealed)} / {_figure(s.metrics_failed)}"
         lines.append(
-            f"| {name} | {window} | {s.requests} | {s.revealed} | {metrics} | "
-            f"{_errors_cell(s.errors)} | {s.longest_gap:.1f} s |"
+            f"| {name} | {window} | {s.requests} | {s.revealed} | {_errors_cell(s.errors)} | "
+            f"{s.longest_gap:.1f} s | {metrics} | {'; '.join(s.notes) or '-'} |"
         )
     return "\n".join(lines)
 

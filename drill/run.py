@@ -80,6 +80,18 @@ def figure(scrapes: dict[str, Samples | None], name: str, **labels: str) -> dict
     return {h: total(s, name, **labels) for h, s in scrapes.items() if s is not None}
 
 
+def during_note(scrapes: dict[str, Samples | None]) -> str:
+    """What the scrape in the middle of a fault saw: hosts answering, stores they could not read."""
+    answered = [s for s in scrapes.values() if s is not None]
+    down = sorted(
+        source
+        for source in ("database", "cache")
+        if any(total(s, "cardreveal_metrics_source_up", source=source) == 0 for s in answered)
+    )
+    note = f"{len(answered)} of {len(scrapes)} hosts answered"
+    return note + (f"; {' and '.join(down)} unreadable" if down else "")
+
+
 def _log(message: str) -> None:
     print(f"drill: {message}", flush=True)
 
@@ -102,6 +114,7 @@ class Drill:
         self.metrics_before: dict[str, Samples | None] = {}
         self.metrics_after: dict[str, Samples | None] = {}
         self.after_baseline: dict[str, Samples | None] = {}
+        self.load_average = os.getloadavg()[0]
 
     def run(self, faults: list[Fault]) -> None:
         self.load.start()
@@ -129,6 +142,7 @@ class Drill:
                 all_ready(self.stack)
                 time.sleep(self.plan.settle)
                 before = self._phase(Phase(fault.name, started, time.time(), fault.detail), before)
+                self.summaries[-1].notes.append(during_note(self.during[fault.name]))
         finally:
             self.duels.stop()
             self.load.stop()
@@ -229,7 +243,11 @@ def quota_check(result: ProbeResult | None, hosts: list[str]) -> Check:
     )
 
 
-def lock_check(result: ProbeResult | None, before: dict, after: dict) -> Check:
+def lock_check(
+    result: ProbeResult | None,
+    before: dict[str, Samples | None],
+    after: dict[str, Samples | None],
+) -> Check:
     steps = result.steps if result else []
     wrong = steps[:-1]
     last = steps[-1] if steps else ("", 0, "")
@@ -377,7 +395,8 @@ def report_text(plan: Plan, drill: Drill, checks: list[Check], real_pg: bool) ->
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     load = len(drill.load.sessions)
     lines = [
-        f"Measured {when} on {os.cpu_count()} CPU cores: {plan.hosts} app hosts "
+        f"Measured {when} on {os.cpu_count()} CPU cores (load average {drill.load_average:.1f} "
+        f"when it started, other work included): {plan.hosts} app hosts "
         f"(gunicorn, 2 workers x 6 threads each, production settings) behind HAProxy, "
         f"{load} cardholders revealing every {plan.period:g} s through it "
         f"(~{load / plan.period:.1f} reveals/s, a fresh TOTP code each), and every "
