@@ -114,7 +114,7 @@ class Drill:
         self.metrics_before: dict[str, Samples | None] = {}
         self.metrics_after: dict[str, Samples | None] = {}
         self.after_baseline: dict[str, Samples | None] = {}
-        self.load_average = os.getloadavg()[0]
+        self.load_average = 0.0  # the machine's, when the drill started
 
     def run(self, faults: list[Fault]) -> None:
         self.load.start()
@@ -419,6 +419,7 @@ def report_text(plan: Plan, drill: Drill, checks: list[Check], real_pg: bool) ->
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     plan: Plan = args.plan
+    load_average = os.getloadavg()[0]
     _preflight()
     signal.signal(signal.SIGTERM, _stop_on_term)
     tag = secrets.token_hex(3)
@@ -445,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
         _log("sign-ins through the load balancer")
         sessions = sign_in_all(stack.app, people)
         drill = Drill(stack, plan, sessions)
+        drill.load_average = load_average
         faults: list[Fault] = [
             KillHost("app host killed (SIGKILL)", plan.outage, host=drill.hosts[-1]),
             RestartRedis("Redis restarted", plan.outage),

@@ -279,7 +279,8 @@ _HEADERS = """    http-request set-header X-Forwarded-Proto https
 def haproxy_config(stack: Stack) -> str:
     """HAProxy in front of the hosts: round robin, readiness checks on /readyz every second,
     the PROXY protocol to gunicorn, the answering host named in a response header; and one
-    port per host for the drill's probes that must reach a given host."""
+    port per host, unchecked (it forwards whatever the host's health, as Prometheus scrapes a
+    host by its own address), for the scrapes and the probes that must reach a given host."""
     servers = "\n".join(
         f"    server {h.name} {h.address}:{APP_PORT} send-proxy check check-send-proxy"
         for h in stack.network.hosts
@@ -288,7 +289,7 @@ def haproxy_config(stack: Stack) -> str:
         f"frontend direct_{h.name}\n    bind {LOOPBACK}:{stack.direct_ports[h.name]}\n"
         f"{_HEADERS}    default_backend only_{h.name}\n"
         f"backend only_{h.name}\n"
-        f"    server {h.name} {h.address}:{APP_PORT} send-proxy check check-send-proxy\n"
+        f"    server {h.name} {h.address}:{APP_PORT} send-proxy\n"
         for h in stack.network.hosts
     )
     return f"""global
