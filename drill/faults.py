@@ -9,7 +9,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from drill.scrape import scrape, total
-from drill.stack import Stack, wait_port, wait_ready
+from drill.stack import Stack, wait_balanced, wait_port, wait_ready
 
 HUNG_PROVIDER = "thredd"
 
@@ -122,7 +122,8 @@ def _breakers_closed(stack: Stack, *, timeout: float) -> bool:
 
 
 def all_ready(stack: Stack, *, timeout: float = 120) -> None:
-    """Wait until every host is ready again."""
+    """Wait until every host is ready again and the balancer sends to each."""
     deadline = time.monotonic() + timeout
     for name in stack.hosts:
         wait_ready(stack, name, timeout=max(1.0, deadline - time.monotonic()))
+    wait_balanced(stack, timeout=max(1.0, deadline - time.monotonic()))

@@ -343,6 +343,24 @@ def start_hosts(cleanup: contextlib.ExitStack, stack: Stack) -> None:
     wait_port(LOOPBACK, stack.lb_port, timeout=30, service=balancer)
     for name in stack.hosts:
         wait_ready(stack, name, timeout=120)
+    wait_balanced(stack, timeout=60)
+
+
+def wait_balanced(stack: Stack, *, timeout: float) -> None:
+    """Wait until the balancer sends requests to every host again (its checks passed)."""
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError):
+            status, headers, _ = stack.app.request("GET", "/readyz")
+            if status == 200:
+                seen.add(headers.get("X-Drill-Host", ""))
+                if seen >= set(stack.hosts):
+                    return
+                continue
+        seen.clear()
+        time.sleep(0.25)
+    raise SystemExit(f"the balancer did not send to every host within {timeout:.0f} s")
 
 
 def wait_ready(stack: Stack, name: str, *, timeout: float) -> float:
