@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Count, Min, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -24,6 +25,7 @@ from providers.breaker import State
 logger = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+_PROBE_KEY = "cardreveal:metrics-probe"
 
 
 class SharedStateCollector(Collector):
@@ -45,13 +47,15 @@ class SharedStateCollector(Collector):
             database_ok = False
             logger.warning("metrics: the database could not be read: %s", type(exc).__name__)
         up.add_metric(["database"], 1 if database_ok else 0)
-        cache_ok = database_ok
-        if database_ok:
-            try:
+        cache_ok = True
+        try:
+            if database_ok:
                 yield from self._breakers()
-            except Exception as exc:
-                cache_ok = False
-                logger.warning("metrics: breaker state could not be read: %s", type(exc).__name__)
+            else:  # no bindings to read the breakers of: say whether the cache itself answers
+                cache.get(_PROBE_KEY)
+        except Exception as exc:
+            cache_ok = False
+            logger.warning("metrics: the cache could not be read: %s", type(exc).__name__)
         up.add_metric(["cache"], 1 if cache_ok else 0)
         yield up
 
