@@ -205,10 +205,11 @@ def provider_calls_check(stack: Stack) -> Check:
 def pending_note(stack: Stack) -> Check:
     rows = _database_rows(stack, "SELECT count(*) FROM audit_revealevent WHERE outcome = 'pending'")
     return Check(
-        "a reveal cut off mid-call stays on record as pending",
+        "reveals cut off mid-call, on record as pending",
         True,
         f"{rows[0][0]} records pending (the provider was asked, the outcome never written: "
         "requests in flight on the killed host)",
+        note=True,
     )
 
 

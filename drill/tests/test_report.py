@@ -79,10 +79,13 @@ def test_the_table_shows_each_fault_with_its_errors_most_frequent_first():
     )
 
 
-def test_a_failed_check_stands_out():
-    table = checks_table([Check("a", True, "fine"), Check("b", False, "lost one")])
+def test_a_failed_check_stands_out_and_a_note_is_neither():
+    table = checks_table(
+        [Check("a", True, "fine"), Check("b", False, "lost one"), Check("c", True, "3", note=True)]
+    )
     assert "| a | passed | fine |" in table
     assert "| b | **FAILED** | lost one |" in table
+    assert "| c | note | 3 |" in table
 
 
 def test_the_report_replaces_only_its_block(tmp_path):
