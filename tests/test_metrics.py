@@ -169,3 +169,25 @@ def test_a_scrape_while_redis_is_down_says_so_and_still_answers(make_card, alice
     assert value(samples, "cardreveal_metrics_source_up", source="cache") == 0
     assert value(samples, "cardreveal_metrics_source_up", source="database") == 1
     assert not any(name == "cardreveal_breaker_state" for name, _ in samples)
+
+
+@pytest.mark.parametrize("token", ["too-short-a-token", f"{TOKEN} with spaces"])
+def test_manage_py_check_refuses_a_weak_metrics_token_without_showing_it(token):
+    from django.core.management import call_command
+    from django.core.management.base import SystemCheckError
+
+    with (
+        override_settings(CARDREVEAL_METRICS_TOKEN=token),
+        pytest.raises(SystemCheckError) as caught,
+    ):
+        call_command("check")
+    assert "cardreveal.E101" in str(caught.value)
+    assert token not in str(caught.value)
+
+
+def test_manage_py_check_accepts_a_long_metrics_token_or_none():
+    from django.core.management import call_command
+
+    for token in (TOKEN, ""):
+        with override_settings(CARDREVEAL_METRICS_TOKEN=token):
+            call_command("check")
