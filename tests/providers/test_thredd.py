@@ -8,14 +8,19 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import jwt
 import pytest
 import requests
 import responses
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from providers.base import BindingConfig, CardRef, PlainCvv
+from providers.client_assertion import ASSERTION_TYPE
 from providers.errors import (
     CardNotFound,
     CvvBlocked,
@@ -26,10 +31,11 @@ from providers.errors import (
     ProviderServerError,
     ProviderTimeout,
 )
-from providers.http import HttpDoor, HttpPolicy
+from providers.http import ClientCertificate, HttpDoor, HttpPolicy
 from providers.sandbox.core import SandboxCard
 from providers.sandbox.server import RunningSandbox
 from providers.sandbox.thredd import ThreddEmulator
+from providers.sandbox.tls import ThrowawayCA
 from providers.sensitive import Sensitive
 from providers.thredd import (
     UAT_BASE_URL,
@@ -48,7 +54,8 @@ from tests.providers.contract import (
     door,
 )
 
-TOKEN_URL = f"{BASE_URL}/connect/token"
+# Thredd's token hosts are not its API hosts: the tests keep them apart too.
+TOKEN_URL = "https://auth.provider.test/connect/token"
 CVV_URL = f"{BASE_URL}/cards/103169946/cvv"
 STATUS_URL = f"{BASE_URL}/cards/103169946/cvv/status"
 CARD = CardRef({"public_token": "103169946"}, expiry_month=2, expiry_year=2030)
@@ -72,31 +79,66 @@ def make_provider(
     key: str = "binding-1",
     client_id: str = CLIENT_ID,
     client_secret: str = CLIENT_SECRET,
+    signing: dict[str, str | bytes] | None = None,
     **options: Any,
 ) -> ThreddProvider:
+    """A provider on `base_url` whose token URL is TOKEN_URL unless `token_url` says otherwise
+    (None: the option left out); `signing` adds signing key secrets."""
+    options.setdefault("token_url", TOKEN_URL)
+    if options["token_url"] is None:
+        del options["token_url"]
+    secrets: dict[str, str | bytes] = {"client_id": client_id, "client_secret": client_secret}
+    secrets.update(signing or {})
     config = BindingConfig(
         key=key,
         base_url=base_url,
-        secrets={"client_id": Sensitive(client_id), "client_secret": Sensitive(client_secret)},
+        secrets={name: Sensitive(value) for name, value in secrets.items()},  # type: ignore[misc]
         options=options,
     )
     return ThreddProvider(config, http or door())
 
 
 class TokenServer:
-    """A token endpoint for `responses` that hands out a new token on every call."""
+    """A token endpoint for `responses` that hands out a new token on every call. With a
+    `signing_key_pem` it takes only client assertions that key's public half verifies, for
+    CLIENT_ID at TOKEN_URL; otherwise only CLIENT_ID's secret. A refusal is recorded and
+    answered 401 invalid_client."""
 
-    def __init__(self, expires_in: object = 3600, delay: float = 0.0) -> None:
+    def __init__(
+        self, expires_in: object = 3600, delay: float = 0.0, signing_key_pem: bytes = b""
+    ) -> None:
         self.expires_in = expires_in
         self.delay = delay
+        self.signing_key_pem = signing_key_pem
         self.issued: list[str] = []
         self.forms: list[dict[str, list[str]]] = []
         self.headers: list[dict[str, str]] = []
+        self.refusals: list[str] = []
+
+    def _refusal(self, form: dict[str, list[str]], url: str) -> str:
+        if not self.signing_key_pem:
+            ok = form.get("client_secret") == [CLIENT_SECRET] and "client_assertion" not in form
+            return "" if ok else "not the client secret"
+        if "client_secret" in form or form.get("client_assertion_type") != [ASSERTION_TYPE]:
+            return "not a client assertion"
+        claims = jwt.decode(
+            form["client_assertion"][0],
+            public_of(self.signing_key_pem),
+            algorithms=["PS256", "RS256", "ES256"],
+            audience=url,
+            options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+        )
+        return "" if claims["iss"] == claims["sub"] == CLIENT_ID else "another client"
 
     def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
         time.sleep(self.delay)
-        self.forms.append(parse_qs(request.body.decode()))
+        form = parse_qs(request.body.decode())
+        self.forms.append(form)
         self.headers.append(dict(request.headers))
+        refusal = self._refusal(form, request.url)
+        if refusal:
+            self.refusals.append(refusal)
+            return 401, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
         token = f"tok{len(self.issued) + 1}-{uuid.uuid4().hex}"
         self.issued.append(token)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
@@ -132,11 +174,89 @@ def rsps() -> Iterator[responses.RequestsMock]:
 # ---------------------------------------------------------------------------- the shared contract
 
 
+def rsa_key_pem(bits: int = 2048) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def ec_key_pem(curve: ec.EllipticCurve | None = None) -> bytes:
+    key = ec.generate_private_key(curve or ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_of(private_pem: bytes) -> Any:
+    return serialization.load_pem_private_key(private_pem, None).public_key()
+
+
+@dataclass
+class AuthMode:
+    """One way a binding authenticates at Thredd, as the contract runs it."""
+
+    name: str
+    options: dict[str, Any]
+    signing_key_pem: bytes = b""
+    mtls: bool = False
+
+    def signing(self) -> dict[str, str | bytes]:
+        if not self.signing_key_pem:
+            return {}
+        return {"signing_key": self.signing_key_pem, "signing_key_id": "kid-7"}
+
+
+RSA_SIGNING_KEY = rsa_key_pem()
+EC_SIGNING_KEY = ec_key_pem()
+AUTH_MODES = [
+    AuthMode("client_secret_post", {}),
+    AuthMode("private_key_jwt-PS256", {"client_auth": "private_key_jwt"}, RSA_SIGNING_KEY),
+    AuthMode(
+        "private_key_jwt-RS256",
+        {"client_auth": "private_key_jwt", "assertion_algorithm": "RS256"},
+        RSA_SIGNING_KEY,
+    ),
+    AuthMode(
+        "private_key_jwt-ES256",
+        {"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"},
+        EC_SIGNING_KEY,
+    ),
+    AuthMode(
+        "private_key_jwt-PS256-mtls",
+        {"client_auth": "private_key_jwt", "mtls": True},
+        RSA_SIGNING_KEY,
+        mtls=True,
+    ),
+    AuthMode("client_secret_post-mtls", {"mtls": True}, mtls=True),
+]
+
+
+def with_client_certificate(http: HttpDoor) -> HttpDoor:
+    """The same door policy, presenting a client certificate (mocked calls never handshake)."""
+    issued = ThrowawayCA.create().issue("cardreveal client", server=False)
+    return HttpDoor(
+        name=http.name,
+        policy=http.policy,
+        client_certificate=ClientCertificate(issued.cert_pem, Sensitive(issued.key_pem)),
+    )
+
+
 class ThreddHarness(ContractHarness):
     card = CARD
 
+    def __init__(self, mode: AuthMode) -> None:
+        self.mode = mode
+        self.tokens = TokenServer(signing_key_pem=mode.signing_key_pem)
+
     def make_provider(self, base_url: str, http: HttpDoor) -> ThreddProvider:
-        return make_provider(base_url=base_url, http=http, key="contract")
+        return make_provider(
+            base_url=base_url,
+            http=with_client_certificate(http) if self.mode.mtls else http,
+            key="contract",
+            signing=self.mode.signing(),
+            **self.mode.options,
+        )
 
     def cvv_call(self, base_url: str) -> CvvCall:
         return CvvCall("GET", f"{base_url}/cards/103169946/cvv")
@@ -148,13 +268,19 @@ class ThreddHarness(ContractHarness):
         return 404, problem(404, title="Not Found", detail=BODY_MARKER, traceId=TRACE_ID)
 
     def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:
-        TokenServer().install(rsps, f"{base_url}/connect/token")
+        self.tokens.install(rsps, TOKEN_URL)
 
 
 class TestThreddContract(ProviderContract):
-    @pytest.fixture
-    def harness(self) -> ContractHarness:
-        return ThreddHarness()
+    """The shared contract, once per client authentication (secret, private_key_jwt with each
+    algorithm) with and without mutual TLS: each gets its token the way it must."""
+
+    @pytest.fixture(params=AUTH_MODES, ids=lambda mode: mode.name)
+    def harness(self, request: pytest.FixtureRequest) -> Iterator[ContractHarness]:
+        harness = ThreddHarness(request.param)
+        yield harness
+        # Every token the contract's calls asked for was asked for the binding's way.
+        assert harness.tokens.refusals == []
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -383,10 +509,57 @@ def test_token_without_expires_in_is_still_used(rsps: responses.RequestsMock) ->
     assert len(calls_to(rsps, TOKEN_URL)) == 1
 
 
-def test_token_url_option_wins_then_known_uat_host_then_base_url() -> None:
+def test_token_url_option_wins_then_the_documented_uat_token_host() -> None:
     assert make_provider(token_url="https://auth.test/t").token_url == "https://auth.test/t"
-    assert make_provider(base_url=UAT_BASE_URL).token_url == UAT_TOKEN_URL
-    assert make_provider(base_url=BASE_URL + "/").token_url == TOKEN_URL
+    assert make_provider(base_url=UAT_BASE_URL, token_url=None).token_url == UAT_TOKEN_URL
+    assert make_provider(base_url=UAT_BASE_URL + "/", token_url="").token_url == UAT_TOKEN_URL
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        BASE_URL,
+        "https://api.uat.threddpay.com/api/v1",  # Thredd's newer UAT host: no token URL published
+        "https://api.thredd.com/api/v1",
+    ],
+)
+def test_blank_token_url_is_never_derived_from_another_base_url(
+    rsps: responses.RequestsMock, base_url: str
+) -> None:
+    provider = make_provider(base_url=base_url, token_url=None)
+
+    with pytest.raises(ProviderConfigError, match="enter the Token URL") as info:
+        provider.fetch_cvv(card=CARD)
+
+    assert "token hosts are not its API hosts" in info.value.detail
+    assert len(rsps.calls) == 0  # no guess was tried
+    assert ThreddProvider.validate_endpoints(base_url=base_url, options={}) == {
+        "token_url": info.value.detail
+    }
+
+
+def test_private_key_jwt_needs_its_token_url_even_on_the_uat_host(
+    rsps: responses.RequestsMock,
+) -> None:
+    options = {"client_auth": "private_key_jwt"}
+    errors = ThreddProvider.validate_endpoints(base_url=UAT_BASE_URL, options=options)
+    assert "publishes no token endpoint for private_key_jwt" in errors["token_url"]
+    assert ThreddProvider.validate_endpoints(base_url=UAT_BASE_URL, options={}) == {}
+    assert (
+        ThreddProvider.validate_endpoints(
+            base_url=UAT_BASE_URL, options={**options, "token_url": "https://id.test/oauth2/token"}
+        )
+        == {}
+    )
+    provider = make_provider(base_url=UAT_BASE_URL, token_url=None, signing={}, **options)
+    with pytest.raises(ProviderConfigError):
+        provider.check_connection()
+    assert len(rsps.calls) == 0
+
+
+def test_the_loopback_sandbox_serves_its_token_endpoint_beside_its_api() -> None:
+    provider = make_provider(base_url="http://127.0.0.1:8765/thredd/", token_url=None)
+    assert provider.token_url == "http://127.0.0.1:8765/thredd/connect/token"
 
 
 def test_check_connection_fetches_a_fresh_token_that_reveals_then_use(
@@ -801,9 +974,33 @@ def test_reference_field_is_a_nine_digit_public_token() -> None:
     (field,) = ThreddProvider.reference_fields
     assert field.name == "public_token"
     assert field.pattern == "[0-9]{9}"
-    assert {f.name for f in ThreddProvider.secret_fields} == {"client_id", "client_secret"}
-    assert {f.name for f in ThreddProvider.option_fields} == {"token_url", "region", "scope"}
+    assert {f.name for f in ThreddProvider.secret_fields} == {
+        "client_id",
+        "client_secret",
+        "signing_key",
+        "signing_key_password",
+        "signing_key_id",
+    }
+    assert [f.name for f in ThreddProvider.secret_fields if f.required] == ["client_id"]
+    assert {f.name for f in ThreddProvider.option_fields} == {
+        "client_auth",
+        "assertion_algorithm",
+        "mtls",
+        "token_url",
+        "region",
+        "scope",
+    }
     assert not any(f.required for f in ThreddProvider.option_fields)
+
+
+def test_the_authentication_options_default_to_what_thredd_documents() -> None:
+    defaults = {f.name: f.default for f in ThreddProvider.option_fields}
+    assert defaults["client_auth"] == "client_secret_post"  # the Cards API's documented method
+    assert defaults["assertion_algorithm"] == "PS256"  # unconfirmed: FAPI's RSA choice
+    assert defaults["mtls"] is False
+    fields = {f.name: f for f in ThreddProvider.option_fields}
+    assert fields["client_auth"].choices == ("client_secret_post", "private_key_jwt")
+    assert fields["assertion_algorithm"].choices == ("PS256", "RS256", "ES256")
 
 
 # ---------------------------------------------------------------------------- the emulator
