@@ -9,6 +9,7 @@ from collections.abc import Callable
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # The algorithms a client assertion may be signed with: RSASSA-PSS and PKCS#1 v1.5 over SHA-256
@@ -27,13 +28,22 @@ class SigningKeyError(ValueError):
     problem in the admin's words and never holds key material."""
 
 
-def load_signing_key(pem: bytes, password: str = "") -> SigningKey:
-    """Load a PEM private key (PKCS#8 or traditional, encrypted when `password` is given).
+def load_signing_key(data: bytes, password: str = "") -> SigningKey:
+    """Load a private key from PEM (PKCS#8 or traditional), DER PKCS#8 or PKCS#12 (.p12, the
+    key taken from it), encrypted when `password` is given.
 
     Raises SigningKeyError when it does not load or is neither RSA nor EC.
     """
+    secret = password.encode() if password else None
+    key: object
     try:
-        key = serialization.load_pem_private_key(pem, password.encode() if password else None)
+        if data.lstrip().startswith(b"-----"):
+            key = serialization.load_pem_private_key(data, secret)
+        else:
+            try:
+                key = serialization.load_der_private_key(data, secret)
+            except ValueError:
+                key, _certificate, _chain = pkcs12.load_key_and_certificates(data, secret)
     except TypeError:
         raise SigningKeyError(
             "The signing key is encrypted: enter its password."
@@ -42,7 +52,8 @@ def load_signing_key(pem: bytes, password: str = "") -> SigningKey:
         ) from None
     except ValueError:
         raise SigningKeyError(
-            "The signing key is not a PEM private key, or the password does not open it."
+            "The signing key is not a PEM, DER or .p12 private key, or the password does not "
+            "open it."
         ) from None
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise SigningKeyError("The signing key must be an RSA or an EC private key.")

@@ -278,7 +278,7 @@ class ThreddProvider(Provider):
         ),
         FieldSpec(
             "signing_key",
-            "Signing key (PEM)",
+            "Signing key (PEM or .p12)",
             kind="file",
             required=False,
             help_text="Private key of the Signing Certificate registered with Thredd (RSA, or EC "
@@ -289,7 +289,7 @@ class ThreddProvider(Provider):
             "Signing key password",
             kind="secret",
             required=False,
-            help_text="Only when the signing key file is encrypted.",
+            help_text="Only when the signing key file is encrypted (a .p12 usually is).",
         ),
         FieldSpec(
             "signing_key_id",

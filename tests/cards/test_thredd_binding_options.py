@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cardreveal.cards.bindings import encoded_secrets
 from cardreveal.cards.models import ProviderBinding
 from providers.sandbox.core import Fault
+from providers.sandbox.server import start_sandbox
+from providers.sandbox.thredd import ThreddEmulator
+from providers.sandbox.tls import ThrowawayCA, server_tls_context
 from tests.cards.test_admin_bindings import binding_form_data
 
 ADD = "/admin/cards/providerbinding/add/?kind=thredd"
@@ -157,3 +160,76 @@ def test_check_connection_says_a_401_or_404_came_from_the_token_endpoint(
         in message
     )
     assert "check the Token URL option" in message
+
+
+# ---------------------------------------------------------------------------------- mutual TLS
+
+
+@pytest.fixture(scope="module")
+def mtls_thredd():
+    """A Thredd sandbox over HTTPS that takes only connections with a client certificate from its
+    CA, as Thredd's mTLS hosts take only the Transport Certificates Thredd issued."""
+    ca = ThrowawayCA.create()
+    context = server_tls_context(
+        ca.issue("localhost", server=True), require_client_certs_from=ca.cert_pem
+    )
+    running = start_sandbox(emulators=[ThreddEmulator(None)], tls=context)
+    yield running, ca
+    running.stop()
+
+
+def _mtls_binding(mtls_thredd, *, transport_certificate: bool, **options) -> ProviderBinding:
+    running, ca = mtls_thredd
+    emulator = running.emulator("thredd")
+    plain: dict[str, str | bytes] = {**emulator.binding_secrets(), "tls_ca_bundle": ca.cert_pem}
+    if transport_certificate:
+        issued = ca.issue("bank transport certificate", server=False)
+        plain.update(tls_client_certificate=issued.cert_pem, tls_client_key=issued.key_pem)
+    return ProviderBinding.objects.create(
+        name=f"thredd mtls {ProviderBinding.objects.count()}",
+        kind="thredd",
+        base_url=running.url_for("thredd"),
+        secrets=encoded_secrets("thredd", plain),
+        options=options,
+    )
+
+
+@pytest.mark.parametrize("client_auth", ["client_secret_post", "private_key_jwt"])
+def test_check_connection_over_mutual_tls_with_the_transport_certificate_works(
+    admin_client, mtls_thredd, client_auth
+):
+    binding = _mtls_binding(
+        mtls_thredd, transport_certificate=True, mtls=True, client_auth=client_auth
+    )
+    [(level, message)] = _check(admin_client, binding)
+    assert level == "warning"  # no test card: the Cards API was not called
+    assert "Thredd's token endpoint accepted the client id and " in message
+    assert " over mutual TLS." in message
+
+
+def test_check_connection_without_the_transport_certificate_names_the_client_certificate(
+    admin_client, mtls_thredd
+):
+    binding = _mtls_binding(mtls_thredd, transport_certificate=False)
+    [(level, message)] = _check(admin_client, binding)
+    assert level == "error"
+    assert message == (
+        f"{binding.name}: the TLS connection to Thredd Cards API failed verification: check the "
+        "base URL's host name, and the binding's private CA and client certificate if it uses "
+        "them."
+    )
+
+
+def test_check_connection_with_mutual_tls_on_and_no_certificate_says_to_upload_it(
+    admin_client, mtls_thredd
+):
+    binding = _mtls_binding(mtls_thredd, transport_certificate=False, mtls=True)
+    before = mtls_thredd[0].emulator("thredd").token_requests
+    [(level, message)] = _check(admin_client, binding)
+    assert level == "error"
+    assert message == (
+        f"{binding.name}: the binding's configuration needs attention (mutual TLS is on but the "
+        "binding has no TLS client certificate and key: upload Thredd's Transport Certificate "
+        "and its key)."
+    )
+    assert mtls_thredd[0].emulator("thredd").token_requests == before

@@ -16,8 +16,10 @@ import jwt
 import pytest
 import requests
 import responses
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.base import BindingConfig, CardRef, PlainCvv
 from providers.client_assertion import ASSERTION_TYPE
@@ -1513,7 +1515,7 @@ def test_private_key_jwt_proof_and_refusal_name_the_assertion_not_the_secret(
     ("signing", "options", "message"),
     [
         ({}, {}, "signing_key is required"),
-        ({"signing_key": b"not a key"}, {}, "not a PEM private key"),
+        ({"signing_key": b"not a key"}, {}, "not a PEM, DER or .p12 private key"),
         ({"signing_key": RSA_SIGNING_KEY}, {"assertion_algorithm": "ES256"}, "ES256 needs an EC"),
         ({"signing_key": EC_SIGNING_KEY}, {"assertion_algorithm": "PS256"}, "needs an RSA"),
         ({"signing_key": RSA_SIGNING_KEY}, {"assertion_algorithm": "HS256"}, "Choose one of"),
@@ -1547,6 +1549,39 @@ def test_an_encrypted_signing_key_is_opened_with_its_password(rsps: responses.Re
         make_provider(
             key="other", signing={"signing_key": encrypted}, client_auth="private_key_jwt"
         ).check_connection()
+
+
+def test_a_signing_key_from_a_p12_is_used_with_its_password(rsps: responses.RequestsMock) -> None:
+    ca = ThrowawayCA.create()
+    issued = ca.issue("signing certificate", server=False)
+    key = serialization.load_pem_private_key(issued.key_pem, None)
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"signing",
+        key,  # type: ignore[arg-type]
+        x509.load_pem_x509_certificate(issued.cert_pem),
+        None,
+        serialization.BestAvailableEncryption(b"p12-password"),
+    )
+    tokens = TokenServer(signing_key_pem=issued.key_pem).install(rsps)
+    options = {"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"}
+
+    make_provider(
+        signing={"signing_key": p12, "signing_key_password": "p12-password"}, **options
+    ).check_connection()
+
+    assert tokens.refusals == []
+    assert (
+        ThreddProvider.validate_secrets(
+            {"client_id": "id", "signing_key": p12, "signing_key_password": "p12-password"}, options
+        )
+        == {}
+    )
+    assert (
+        "password does not open it"
+        in ThreddProvider.validate_secrets(
+            {"client_id": "id", "signing_key": p12, "signing_key_password": "wrong"}, options
+        )["signing_key"]
+    )
 
 
 def test_validate_secrets_asks_for_what_the_chosen_authentication_needs() -> None:
