@@ -12,11 +12,16 @@ username oracle). The counters age out with their window; a username's is also c
 account's successful sign-in and by an admin lifting its lock (so its owner gets in at once). An
 address's is never cleared early: an attacker signing in to an account of their own must not
 wipe the count of their failures on others.
+
+When the cache itself fails (Redis down), the limits step aside, with a warning in the log: a
+Redis outage must not shut every door. The per-account lockout, kept in the database, still
+holds each account to CARDREVEAL_LOCKOUT_THRESHOLD failures.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +31,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+
+logger = logging.getLogger(__name__)
 
 _PREFIX = "cardreveal:sign-in-failures"
 
@@ -81,7 +88,11 @@ def sign_in_refusal(*, address: str | None, username: str | None) -> SignInRefus
     window = _window(address=address, username=username, now=now)
     if not window.keys:
         return None
-    counts = cache.get_many(list(window.keys))
+    try:
+        counts = cache.get_many(list(window.keys))
+    except Exception:
+        logger.warning("sign-in limits: the cache cannot be read; sign-in allowed without them")
+        return None
     if all(int(counts.get(key) or 0) < limit for key, limit in window.keys.items()):
         return None
     return SignInRefusal(
@@ -95,14 +106,20 @@ def sign_in_failure_count(*, address: str | None, username: str | None) -> None:
     now = timezone.now().timestamp()
     window = _window(address=address, username=username, now=now)
     timeout = math.ceil(window.ends_at - now) + 60
-    for key in window.keys:
-        _count_one(key, timeout=timeout)
+    try:
+        for key in window.keys:
+            _count_one(key, timeout=timeout)
+    except Exception:
+        logger.warning("sign-in limits: the cache cannot be written; this failure is not counted")
 
 
 def sign_in_username_failures_clear(*, username: str) -> None:
     """Forget the failed sign-ins counted for `username` in the current window."""
     now = timezone.now().timestamp()
-    cache.delete_many(list(_window(address=None, username=username, now=now).keys))
+    try:
+        cache.delete_many(list(_window(address=None, username=username, now=now).keys))
+    except Exception:
+        logger.warning("sign-in limits: the cache cannot be written; a count was not cleared")
 
 
 def _count_one(key: str, *, timeout: int) -> None:
