@@ -35,3 +35,7 @@ class AccountsConfig(AppConfig):
         user_logged_in.connect(
             receivers.stamp_signed_in_at, dispatch_uid="cardreveal.accounts.signed_in_at"
         )
+        user_logged_in.connect(
+            receivers.clear_username_failures_on_one_step_sign_in,
+            dispatch_uid="cardreveal.accounts.sign_in_limits.clear_one_step",
+        )

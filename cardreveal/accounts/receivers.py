@@ -72,6 +72,16 @@ def clear_username_failures(sender: object, user: User, **kwargs: Any) -> None:
     sign_in_username_failures_clear(username=user.get_username())
 
 
+def clear_username_failures_on_one_step_sign_in(
+    sender: object, request: HttpRequest | None, user: User, **kwargs: Any
+) -> None:
+    """`user_logged_in` with the code given with the password (the admin's one-step sign-in:
+    django-otp's `otp_device` is set on the user): a successful sign-in, as `sign_in_verified`
+    is for the other doors."""
+    if getattr(user, "otp_device", None) is not None:
+        sign_in_username_failures_clear(username=user.get_username())
+
+
 def store_backup_code_as_digest(sender: object, instance: StaticToken, **kwargs: Any) -> None:
     """`post_save` of a backup code saved as typed (django-otp's admin form, its `addstatictoken`
     command): the row keeps only its digest, so the stored value never works as a code and the

@@ -93,8 +93,13 @@ def sign_in_refusal(*, address: str | None, username: str | None) -> SignInRefus
     except Exception:
         logger.warning("sign-in limits: the cache cannot be read; sign-in allowed without them")
         return None
-    if all(int(counts.get(key) or 0) < limit for key, limit in window.keys.items()):
+    reached = [key for key, limit in window.keys.items() if int(counts.get(key) or 0) >= limit]
+    if not reached:
         return None
+    logger.warning(
+        "sign-in refused: too many failed sign-ins for this %s",
+        " and ".join(key.split(":")[-3] for key in reached),  # "address", "username"
+    )
     return SignInRefusal(
         until=datetime.fromtimestamp(window.ends_at, tz=UTC),
         retry_after=max(1, math.ceil(window.ends_at - now)),

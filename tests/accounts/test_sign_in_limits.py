@@ -34,13 +34,17 @@ def assert_paused(response, *, until: str, seconds: int) -> None:
     assert f"Try again after {until}" in body
 
 
-def test_forty_wrong_passwords_over_forty_usernames_from_one_address_are_paused(alice, wall_clock):
+def test_forty_wrong_passwords_over_forty_usernames_from_one_address_are_paused(
+    alice, wall_clock, caplog
+):
     attacker = Client(REMOTE_ADDR=ATTACKER)
     answers = [web_password(attacker, f"user{n}", "guess-guess").status_code for n in range(40)]
     assert answers == [200] * 20 + [429] * 20  # the default: 20 failures an address
     response = web_password(attacker, "alice", alice.password)  # even a right password
     assert_paused(response, until="10:15 UTC", seconds=15 * 60)
     assert "_auth_user_id" not in attacker.session
+    assert "sign-in refused: too many failed sign-ins for this address" in caplog.text
+    assert ATTACKER not in caplog.text  # which limit, never the address or a username
     # alice, from her own address, is not held back by the attacker's
     assert web_password(
         Client(REMOTE_ADDR="203.0.113.20"), "alice", alice.password
@@ -154,3 +158,16 @@ def test_a_missing_username_is_a_field_error_not_a_counted_failure(client, db, u
         response = web_password(client, username, "x")
         assert response.status_code == 200
     assert response.context["form"].errors["username"]
+
+
+def test_a_successful_admin_sign_in_clears_the_usernames_count(staff, clock, wall_clock, settings):
+    settings.CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME = 3
+    _user, device = staff
+    for _ in range(2):
+        admin_sign_in(Client(), "root", "typo-typo")
+    browser = Client()
+    code = totp_code(device, clock)
+    assert admin_sign_in(browser, "root", "pw-root-long-enough", code).status_code == 302
+    for _ in range(3):  # uncleared, the second of these would have been refused
+        assert admin_sign_in(Client(), "root", "typo-typo").status_code == 200
+    assert admin_sign_in(Client(), "root", "typo-typo").status_code == 429
