@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,14 @@ REDIS_URL = "redis://127.0.0.1:6379/9"  # this suite's own database number for t
 ATTACKER = "198.51.100.7"
 
 _OTHER_HOST = """
+import sys
 import django
+from django.conf import settings
+settings.CACHES = {"default": {
+    "BACKEND": "django.core.cache.backends.redis.RedisCache",
+    "LOCATION": sys.argv[1],
+    "KEY_PREFIX": sys.argv[2],
+}}
 django.setup()
 from cardreveal.accounts.sign_in_limits import sign_in_failure_count
 for n in range(20):
@@ -38,11 +46,12 @@ def _redis_reachable() -> bool:
         return False
 
 
-def _redis_cache(url: str) -> dict[str, object]:
+def _redis_cache(url: str, prefix: str = "") -> dict[str, object]:
     return {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": url,
+            "KEY_PREFIX": prefix,
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
@@ -59,15 +68,12 @@ def _clear_of_a_window_end(settings) -> None:
 
 @pytest.mark.skipif(not _redis_reachable(), reason=f"Redis is not reachable at {REDIS_URL}")
 def test_failures_counted_by_another_host_pause_this_ones_door(alice, settings):
-    import redis
-
-    store = redis.Redis.from_url(REDIS_URL)
-    store.flushdb()
-    settings.CACHES = _redis_cache(REDIS_URL)
+    prefix = f"test-{uuid.uuid4().hex}"  # this run's keys only: nothing else in Redis is touched
+    settings.CACHES = _redis_cache(REDIS_URL, prefix)
     _clear_of_a_window_end(settings)
     try:
         other = subprocess.run(
-            [sys.executable, "-c", _OTHER_HOST],
+            [sys.executable, "-c", _OTHER_HOST, REDIS_URL, prefix],
             cwd=REPO,
             env={
                 **os.environ,
@@ -91,8 +97,12 @@ def test_failures_counted_by_another_host_pause_this_ones_door(alice, settings):
             ).status_code
             == 302
         )
-    finally:
-        store.flushdb()
+    finally:  # this run's keys only (Django's cache.clear() would empty the whole database)
+        import redis
+
+        store = redis.Redis.from_url(REDIS_URL)
+        for key in store.scan_iter(f"{prefix}:*"):
+            store.delete(key)
 
 
 def test_a_redis_outage_leaves_sign_in_open_and_the_lockout_holding(
