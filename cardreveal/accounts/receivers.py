@@ -1,5 +1,4 @@
-"""Receivers for Django's auth signals and our own: count wrong passwords and sign-in codes (the
-lockout and the sign-in limits), stamp the sign-in time on the session."""
+"""Receivers: count failed sign-ins, clear a username's count, stamp sign-in time, hash backup codes."""
 
 from __future__ import annotations
 
