@@ -140,10 +140,12 @@ class LoginApi(ApiView):
             **error_responses(
                 400,
                 415,
-                423,
                 authed=False,
                 s400="`invalid_credentials` (the same whether the password or the code was "
-                "wrong), `invalid_input` or `malformed_json`.",
+                "wrong, the username unknown or the account locked), `invalid_input` or "
+                "`malformed_json`.",
+                s429="`throttled`: too many requests, or too many failed sign-ins from this "
+                "address or for this username (on any door: web, admin or API); see Retry-After.",
             ),
         },
         examples=[
