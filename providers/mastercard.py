@@ -333,10 +333,13 @@ class MastercardProvider(Provider):
 
         Mastercard's errors are never encrypted, so with payload encryption on the binding's
         decryption key stays unproven: the proof says so. Raises `ProviderAuthError` for 401/403,
-        `ProviderConfigError` for any other 400 (usually the encryption keys) or a 404 that is
-        not Mastercard's (usually the base URL), and the usual `ProviderError`s otherwise. No
-        card is touched.
+        `ProviderConfigError` for a pass-through padding no viewer can open (before any call),
+        any other 400 (usually the encryption keys) or a 404 that is not Mastercard's (usually
+        the base URL), and the usual `ProviderError`s otherwise. No card is touched.
         """
+        if self.pass_client_key:
+            # A stored padding no viewer can open would fail every reveal: say so now.
+            _ = self._client_key_padding
         yymm = dt.datetime.now(dt.UTC).strftime("%y%m")
         response = self._search(contract_id=CHECK_CONTRACT_ID, expiry_yymm=yymm, client_key=None)
         codes = _reason_codes(response.body)

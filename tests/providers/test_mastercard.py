@@ -562,6 +562,16 @@ def test_a_stored_padding_no_browser_can_open_fails_before_any_call(
     assert len(rsps.calls) == 0
 
 
+def test_check_connection_names_a_stored_padding_no_browser_can_open(
+    keys: MastercardEmulator, rsps: responses.RequestsMock
+) -> None:
+    provider = _provider(keys, pass_client_key=True, client_key_padding="pkcs1v15")
+    with pytest.raises(ProviderConfigError) as info:
+        provider.check_connection()
+    assert "client_key_padding must be oaep-sha256 or oaep-sha1" in info.value.detail
+    assert len(rsps.calls) == 0
+
+
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
