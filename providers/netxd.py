@@ -185,8 +185,8 @@ class NetxdProvider(Provider):
 
     The payload is serialised once (compact in the documented field order, or canonical with
     sorted keys, as the binding says); those exact bytes are signed and spliced into the body,
-    so the ledger verifies the signature over `params.payload` as sent. Business errors may come with
-    HTTP 200, so `error` is read before `result`. NetXD cannot encrypt to the client's key.
+    so the ledger verifies the signature over `params.payload` as sent. Business errors may come
+    with HTTP 200, so `error` is read before `result`. NetXD cannot encrypt to the client's key.
     """
 
     kind: ClassVar[str] = "netxd"
