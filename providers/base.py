@@ -210,6 +210,12 @@ class Provider(ABC):
             "kept or shown"
         )
 
+    def refusal_words(self) -> tuple[str, str]:
+        """What a credentials refusal is about and what to check, in the admin's words: the
+        class's `refused_credentials` and `credentials_advice`, unless this binding's options
+        choose other credentials (such as a signed client assertion instead of a secret)."""
+        return self.refused_credentials, self.credentials_advice
+
     def lock_card(self, *, card: CardRef, reason: str) -> None:
         """Lock the card at the provider so that it is refused for payments (and the provider
         refuses its CVV too), in a state the bank can lift. An optional capability: only
@@ -235,6 +241,15 @@ class Provider(ABC):
         """Check uploaded keys and credentials parse and fit together, before they are saved.
 
         Returns field name -> error message (empty when all is well). Never echoes a secret.
+        """
+        return {}
+
+    @classmethod
+    def validate_endpoints(cls, *, base_url: str, options: Mapping[str, Any]) -> dict[str, str]:
+        """Check the options that depend on the binding's base URL (such as a token endpoint on
+        another host), before they are saved.
+
+        Returns field name -> error message (empty when all is well).
         """
         return {}
 
