@@ -228,6 +228,13 @@ class Provider(ABC):
         raise ProviderConfigError(f"{self.label} cannot lock cards")
 
     @classmethod
+    def client_key_hash(cls, options: Mapping[str, Any]) -> str:
+        """The hash a binding with these `options` needs the viewer's RSA-OAEP key made with
+        ("SHA-256" or "SHA-1"): a browser's WebCrypto key opens only the OAEP hash it was made
+        for. SHA-256 unless the provider itself encrypts to the key with another."""
+        return "SHA-256"
+
+    @classmethod
     def validate_secrets(
         cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
     ) -> dict[str, str]:

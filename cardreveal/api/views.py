@@ -324,7 +324,8 @@ class CardRevealApi(ApiView):
     class OutputSerializer(serializers.Serializer[Any]):
         scheme = serializers.CharField(
             help_text="How `sealed` is encrypted: `jwe-rsa-oaep-256-a256gcm`, or "
-            "`rsa-oaep-256-hex` / `rsa-oaep-256-base64` for Mastercard's own encryption."
+            "`rsa-oaep-256-hex` / `rsa-oaep-256-base64` (or `rsa-oaep-sha1-*`) for Mastercard's "
+            "own encryption."
         )
         sealed = serializers.CharField(help_text="The CVV, encrypted to `public_key`.")
         display_seconds = serializers.IntegerField(
