@@ -349,6 +349,7 @@ class ThreddProvider(Provider):
             kind="choice",
             required=False,
             choices=("", *_REGIONS),  # "" leaves the header out
+            default="",
             help_text="API Hub only: 0 default, 1 EMEA, 2 APAC. Empty: header not sent.",
         ),
         FieldSpec(
@@ -440,11 +441,14 @@ class ThreddProvider(Provider):
         if not _text(secrets.get("client_id")):
             errors["client_id"] = "This credential is required."
         method = options.get("client_auth") or CLIENT_SECRET_POST
+        algorithm = options.get("assertion_algorithm") or DEFAULT_ASSERTION_ALGORITHM
+        if algorithm not in ALGORITHMS:
+            errors["assertion_algorithm"] = f"Choose {', '.join(ALGORITHMS)}."
         if method not in CLIENT_AUTH_METHODS:
             errors["client_auth"] = f"Choose {' or '.join(CLIENT_AUTH_METHODS)}."
         elif method == CLIENT_SECRET_POST and not _text(secrets.get("client_secret")):
             errors["client_secret"] = "Required with client_secret_post authentication."  # noqa: S105
-        elif method == PRIVATE_KEY_JWT:
+        elif method == PRIVATE_KEY_JWT and "assertion_algorithm" not in errors:
             problem = _signing_key_problem(
                 secrets.get("signing_key"),
                 _text(secrets.get("signing_key_password")),

@@ -276,6 +276,17 @@ class ThreddHarness(ContractHarness):
     def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:
         self.tokens.install(rsps, TOKEN_URL)
 
+    def binding_secrets(self) -> dict[str, str | bytes]:
+        secrets: dict[str, str | bytes] = {"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+        secrets.update(self.mode.signing())
+        if self.mode.mtls:
+            issued = ThrowawayCA.create().issue("cardreveal client", server=False)
+            secrets.update(tls_client_certificate=issued.cert_pem, tls_client_key=issued.key_pem)
+        return secrets
+
+    def binding_options(self) -> dict[str, Any]:
+        return {"token_url": TOKEN_URL, **self.mode.options}
+
 
 class TestThreddContract(ProviderContract):
     """The shared contract, once per client authentication (secret, private_key_jwt with each
