@@ -276,21 +276,21 @@ _HEADERS = """    http-request set-header X-Forwarded-Proto https
 """
 
 
-def haproxy_config(stack: Stack) -> str:
+def haproxy_config(hosts: tuple[Host, ...], *, lb_port: int, direct_ports: dict[str, int]) -> str:
     """HAProxy in front of the hosts: round robin, readiness checks on /readyz every second,
     the PROXY protocol to gunicorn, the answering host named in a response header; and one
     port per host, unchecked (it forwards whatever the host's health, as Prometheus scrapes a
     host by its own address), for the scrapes and the probes that must reach a given host."""
     servers = "\n".join(
         f"    server {h.name} {h.address}:{APP_PORT} send-proxy check check-send-proxy"
-        for h in stack.network.hosts
+        for h in hosts
     )
     direct = "\n".join(
-        f"frontend direct_{h.name}\n    bind {LOOPBACK}:{stack.direct_ports[h.name]}\n"
+        f"frontend direct_{h.name}\n    bind {LOOPBACK}:{direct_ports[h.name]}\n"
         f"{_HEADERS}    default_backend only_{h.name}\n"
         f"backend only_{h.name}\n"
         f"    server {h.name} {h.address}:{APP_PORT} send-proxy\n"
-        for h in stack.network.hosts
+        for h in hosts
     )
     return f"""global
     maxconn 4096
@@ -307,7 +307,7 @@ defaults
     option redispatch
 
 frontend site
-    bind {LOOPBACK}:{stack.lb_port}
+    bind {LOOPBACK}:{lb_port}
 {_HEADERS}    default_backend hosts
 
 backend hosts
@@ -330,7 +330,9 @@ def start_hosts(cleanup: contextlib.ExitStack, stack: Stack) -> None:
     stack.lb_port = free_port()
     stack.direct_ports = {h.name: free_port() for h in stack.network.hosts}
     config = stack.workdir / "haproxy.cfg"
-    config.write_text(haproxy_config(stack))
+    config.write_text(
+        haproxy_config(stack.network.hosts, lb_port=stack.lb_port, direct_ports=stack.direct_ports)
+    )
     balancer = Service(
         "HAProxy",
         ["haproxy", "-f", str(config), "-db"],
