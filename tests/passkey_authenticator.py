@@ -136,11 +136,11 @@ def passkey_settings(settings: Any, *origins: str) -> None:
 
 
 def enrol_directly(user: Any, authenticator: SoftAuthenticator, name: str = "Phone") -> Any:
-    """Register a credential of `authenticator` for `user` with django-otp-webauthn's own helper
-    (what the enrolment page does, without the page)."""
-    from django_otp_webauthn.helpers import WebAuthnHelper
+    """Register a credential of `authenticator` for `user` with django-otp-webauthn's helper (the
+    one the settings name), as a passkey made on the phone earlier would have been."""
+    from django_otp_webauthn.models import WebAuthnCredential
 
-    helper = WebAuthnHelper(request=None)  # type: ignore[arg-type]
+    helper = WebAuthnCredential.get_webauthn_helper(request=None)
     options, state = helper.register_begin(user=user)
     device = helper.register_complete(user=user, state=state, data=authenticator.create(options))
     device.name = name

@@ -56,6 +56,7 @@ class PasskeyChallenge(models.Model):
     class Purpose(models.TextChoices):
         REVEAL = "reveal", "reveal a security code"
         SIGN_IN = "sign_in", "sign in"
+        REGISTER = "register", "add a passkey"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -156,6 +156,9 @@ class PasskeyHelper(WebAuthnHelper):
         self.binding = binding
         self.device_name = device_name
 
+    def get_allowed_origins(self) -> list[str]:
+        return allowed_origins()
+
     def create_credential(self, user: Any, *args: Any, **kwargs: Any) -> Any:
         # Named before its first save, so the audit record of the new device has the name.
         device = super().create_credential(user, *args, **kwargs)
@@ -190,6 +193,10 @@ def binding_digest(*parts: bytes | str) -> bytes:
 
 # ---------------------------------------------------------------------------------- challenges
 
+# The admin's one-step sign-in asks for any passkey before it knows whose (the form then checks
+# the password and the passkey together): its challenges are bound to this.
+ADMIN_SIGN_IN_BINDING = binding_digest("sign_in", "admin")
+
 
 def passkey_request_options(
     *,
@@ -210,6 +217,8 @@ def passkey_request_options(
     with transaction.atomic():
         if user is not None:
             _drop_old_challenges(user=user, now=now)
+        else:  # nobody's yet (a passwordless or admin sign-in): drop the ones nobody answered
+            PasskeyChallenge.objects.filter(user=None, expires_at__lt=now).delete()
         PasskeyChallenge.objects.create(
             user=user,
             purpose=purpose,
@@ -374,8 +383,48 @@ def _check(
 
 
 def allowed_origins() -> list[str]:
-    """The origins (web, and Android apps' `android:apk-key-hash:` ones) assertions may name."""
-    return list(settings.OTP_WEBAUTHN_ALLOWED_ORIGINS)
+    """The origins assertions may name: CARDREVEAL_PASSKEY_ORIGINS (the site's, and any Android
+    app origins listed there), and the `android:apk-key-hash:` origin of each app in
+    CARDREVEAL_ANDROID_APPS (Credential Manager names the app by its signing certificate)."""
+    origins = list(settings.OTP_WEBAUTHN_ALLOWED_ORIGINS)
+    for app in settings.CARDREVEAL_ANDROID_APPS:
+        _package, _, fingerprint = app.partition(":")
+        try:
+            digest = bytes.fromhex(fingerprint.replace(":", ""))
+        except ValueError:
+            continue  # reported by the system check
+        origin = "android:apk-key-hash:" + bytes_to_base64url(digest)
+        if origin not in origins:
+            origins.append(origin)
+    return origins
+
+
+def android_asset_links() -> list[dict[str, Any]]:
+    """/.well-known/assetlinks.json: each app in CARDREVEAL_ANDROID_APPS may use the site's
+    passkeys and links (Digital Asset Links)."""
+    links = []
+    for app in settings.CARDREVEAL_ANDROID_APPS:
+        package, _, fingerprint = app.partition(":")
+        links.append(
+            {
+                "relation": [
+                    "delegate_permission/common.handle_all_urls",
+                    "delegate_permission/common.get_login_creds",
+                ],
+                "target": {
+                    "namespace": "android_app",
+                    "package_name": package,
+                    "sha256_cert_fingerprints": [fingerprint],
+                },
+            }
+        )
+    return links
+
+
+def apple_app_site_association() -> dict[str, Any]:
+    """/.well-known/apple-app-site-association: the iOS apps (CARDREVEAL_IOS_APPS) whose
+    associated domains name this site may use its passkeys (`webcredentials`)."""
+    return {"webcredentials": {"apps": list(settings.CARDREVEAL_IOS_APPS)}}
 
 
 def _announce(
@@ -389,47 +438,81 @@ def _announce(
 
 # ---------------------------------------------------------------------------------- enrolment
 
-_REGISTER_STATE = "cardreveal_passkey_register_state"
-
 
 class PasskeyEnrolError(ValueError):
     """A passkey could not be added; the message says why in the cardholder's words."""
 
 
-def passkey_register_begin(*, user: User, request: HttpRequest) -> dict[str, Any]:
-    """Start adding a passkey: the creation options for the browser (state kept in the session)."""
+def passkey_register_begin(*, user: User, request: HttpRequest | None = None) -> dict[str, Any]:
+    """Start adding a passkey: the creation options for the browser or app (user verification
+    required), with their challenge stored like an assertion's (single use, 2 minutes), so the
+    answer may come back to any worker, from a browser session or the API."""
     helper = PasskeyHelper(request)
     options, state = helper.register_begin(user=user)
-    request.session[_REGISTER_STATE] = state
+    now = timezone.now()
+    with transaction.atomic():
+        _drop_old_challenges(user=user, now=now)
+        PasskeyChallenge.objects.create(
+            user=user,
+            purpose=PasskeyChallenge.Purpose.REGISTER,
+            challenge=state["challenge"],
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.CARDREVEAL_PASSKEY_CHALLENGE_SECONDS),
+        )
     return dict(options)
 
 
 def passkey_register_complete(
-    *, user: User, request: HttpRequest, credential: Mapping[str, Any], name: str
+    *,
+    user: User,
+    credential: Mapping[str, Any],
+    name: str,
+    request: HttpRequest | None = None,
 ) -> WebAuthnCredential:
-    """Finish adding a passkey named `name`: verify the browser's answer (origin, RP ID, user
-    verification), save the device confirmed, start the reveal cool-off and email the owner
-    (`cooloff.authenticator_added_record`). Raises PasskeyEnrolError."""
-    state = request.session.pop(_REGISTER_STATE, None)
+    """Finish adding a passkey named `name`: verify the answer to the user's registration
+    challenge (spent here; origin, RP ID, user verification), save the device confirmed, start
+    the reveal cool-off and email the owner (`cooloff.authenticator_added_record`); the new
+    device is audited by the device receivers. Raises PasskeyEnrolError."""
     name = " ".join(str(name or "").split())[:MAX_NAME_LENGTH]
     if not name:
         raise PasskeyEnrolError("Give the passkey a name, such as the phone or laptop it is on.")
-    if not isinstance(state, dict):
-        raise PasskeyEnrolError("The passkey set-up ran out of time. Press Add a passkey again.")
-    origin = _registration_origin(credential)
-    if origin and origin not in allowed_origins():
-        raise PasskeyEnrolError(
-            "The passkey was made for a different website than ours, so it was not added. "
-            "Type our address yourself and add it there."
-        )
-    helper = PasskeyHelper(request, device_name=name)
+    client_data = _client_data(credential)
+    if client_data is None:
+        raise PasskeyEnrolError("The passkey answer could not be read. Press Add a passkey again.")
     try:
         with transaction.atomic():
+            stored = (
+                PasskeyChallenge.objects.select_for_update()
+                .filter(
+                    user=user,
+                    purpose=PasskeyChallenge.Purpose.REGISTER,
+                    challenge=bytes_to_base64url(client_data.challenge),
+                    used_at__isnull=True,
+                )
+                .first()
+            )
+            now = timezone.now()
+            if stored is None or now >= stored.expires_at:
+                raise PasskeyEnrolError(
+                    "The passkey set-up ran out of time or was already used. "
+                    "Press Add a passkey again."
+                )
+            stored.used_at = now
+            stored.save(update_fields=["used_at"])
+            if str(client_data.origin) not in allowed_origins():
+                raise PasskeyEnrolError(
+                    "The passkey was made for a different website than ours, so it was not "
+                    "added. Type our address yourself and add it there."
+                )
+            helper = PasskeyHelper(request, device_name=name)
+            state = {"challenge": stored.challenge, "require_user_verification": True}
             device = helper.register_complete(user=user, state=state, data=dict(credential))
             authenticator_added_record(user=user, device=device, by=None, kind="passkey")
-    except (WebAuthnException, ValueError, TypeError, KeyError):
+    except (WebAuthnException, ValueError, TypeError, KeyError) as exc:
+        if isinstance(exc, PasskeyEnrolError):
+            raise
         raise PasskeyEnrolError(
-            "Your browser's answer could not be verified, so no passkey was added. "
+            "Your device's answer could not be verified, so no passkey was added. "
             "Try again, and unlock the passkey with your fingerprint, face or PIN."
         ) from None
     except IntegrityError:  # the same passkey twice (its credential id is unique)
@@ -437,15 +520,16 @@ def passkey_register_complete(
     return device
 
 
-def _registration_origin(credential: Mapping[str, Any]) -> str:
+def _client_data(credential: Mapping[str, Any]) -> Any:
+    """The parsed clientDataJSON of a credential in JSON form, or None when unreadable."""
     response = credential.get("response") if isinstance(credential, Mapping) else None
     raw = response.get("clientDataJSON") if isinstance(response, Mapping) else None
     if not isinstance(raw, str):
-        return ""
+        return None
     try:
-        return str(parse_client_data_json(base64url_to_bytes(raw)).origin)
+        return parse_client_data_json(base64url_to_bytes(raw))
     except (WebAuthnException, ValueError, TypeError):
-        return ""
+        return None
 
 
 def passkeys_for_user(*, user: User) -> list[WebAuthnCredential]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from base64 import b32encode
+from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
@@ -31,6 +33,7 @@ from cardreveal.accounts.otp import (
     throttle_message,
     verify_sign_in_code,
 )
+from cardreveal.accounts.passkeys import has_passkey
 from cardreveal.accounts.sign_in import sign_in_finish
 from cardreveal.client_info import client_info
 
@@ -41,6 +44,12 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     form_class = LoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        # "Sign in with a passkey" (no password), when the bank turned it on.
+        context["passwordless"] = settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN
+        return context
 
 
 class LogoutView(auth_views.LogoutView):
@@ -97,7 +106,13 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         messages.error(request, lock_message(locked_until))
         return redirect("accounts:login")
     return render(
-        request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
+        request,
+        "accounts/otp_verify.html",
+        {
+            "form": form,
+            "next": request.GET.get("next", ""),
+            "passkey": has_passkey(user=signed_in_user(request)),
+        },
     )
 
 

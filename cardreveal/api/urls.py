@@ -15,6 +15,11 @@ urlpatterns = [
     path("cards", views.CardListApi.as_view(), name="cards"),
     path("cards/<uuid:card_id>", views.CardDetailApi.as_view(), name="card"),
     path("cards/<uuid:card_id>/reveal", views.CardRevealApi.as_view(), name="card-reveal"),
+    path(
+        "cards/<uuid:card_id>/reveal/challenge",
+        views.CardRevealChallengeApi.as_view(),
+        name="card-reveal-challenge",
+    ),
     path("reveals", views.RevealHistoryApi.as_view(), name="reveals"),
     path("otp-devices", views.OtpDeviceListApi.as_view(), name="otp-devices"),
     path("otp-devices/totp", views.TotpEnrolApi.as_view(), name="totp-enrol"),

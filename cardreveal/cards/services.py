@@ -97,6 +97,8 @@ _OTP_MESSAGES = {
     OtpFailure.LOCKED: "Too many failed attempts: this account is locked for now.",
 }
 _OTP_STATUS = {OtpFailure.THROTTLED: 429, OtpFailure.NO_DEVICE: 403, OtpFailure.LOCKED: 423}
+# A refused passkey assertion answers 403, but these (a lock is answered with its end, above).
+_PASSKEY_STATUS = {PasskeyFailure.MALFORMED: 400, PasskeyFailure.LOCKED: 423}
 
 CARD_NOT_FOUND_MESSAGE = "Card not found."
 INTERNAL_ERROR_MESSAGE = (
@@ -417,9 +419,7 @@ def _passkey_refusal(check: PasskeyCheck) -> RevealError:
             retry_after=seconds_until(check.locked_until),
         )
     failure = check.failure or PasskeyFailure.INVALID
-    return RevealError(
-        failure.value, check.message, 400 if failure is PasskeyFailure.MALFORMED else 403
-    )
+    return RevealError(failure.value, check.message, _PASSKEY_STATUS.get(failure, 403))
 
 
 def reveal_passkey_challenge(
@@ -443,8 +443,8 @@ def reveal_passkey_challenge(
     if step_up_policy(user=user) is StepUp.TOTP_ONLY:
         raise RevealError("passkey_not_allowed", PASSKEY_NOT_ALLOWED_MESSAGE, 403)
     if not has_passkey(user=user):
-        failure = PasskeyFailure.NO_DEVICE
-        raise RevealError(failure.value, PasskeyCheck(None, failure).message, 403)
+        no_device = PasskeyCheck(None, PasskeyFailure.NO_DEVICE).message
+        raise RevealError("passkey_no_device", no_device, 403)
     return passkey_request_options(
         user=user,
         purpose=PasskeyChallenge.Purpose.REVEAL,
