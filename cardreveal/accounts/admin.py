@@ -11,6 +11,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin as OtpTOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.admin import WebAuthnCredentialAdmin
+from django_otp_webauthn.models import WebAuthnCredential
 
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.decorators import signed_in_user
@@ -107,3 +109,10 @@ class StepUpPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_filter = ["policy"]
     search_fields = ["user__username", "user__email"]
     raw_id_fields = ["user"]
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(WebAuthnCredentialAdmin):
+    """django-otp-webauthn's credential admin: staff see a user's passkeys (never a private key,
+    which never leaves the device; the public key only when OTP_ADMIN_HIDE_SENSITIVE_DATA is off)
+    and can remove one, which is audited like any removed device."""

@@ -17,8 +17,9 @@ from django.views.decorators.cache import cache_control, never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from cardreveal.accounts.cooloff import reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.accounts.lockout import account_locked_until, lock_message
+from cardreveal.accounts.lockout import account_locked_until, lock_message, utc_clock
 from cardreveal.accounts.models import PasskeyChallenge
 from cardreveal.accounts.passkeys import (
     ADMIN_SIGN_IN_BINDING,
@@ -113,11 +114,13 @@ def register(request: HttpRequest) -> JsonResponse:
         )
     except PasskeyEnrolError as exc:
         return _error(str(exc))
-    messages.success(
-        request,
-        f'Passkey "{device.name}" added. For your security, security codes cannot be shown for '
-        "the next hour; we have emailed you about it.",
+    cooloff = reveal_cooloff(user=signed_in_user(request))
+    held = (
+        f" For your security, security codes cannot be shown until {utc_clock(cooloff.until)}."
+        if cooloff is not None
+        else ""
     )
+    messages.success(request, f'Passkey "{device.name}" added.{held} We have emailed you about it.')
     return JsonResponse({"redirect": reverse("accounts:passkeys")})
 
 

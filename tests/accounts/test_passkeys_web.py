@@ -287,3 +287,16 @@ def test_the_reveal_page_offers_the_passkey_first_and_the_code_as_fallback(
     page = signed_in.get(f"/cards/{card.pk}/").content.decode()
     assert 'id="passkey-button"' in page
     assert 'name="otp_code"' not in page
+
+
+def test_staff_see_a_users_passkeys_and_can_remove_one(admin_client, alice, phone):
+    device = enrol_directly(alice.user, phone, name="Pixel")
+    listing = admin_client.get("/admin/django_otp_webauthn/webauthncredential/")
+    assert listing.status_code == 200
+    assert "Pixel" in listing.content.decode()
+    response = admin_client.post(
+        f"/admin/django_otp_webauthn/webauthncredential/{device.pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    assert not WebAuthnCredential.objects.filter(pk=device.pk).exists()
+    assert AuthEvent.objects.filter(event="device_removed", user=alice.user).exists()

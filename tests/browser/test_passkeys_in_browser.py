@@ -20,6 +20,7 @@ import pytest
 
 from cardreveal.accounts.models import PasskeyChallenge
 from cardreveal.audit.models import AuthEvent, RevealEvent
+from tests.browser.axe import axe_violations
 from tests.browser.conftest import WAIT_MS, BrowserRun, holds_cvv
 from tests.conftest import make_client_key, totp_code
 
@@ -134,7 +135,7 @@ CROSS_CARD = """async ([challengeUrl, revealUrl]) => {
 
 
 def test_enrol_a_passkey_then_reveal_with_it_replay_and_cross_card_refused(
-    open_browser, alice, make_canary_card, clock, passkeys_here, settings, mailoutbox
+    open_browser, alice, make_canary_card, clock, passkeys_here, settings, mailoutbox, axe
 ):
     everyday = make_canary_card(alice.user, label="Everyday")
     travel = make_canary_card(alice.user, binding=everyday.card.binding, label="Travel")
@@ -148,6 +149,7 @@ def test_enrol_a_passkey_then_reveal_with_it_replay_and_cross_card_refused(
     assert 'Passkey "Work laptop" added' in run.page.locator(".messages").inner_text()
     assert any("passkey" in m.subject for m in mailoutbox)
     screenshot(run, "passkeys-list.png")
+    assert axe_violations(run.page, axe) == []
     # The first hour after a new passkey: told on the card's page, before anything is asked.
     run.page.goto(run.url(f"/cards/{everyday.card.pk}/"))
     assert "cannot be shown until" in run.page.locator("#reveal-blockers").inner_text()
@@ -156,6 +158,7 @@ def test_enrol_a_passkey_then_reveal_with_it_replay_and_cross_card_refused(
 
     run.page.goto(run.url(f"/cards/{everyday.card.pk}/"))
     screenshot(run, "reveal-passkey.png")
+    assert axe_violations(run.page, axe) == []
     assert reveal_with_passkey(run, everyday.card) == everyday.cvv
     screenshot(run, "reveal-passkey-shown.png")
     assert RevealEvent.objects.filter(outcome="revealed", card=everyday.card).count() == 1
