@@ -28,6 +28,12 @@ urlpatterns = [
         views.TotpConfirmApi.as_view(),
         name="totp-confirm",
     ),
+    path(
+        "otp-devices/passkeys/options",
+        views.PasskeyEnrolOptionsApi.as_view(),
+        name="passkey-options",
+    ),
+    path("otp-devices/passkeys", views.PasskeyEnrolApi.as_view(), name="passkey-add"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.api_docs, name="docs"),
     re_path(r"^.*$", views.NotFoundApi.as_view(), name="not-found"),

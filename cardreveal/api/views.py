@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -43,6 +44,8 @@ from cardreveal.api.services import (
     api_logout,
     api_logout_everywhere,
     api_token_revoke,
+    passkey_enrol_begin,
+    passkey_enrol_complete,
     totp_device_confirm,
     totp_device_enrol,
 )
@@ -430,6 +433,8 @@ class CardRevealApi(ApiView):
 
         def to_internal_value(self, data: Any) -> Any:
             """The fields' own checks, and exactly one step-up: a code or a passkey assertion."""
+            if not isinstance(data, Mapping):
+                return super().to_internal_value(data)  # DRF's own "expected an object"
             errors: dict[str, Any] = {}
             value: Any = None
             try:
@@ -761,3 +766,125 @@ class NotFoundApi(ApiView):
         response = super().finalize_response(request, response, *args, **kwargs)
         del response["Allow"]  # nothing is here: no method to list
         return response
+
+
+@method_decorator(sensitive_post_parameters("password", "otp_code"), name="dispatch")
+class PasskeyEnrolOptionsApi(ApiView):
+    """Start adding a passkey from the app; needs the password and a current code."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        otp_code = serializers.CharField(
+            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
+        )
+
+        class Meta:
+            ref_name = "PasskeyEnrol"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        creation_options = serializers.DictField(
+            help_text="PublicKeyCredentialCreationOptions in their JSON form (WebAuthn Level 3): "
+            "`rp`, `user`, `challenge`, `pubKeyCredParams`, `excludeCredentials`, "
+            "`authenticatorSelection` (user verification `required`). Hand it to Android's "
+            "CreatePublicKeyCredentialRequest, or read it into iOS's registration request."
+        )
+        expires_in = serializers.IntegerField(
+            help_text="Seconds the challenge can be answered in (once)."
+        )
+
+        class Meta:
+            ref_name = "PasskeyCreationOptions"
+
+    @extend_schema(
+        operation_id="otp_devices_passkey_options",
+        tags=["otp"],
+        summary="Start adding a passkey: the WebAuthn creation options",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                415,
+                423,
+                s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
+            ),
+        },
+    )
+    @sensitive_variables("serializer", "data")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        options = passkey_enrol_begin(
+            request=request._request,
+            user=signed_in(request),
+            password=data["password"],
+            otp_code=data["otp_code"],
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "creation_options": options,
+                    "expires_in": settings.CARDREVEAL_PASSKEY_CHALLENGE_SECONDS,
+                }
+            ).data
+        )
+
+
+class PasskeyEnrolApi(ApiView):
+    """Finish adding a passkey with the platform's answer; it counts from then on."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        name = serializers.CharField(max_length=64, help_text="e.g. 'Pixel 9'.")
+        credential = serializers.DictField(
+            help_text="The platform's answer to the creation options: RegistrationResponseJSON "
+            "(`id`, `rawId`, `type`, `response.clientDataJSON`, `response.attestationObject`, "
+            "`response.transports`, base64url)."
+        )
+
+        class Meta:
+            ref_name = "PasskeyAdd"
+
+    @extend_schema(
+        operation_id="otp_devices_passkey_add",
+        tags=["otp"],
+        summary="Finish adding a passkey",
+        description="Verifies the answer (its origin, the RP ID, user verification) against the "
+        "challenge from `POST /otp-devices/passkeys/options` (spent here), and saves the passkey. "
+        "Like a new authenticator, it pauses reveals for the cool-off and emails the cardholder.",
+        request=InputSerializer,
+        responses={
+            201: OtpDeviceSerializer,
+            **error_responses(
+                400,
+                415,
+                s400="`passkey_not_added` (the answer was not for our challenge, expired, made "
+                "for another site or could not be verified; the message says which), "
+                "`invalid_input`, `malformed_json`.",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device = passkey_enrol_complete(
+            user=signed_in(request),
+            credential=serializer.validated_data["credential"],
+            name=serializer.validated_data["name"],
+        )
+        output = OtpDeviceSerializer(
+            {
+                "id": device.pk,
+                "type": "passkey",
+                "name": device.name,
+                "confirmed": True,
+                "created_at": device.created_at,
+                "last_used_at": device.last_used_at,
+                "remaining_codes": None,
+            }
+        )
+        return Response(output.data, status=status.HTTP_201_CREATED)

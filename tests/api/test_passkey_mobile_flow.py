@@ -64,6 +64,73 @@ def options_for(client, card, key):
     return response.json()["request_options"]
 
 
+def test_the_app_adds_a_passkey_then_reveals_with_it(
+    authed, alice, card, clock, settings, django_capture_on_commit_callbacks, mailoutbox
+):
+    passkey_settings(settings)
+    settings.CARDREVEAL_ANDROID_APPS = [f"bank.example.cards:{APP_FINGERPRINT}"]
+    settings.CARDREVEAL_REVEAL_COOLOFF_SECONDS = 0
+    pixel = SoftAuthenticator(origin=APP_ORIGIN)
+
+    started = authed.post(
+        "/api/v1/otp-devices/passkeys/options",
+        {"password": alice.password, "otp_code": totp_code(alice.device, clock)},
+        format="json",
+    )
+    assert started.status_code == 200, started.content
+    creation = started.json()["creation_options"]
+    assert creation["rp"]["id"] == "cards.example.com"
+    assert creation["authenticatorSelection"]["userVerification"] == "required"
+    with django_capture_on_commit_callbacks(execute=True):
+        added = authed.post(
+            "/api/v1/otp-devices/passkeys",
+            {"name": "Pixel 9", "credential": pixel.create(creation)},
+            format="json",
+        )
+    assert added.status_code == 201, added.content
+    assert added.json()["type"] == "passkey"
+    assert added.json()["name"] == "Pixel 9"
+    assert mailoutbox[-1].subject == "A new passkey was added to your cardreveal account"
+    listed = authed.get("/api/v1/otp-devices").json()["results"]
+    assert [d["name"] for d in listed if d["type"] == "passkey"] == ["Pixel 9"]
+
+    app_key = make_client_key()
+    assertion = pixel.get(options_for(authed, card, app_key))
+    revealed = reveal(authed, card, app_key, assertion)
+
+    assert revealed.status_code == 200, revealed.content
+    assert open_like_a_mobile_app(revealed.json()["sealed"], app_key.private_key) == {
+        "cvv": SANDBOX_CVV
+    }
+
+
+def test_adding_a_passkey_needs_the_password_and_a_code(authed, alice, settings):
+    passkey_settings(settings)
+    response = authed.post(
+        "/api/v1/otp-devices/passkeys/options",
+        {"password": "wrong password", "otp_code": "123456"},
+        format="json",
+    )
+    assert_error(response, 403, "reauthentication_failed")
+
+
+def test_a_passkey_answer_for_another_site_is_not_added(authed, alice, clock, settings):
+    passkey_settings(settings)
+    creation = authed.post(
+        "/api/v1/otp-devices/passkeys/options",
+        {"password": alice.password, "otp_code": totp_code(alice.device, clock)},
+        format="json",
+    ).json()["creation_options"]
+    phishing = SoftAuthenticator(origin="https://cards-example.co")
+    response = authed.post(
+        "/api/v1/otp-devices/passkeys",
+        {"name": "Pixel", "credential": phishing.create(creation)},
+        format="json",
+    )
+    error = assert_error(response, 400, "passkey_not_added")
+    assert "different website" in error["message"]
+
+
 def test_the_whole_mobile_flow_reveals_with_a_passkey_and_no_code(authed, phone, card):
     app_key = make_client_key()  # the app's fresh RSA key for this reveal
 
