@@ -270,3 +270,14 @@ def test_passkey_preferred_still_takes_a_code(alice, card, passkey, client_key, 
         client=CLIENT,
     )
     assert client_key.open(result.sealed) == "347"
+
+
+def test_the_activity_page_says_a_passkey_was_used_on_another_website(
+    signed_in, alice, card, passkey, phone, client_key
+):
+    options = challenge(alice, card, client_key)
+    refusal(alice, card, client_key, phone.get(options, origin="https://cards-example.co"))
+
+    page = signed_in.get("/activity/").content.decode()
+
+    assert "A passkey used on another website (possibly a fake site)" in page
