@@ -80,10 +80,15 @@ class SoftAuthenticator:
             "authenticatorAttachment": "platform",
         }
 
-    def get(self, options: dict[str, Any], *, origin: str | None = None) -> dict[str, Any]:
+    def get(
+        self, options: dict[str, Any], *, origin: str | None = None, rp_id: str | None = None
+    ) -> dict[str, Any]:
         """navigator.credentials.get(): an assertion for `options` (the JSON request options)
-        by the first of our credentials it allows, as AuthenticationResponseJSON."""
+        by the first of our credentials it allows, as AuthenticationResponseJSON. `origin` and
+        `rp_id` override what the client names and the RP ID hash it signs (a broken or
+        hostile client)."""
         allowed = {d["id"] for d in options.get("allowCredentials", [])}
+        signed_rp_id = rp_id
         rp_id = options["rpId"]
         matches = [
             c
@@ -97,7 +102,7 @@ class SoftAuthenticator:
             credential.sign_count += 1
         flags = _FLAGS.UP | (_FLAGS.UV if self.user_verified else 0)
         auth_data = AuthenticatorData.create(
-            hashlib.sha256(rp_id.encode()).digest(), flags, credential.sign_count
+            hashlib.sha256((signed_rp_id or rp_id).encode()).digest(), flags, credential.sign_count
         )
         client_data = CollectedClientData.create(
             CollectedClientData.TYPE.GET, options["challenge"], origin or self.origin

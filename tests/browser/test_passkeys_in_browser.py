@@ -22,7 +22,7 @@ from cardreveal.accounts.models import PasskeyChallenge
 from cardreveal.audit.models import AuthEvent, RevealEvent
 from tests.browser.axe import axe_violations
 from tests.browser.conftest import WAIT_MS, BrowserRun, holds_cvv
-from tests.conftest import make_client_key, totp_code
+from tests.conftest import Cardholder, make_client_key, totp_code
 
 pytestmark = pytest.mark.browser
 
@@ -210,6 +210,47 @@ def test_sign_in_with_a_passkey_as_the_second_factor(
     page.wait_for_url(run.url("/"))
     assert page.get_by_role("link", name="Cards").is_visible()
     assert AuthEvent.objects.filter(event="login", user=alice.user).count() == 2
+
+
+def test_passwordless_sign_in_when_the_bank_turns_it_on(
+    open_browser, alice, clock, passkeys_here, settings
+):
+    settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = True
+    run = open_browser()
+    phone = VirtualAuthenticator(run.page)
+    run.sign_in(alice, clock)
+    enrol(run, "Phone")
+    assert phone.credentials()[0]["isResidentCredential"]  # discoverable: it names its owner
+    run.page.get_by_role("button", name="Sign out").click()
+
+    run.page.goto(run.url("/accounts/login/"))
+    run.page.get_by_role("button", name="Sign in with a passkey").click()
+
+    run.page.wait_for_url(run.url("/"))
+    assert run.page.get_by_role("link", name="Cards").is_visible()
+    assert run.console_errors == []
+
+
+def test_the_admin_signs_in_with_password_and_a_passkey(
+    open_browser, staff, clock, passkeys_here, settings
+):
+    user, device = staff
+    run = open_browser()
+    VirtualAuthenticator(run.page)
+    run.sign_in(Cardholder(user, device, "pw-root-long-enough"), clock)
+    enrol(run, "Admin key")
+    run.page.get_by_role("button", name="Sign out").click()
+
+    page = run.page
+    page.goto(run.url("/admin/login/?next=/admin/"))
+    page.locator("#id_username").fill("root")
+    page.locator("#id_password").fill("pw-root-long-enough")
+    screenshot(run, "admin-sign-in-passkey.png")
+    page.get_by_role("button", name="Use a passkey instead of a code").click()
+
+    page.wait_for_url(run.url("/admin/"))
+    assert page.locator(".app-cards").is_visible()
+    assert run.csp_violations == []
 
 
 # ---------------------------------------------------------------------------------- the phishing test

@@ -281,3 +281,18 @@ def test_the_activity_page_says_a_passkey_was_used_on_another_website(
     page = signed_in.get("/activity/").content.decode()
 
     assert "A passkey used on another website (possibly a fake site)" in page
+
+
+def test_an_assertion_signed_for_another_rp_id_is_refused(alice, card, passkey, phone, client_key):
+    options = challenge(alice, card, client_key)
+    error = refusal(alice, card, client_key, phone.get(options, rp_id="cards-example.co"))
+    assert error.code == "passkey_invalid"
+    assert failures(alice) == 1
+
+
+def test_an_assertion_with_a_forged_signature_is_refused(alice, card, passkey, phone, client_key):
+    assertion = phone.get(challenge(alice, card, client_key))
+    assertion["response"]["signature"] = phone.get(challenge(alice, card, client_key))["response"][
+        "signature"
+    ]
+    assert refusal(alice, card, client_key, assertion).code == "passkey_invalid"
