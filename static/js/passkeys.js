@@ -28,10 +28,13 @@
     return (result.data.error && result.data.error.message) || fallback;
   }
 
+  // Shows `text` in `el`, or hides it when empty (with its data-error-class only while shown:
+  // the admin's errornote style would otherwise draw an empty box).
   function say(el, text) {
     if (!el) return;
     el.textContent = text;
     el.hidden = !text;
+    if (el.dataset.errorClass) el.classList.toggle(el.dataset.errorClass, Boolean(text));
   }
 
   const CANCELLED = "The passkey was not used (cancelled, timed out, or not on this device). Try again.";
