@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 
 from cardreveal.accounts.cooloff import reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
+from cardreveal.accounts.forms import CodeForm, LimitedSignInForm, LoginForm, PasswordChangeForm
 from cardreveal.accounts.lockout import account_locked_until, lock_message
 from cardreveal.accounts.otp import (
     OtpCheck,
@@ -35,11 +35,13 @@ from cardreveal.accounts.otp import (
 )
 from cardreveal.accounts.passkeys import has_passkey
 from cardreveal.accounts.sign_in import sign_in_finish
+from cardreveal.accounts.sign_in_limits import sign_in_refusal
 from cardreveal.client_info import client_info
 
 
 class LoginView(auth_views.LoginView):
-    """Username and password; the code step follows. A locked account is told until when."""
+    """Username and password; the code step follows. Past the sign-in limits, 429 and when to
+    try again; a locked account is answered as a wrong password (the lock is told by email)."""
 
     template_name = "accounts/login.html"
     form_class = LoginForm
@@ -50,6 +52,19 @@ class LoginView(auth_views.LoginView):
         # "Sign in with a passkey" (no password), when the bank turned it on.
         context["passwordless"] = settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN
         return context
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        return sign_in_limited_status(super().form_invalid(form), form)
+
+
+def sign_in_limited_status(response: HttpResponse, form: object) -> HttpResponse:
+    """`response` (a sign-in page) as 429 with Retry-After when the sign-in limits refused
+    `form`'s attempt; unchanged otherwise. For the cardholder's and the admin's sign-in."""
+    refusal = form.refusal if isinstance(form, LimitedSignInForm) else None
+    if refusal is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -77,14 +92,23 @@ def _safe_next(request: HttpRequest, fallback: str = "cards:list") -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
-    """Ask for a code from the authenticator (or a backup code) to finish signing in."""
+    """Ask for a code from the authenticator (or a backup code) to finish signing in; past the
+    sign-in limits, 429 with when to try again and the code left unchecked."""
     if not has_confirmed_authenticator(signed_in_user(request)):
         return redirect("accounts:enrol")
     if request.user.is_verified():  # type: ignore[union-attr]  # added by OTPMiddleware
         return redirect(_safe_next(request))
     locked_until = account_locked_until(user=signed_in_user(request))
     form = CodeForm(request.POST or None)
+    refusal = None
     if locked_until is None and request.method == "POST" and form.is_valid():
+        refusal = sign_in_refusal(
+            address=client_info(request, channel="web").ip,
+            username=signed_in_user(request).get_username(),
+        )
+    if refusal is not None:
+        form.add_error("code", refusal.message)  # the code is not checked, so not spent
+    elif locked_until is None and request.method == "POST" and form.is_valid():
         check = verify_sign_in_code(
             user=signed_in_user(request),
             code=form.cleaned_data["code"],
@@ -105,7 +129,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         logout(request)
         messages.error(request, lock_message(locked_until))
         return redirect("accounts:login")
-    return render(
+    response = render(
         request,
         "accounts/otp_verify.html",
         {
@@ -114,6 +138,10 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             "passkey": has_passkey(user=signed_in_user(request)),
         },
     )
+    if refusal is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _sign_in_refusal(check: OtpCheck) -> str:
