@@ -122,6 +122,10 @@ _NOT_COUNTED = frozenset(
 )
 
 
+# The audit reasons of refusals that count (for the sign-in limits, which count failures by reason).
+COUNTED_REASONS = frozenset(f.value for f in PasskeyFailure if f not in _NOT_COUNTED)
+
+
 @dataclass(frozen=True)
 class PasskeyCheck:
     """The result of checking one assertion: the passkey that made it, or why it was refused.

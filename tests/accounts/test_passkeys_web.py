@@ -300,3 +300,23 @@ def test_staff_see_a_users_passkeys_and_can_remove_one(admin_client, alice, phon
     assert response.status_code == 302
     assert not WebAuthnCredential.objects.filter(pk=device.pk).exists()
     assert AuthEvent.objects.filter(event="device_removed", user=alice.user).exists()
+
+
+def test_a_refused_sign_in_passkey_counts_towards_the_per_username_limit(
+    client, alice, phone, settings
+):
+    settings.CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME = 1
+    enrol_directly(alice.user, phone)
+    password_only(client, alice)
+    options = post_json(client, "/accounts/passkeys/sign-in/options").json()["request_options"]
+    post_json(
+        client,
+        "/accounts/passkeys/sign-in",
+        {"credential": phone.get(options, origin="https://cards-example.co")},
+    )
+
+    again = Client().post(
+        "/accounts/login/", {"username": alice.user.username, "password": alice.password}
+    )
+
+    assert again.status_code == 429

@@ -6,39 +6,91 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0003_backup_codes_as_digests'),
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("accounts", "0003_backup_codes_as_digests"),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='StepUpPolicy',
+            name="StepUpPolicy",
             fields=[
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='step_up_policy', serialize=False, to=settings.AUTH_USER_MODEL)),
-                ('policy', models.CharField(choices=[('passkey_required', 'Passkey required (no authenticator codes)'), ('passkey_preferred', 'Passkey preferred, authenticator code allowed'), ('totp_only', 'Authenticator code only (no passkeys)')], help_text='How this user authorises each reveal; overrides the site-wide setting.', max_length=20)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        primary_key=True,
+                        related_name="step_up_policy",
+                        serialize=False,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "policy",
+                    models.CharField(
+                        choices=[
+                            ("passkey_required", "Passkey required (no authenticator codes)"),
+                            ("passkey_preferred", "Passkey preferred, authenticator code allowed"),
+                            ("totp_only", "Authenticator code only (no passkeys)"),
+                        ],
+                        help_text="How this user authorises each reveal; overrides the site-wide setting.",
+                        max_length=20,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'step-up policy',
-                'verbose_name_plural': 'step-up policies',
+                "verbose_name": "step-up policy",
+                "verbose_name_plural": "step-up policies",
             },
         ),
         migrations.CreateModel(
-            name='PasskeyChallenge',
+            name="PasskeyChallenge",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('purpose', models.CharField(choices=[('reveal', 'reveal a security code'), ('sign_in', 'sign in'), ('register', 'add a passkey')], max_length=16)),
-                ('challenge', models.CharField(help_text='base64url, unpadded', max_length=128, unique=True)),
-                ('binding', models.CharField(blank=True, help_text='hex SHA-256, or empty', max_length=64)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(blank=True, help_text='Whose passkey must answer; empty for a passwordless sign-in.', null=True, on_delete=django.db.models.deletion.CASCADE, related_name='passkey_challenges', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "purpose",
+                    models.CharField(
+                        choices=[
+                            ("reveal", "reveal a security code"),
+                            ("sign_in", "sign in"),
+                            ("register", "add a passkey"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "challenge",
+                    models.CharField(help_text="base64url, unpadded", max_length=128, unique=True),
+                ),
+                (
+                    "binding",
+                    models.CharField(blank=True, help_text="hex SHA-256, or empty", max_length=64),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Whose passkey must answer; empty for a passwordless sign-in.",
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="passkey_challenges",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['expires_at'], name='passkey_challenge_expiry_idx')],
+                "indexes": [
+                    models.Index(fields=["expires_at"], name="passkey_challenge_expiry_idx")
+                ],
             },
         ),
     ]
