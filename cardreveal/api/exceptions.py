@@ -6,11 +6,13 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from cardreveal.api.parsers import JsonTooDeep, RequestTooLarge
 from cardreveal.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -19,6 +21,7 @@ logger = logging.getLogger(__name__)
 # Clearer messages than DRF's defaults, by exception class; the code is the class's default_code
 # unless noted.
 _MESSAGES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    JsonTooDeep: ("json_too_deep", ""),  # before its base class, ParseError; its own message
     exceptions.ParseError: ("malformed_json", "The request body is not valid JSON."),
     exceptions.UnsupportedMediaType: (
         "unsupported_media_type",
@@ -93,6 +96,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # Django read the body itself and found it too big
+        exc = RequestTooLarge()
     if not isinstance(exc, exceptions.APIException):
         logger.error(
             "API error on %s",

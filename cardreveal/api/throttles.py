@@ -88,10 +88,13 @@ class LoginIpThrottle(PerIpThrottle):
 class LoginUsernameThrottle(_ScopedThrottle):
     """Sign-in attempts per username tried, from any address (scope `login_username`).
 
-    The username is hashed into the cache key: no user input goes into cache keys as is.
+    The username is hashed into the cache key: no user input goes into cache keys as is. It
+    reads the body, so `ApiView.check_throttles` runs it last, and not at all for a request
+    another throttle refused (`reads_body`).
     """
 
     scope = "login_username"
+    reads_body = True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         data = request.data
