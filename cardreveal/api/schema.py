@@ -148,14 +148,20 @@ _ERROR_MEANINGS = {
     429: "Too many requests (`throttled`); see Retry-After.",
     500: "`server_error`: something failed on our side; it is logged with the request id.",
     502: "The card issuer's system answered wrongly or refused us; try later.",
-    503: "The card issuer's system is unavailable or busy; see Retry-After.",
+    503: "Unavailable for a moment; see Retry-After.",
     504: "The card issuer's system was too slow.",
 }
 
 # Every operation can answer these: the body's declared length is checked before anything else
 # (400 `invalid_content_length`, 411, 413), content negotiation (406) and an unexpected failure
-# (500) happen before or around any operation's own logic, and the throttles run on every call (429).
-_ALWAYS = (400, 406, 411, 413, 429, 500)
+# (500) happen before or around any operation's own logic, the throttles run on every call (429),
+# and a Redis outage refuses what cannot go ahead without it (503).
+_ALWAYS = (400, 406, 411, 413, 429, 500, 503)
+# What any request may be refused with when Redis fails (docs/security.md, "Redis outage").
+_ANY_503 = (
+    "Redis unavailable: `limits_unavailable` (sign-in, reveals and authenticator set-up stop while "
+    "their limits cannot be counted), `temporarily_unavailable`; with Retry-After."
+)
 # What any request may be refused with as 400, and what one with a JSON body may be.
 _ANY_400 = "`invalid_content_length`: a `Content-Length` that is not a whole number of bytes."
 _BODY_400 = (
@@ -186,6 +192,7 @@ def error_responses(
     }
     own_400 = [descriptions[400]] if 400 in statuses else []
     descriptions[400] = " ".join([*own_400, *([_BODY_400] if reads_body else []), _ANY_400])
+    descriptions[503] = " ".join([*([descriptions[503]] if 503 in statuses else []), _ANY_503])
     return {
         status: OpenApiResponse(response=ErrorSerializer, description=descriptions[status])
         for status in wanted

@@ -398,7 +398,8 @@ class CardRevealApi(ApiView):
                 "card's issuer connection (`binding_disabled`), or the issuer's system is "
                 "unavailable or busy: "
                 + provider_error_codes(503)
-                + "; Retry-After when a wait is known.",
+                + "; Retry-After when a wait is known. `quotas_unavailable`: the reveal quotas "
+                "cannot be counted (Redis unavailable), so no reveal goes ahead.",
                 s504="The card issuer's system was too slow: " + provider_error_codes(504) + ".",
             ),
         },

@@ -41,6 +41,8 @@ FRAMEWORK_ANSWERS = {
     ("unsupported_media_type", 415),
     ("throttled", 429),
     ("server_error", 500),
+    ("limits_unavailable", 503),
+    ("temporarily_unavailable", 503),
 }
 
 # The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
@@ -156,11 +158,12 @@ def test_docs_error_table_has_a_row_for_every_status_the_schema_declares(schema)
     assert declared <= set(_error_table()) | {405}
 
 
-def test_every_operation_declares_length_negotiation_throttling_and_server_errors(schema):
+def test_every_operation_declares_length_negotiation_throttling_server_errors_and_outages(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             responses = operation["responses"]
-            assert {"400", "406", "411", "413", "429", "500"} <= set(responses), (path, method)
+            assert {"400", "406", "411", "413", "429", "500", "503"} <= set(responses)
+            assert "`temporarily_unavailable`" in responses["503"]["description"], (path, method)
             assert "`invalid_content_length`" in responses["400"]["description"], (path, method)
 
 
