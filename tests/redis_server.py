@@ -1,9 +1,10 @@
-"""A private redis-server on a free loopback port that a test can stop and start again."""
+"""A private redis-server on a free loopback port that a test can stop, pause and start again."""
 
 from __future__ import annotations
 
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -58,8 +59,19 @@ class RedisServer:
             f"redis-server did not start: {(self.workdir / 'redis.log').read_text()}"
         )
 
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): connections hang until the client's timeout, as across a
+        partition, and it keeps its data for `resume()`."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)  # a paused one too
             self.proc.kill()
             self.proc.wait(timeout=10)
         self.proc = None

@@ -121,3 +121,19 @@ def test_a_breaker_steps_aside_while_redis_is_down(on_private_redis, card):
     permit = breaker.before_call()  # no state to read: the call goes ahead, uncounted
     assert not permit.trial
     breaker.record(permit, Outcome.FAILURE, latency_ms=5, code="provider_timeout")  # lost, no raise
+
+
+def test_a_quota_unit_that_cannot_be_given_back_stays_taken_without_an_error(
+    on_private_redis, alice, card, caplog
+):
+    from django.core.cache import cache
+
+    from cardreveal.cards.quotas import reveal_quota_release, reveal_quota_reserve
+
+    reservation = reveal_quota_reserve(user=alice.user, card=card)
+    on_private_redis.pause()  # unreachable but keeping its data, as across a partition
+    with caplog.at_level(logging.WARNING, logger="cardreveal.cards.quotas"):
+        reveal_quota_release(reservation)  # raises nothing: a failed reveal keeps its own error
+    on_private_redis.resume()
+    assert "not given back" in caplog.text
+    assert list(cache.get_many(list(reservation.keys)).values()) == [1, 1]
