@@ -4,6 +4,7 @@ the app, never a 500, and the server keeps serving."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import socket
@@ -24,7 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get(
     "CARDREVEAL_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
 )
-START_TIMEOUT = 120  # seconds for migrate + gunicorn boot on a loaded 2-core machine
+START_TIMEOUT = (
+    150  # seconds for collectstatic + migrate + gunicorn boot on a loaded 2-core machine
+)
+# Shared with tests/test_production.py: collected once, again only when static files change.
+STATIC_ROOT = ROOT / "var" / "test-serve" / "staticfiles"
 LOGIN = "/api/v1/auth/login"
 
 
@@ -111,7 +116,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "CARDREVEAL_BANK_CONTACT_NAME": "Example Bank",
         "CARDREVEAL_BANK_CONTACT_PHONE": "+44 20 7946 0000",
         "CARDREVEAL_FRAUD_ALERT_EMAIL": "fraud-team@bank.example",
-        "DJANGO_STATIC_ROOT": str(workdir / "static"),
+        "DJANGO_STATIC_ROOT": str(STATIC_ROOT),
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
         "GUNICORN_THREADS": "4",
@@ -120,7 +125,26 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     bin_dir = Path(sys.executable).parent
     stderr = workdir / "stderr.log"
     proc = None
+    STATIC_ROOT.parent.mkdir(parents=True, exist_ok=True)
     try:
+        # The pages need collected static files (production's manifest storage): make's rule for
+        # them, under the lock tests/test_production.py takes for the same folder.
+        with (STATIC_ROOT.parent / "collect.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            subprocess.run(
+                [  # noqa: S607
+                    "make",
+                    "--no-print-directory",
+                    "-o",
+                    f"{bin_dir.parent}/.installed",
+                    f"VENV={bin_dir.parent}",
+                    f"{STATIC_ROOT}/staticfiles.json",
+                ],
+                cwd=ROOT,
+                env=environ,
+                check=True,
+                timeout=START_TIMEOUT,
+            )
         subprocess.run(
             [str(bin_dir / "python"), "manage.py", "migrate", "--noinput", "-v0"],
             cwd=ROOT,
@@ -233,3 +257,20 @@ def test_connections_left_open_after_a_refused_huge_body_do_not_hold_the_workers
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_30_mb_sign_in_form_is_a_413_page(server):
+    head = "\r\n".join(
+        [
+            "POST /accounts/login/ HTTP/1.1",
+            "Host: 127.0.0.1",
+            "X-Forwarded-Proto: https",
+            "Content-Type: application/x-www-form-urlencoded",
+            f"Content-Length: {30 * 1024 * 1024}",
+            "Connection: close",
+        ]
+    )
+    answer = server.exchange(head, b"username=" + b"a" * 65536)
+    assert status_of(answer) == 413
+    assert b"text/html" in answer.split(b"\r\n\r\n", 1)[0]
+    assert b"That request was too large" in answer
