@@ -1,6 +1,7 @@
 """Hostile requests over a raw socket to the real server (gunicorn with gunicorn.conf.py and the
 production settings, on PostgreSQL and a private Redis): each is answered with a 4xx by gunicorn or
-the app, never a 500, and the server keeps serving."""
+the app, never a 500, and the server keeps serving; and last, the same server through a Redis
+outage: 503s where limits protect accounts, pages still served, all back after."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ LOGIN = "/api/v1/auth/login"
 class Server:
     port: int
     stderr: Path
+    redis: RedisServer
 
     def exchange(self, head: str, body: bytes = b"", *, read_timeout: float = 15) -> bytes:
         """Send `head` (request line and headers, without the blank line) and `body` as they are,
@@ -161,7 +163,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 stderr=err,
                 start_new_session=True,
             )
-        served = Server(port, stderr)
+        served = Server(port, stderr, redis)
         deadline = time.monotonic() + START_TIMEOUT
         while True:
             if proc.poll() is not None:
@@ -274,3 +276,26 @@ def test_a_30_mb_sign_in_form_is_a_413_page(server):
     assert status_of(answer) == 413
     assert b"text/html" in answer.split(b"\r\n\r\n", 1)[0]
     assert b"That request was too large" in answer
+
+
+def test_through_the_server_a_redis_outage_is_a_503_at_sign_in_and_pages_still_serve(server):
+    # Last in this module: it stops the module's Redis, and starts it again (empty).
+    body = b'{"username": "nobody", "password": "wrong", "otp_code": "123456"}'
+    server.redis.stop()
+    try:
+        answer = server.post(LOGIN, body, length=str(len(body)))
+        assert status_of(answer) == 503
+        assert b"Retry-After: 30" in answer
+        assert b'"limits_unavailable"' in answer
+        page = server.exchange(
+            "GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-Proto: https\r\n"
+            "Connection: close"
+        )
+        assert status_of(page) == 200
+        ready = server.exchange("GET /readyz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close")
+        assert status_of(ready) == 503
+    finally:
+        server.redis.start()
+    answer = server.post(LOGIN, body, length=str(len(body)))
+    assert status_of(answer) == 400
+    assert b'"invalid_credentials"' in answer
