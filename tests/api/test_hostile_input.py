@@ -4,9 +4,18 @@ Content-Length, and a run of them at sign-in is throttled before the body is rea
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
+from django.test import RequestFactory
+from rest_framework.request import Request
 
+from cardreveal.api.exceptions import api_exception_handler
+from cardreveal.api.parsers import BoundedJSONParser, RequestTooLarge
+from cardreveal.middleware import RequestBodyLimitMiddleware
 from tests.api.conftest import assert_error
 
 DEEP = b"[" * 100_000
@@ -110,3 +119,31 @@ def test_a_web_form_over_the_limit_is_a_413_page_not_a_500(client, db):
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/html")
     assert b"too large" in response.content
+
+
+def test_the_parser_reads_no_more_than_the_limit_whatever_the_header_said(settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    stream = io.BytesIO(b'{"a": "' + b"x" * 5000 + b'"}')
+    with pytest.raises(RequestTooLarge):
+        BoundedJSONParser().parse(stream, "application/json", {})
+    assert stream.tell() == 1025
+
+
+def test_a_body_django_itself_finds_too_big_is_a_413_in_the_error_shape(db):
+    request = Request(RequestFactory().post("/api/v1/auth/login"))
+    response = api_exception_handler(RequestDataTooBig("too big"), {"request": request})
+    assert response is not None
+    assert response.status_code == 413
+    assert response.data["error"]["code"] == "request_too_large"
+
+
+def test_a_page_whose_view_finds_the_body_too_big_is_a_413_page(rf, db):
+    from django.contrib.auth.models import AnonymousUser
+
+    request = rf.post("/accounts/login/")
+    request.user = AnonymousUser()
+    middleware = RequestBodyLimitMiddleware(lambda r: HttpResponse())
+    response = middleware.process_exception(request, RequestDataTooBig("too big"))
+    assert response is not None
+    assert response.status_code == 413
+    assert b"That request was too large" in response.content
