@@ -99,18 +99,36 @@ def test_redis_outage_fails_reveals_and_sign_in_closed_keeps_reading_and_recover
     assert api_login(alice, totp_code(alice.device, clock)).status_code == 200
 
 
-def test_a_page_that_cannot_do_without_redis_is_a_503_page_not_a_500(
+def test_the_admins_binding_pages_say_the_breaker_state_is_unknown_and_still_work(
     on_private_redis, admin_client, card
 ):
-    # The bindings' list shows each breaker's state, which lives in Redis alone.
-    assert admin_client.get("/admin/cards/providerbinding/").status_code == 200
+    listing = "/admin/cards/providerbinding/"
+    page = f"/admin/cards/providerbinding/{card.binding.pk}/change/"
     on_private_redis.stop()
-    response = admin_client.get("/admin/cards/providerbinding/")
+    for url in (listing, page):
+        response = admin_client.get(url)
+        assert response.status_code == 200
+        assert "unknown: Redis, which holds it, is unavailable" in response.content.decode()
+    on_private_redis.start()
+    assert "unknown: Redis" not in admin_client.get(page).content.decode()
+
+
+def test_a_page_that_fails_for_want_of_redis_is_a_503_page_not_a_500(rf, db):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from cardreveal.cache_outage import CacheOutageMiddleware
+
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    middleware = CacheOutageMiddleware(lambda r: HttpResponse())
+    response = middleware.process_exception(request, RedisConnectionError("refused"))
+    assert response is not None
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     assert "Try again in a minute" in response.content.decode()
-    on_private_redis.start()
-    assert admin_client.get("/admin/cards/providerbinding/").status_code == 200
+    assert middleware.process_exception(request, ValueError("other")) is None
 
 
 def test_a_breaker_steps_aside_while_redis_is_down(on_private_redis, card):
