@@ -54,9 +54,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "cardreveal.middleware.SecurityHeadersMiddleware",
+    # Refuses a body by its declared length (413 over DATA_UPLOAD_MAX_MEMORY_SIZE, 411 chunked, 400
+    # not a number) before CSRF, a form or the API's parser reads it; after the request id is set.
+    "cardreveal.middleware.RequestBodyLimitMiddleware",
+    # A page that fails because Redis does answers 503 with Retry-After, not 500.
+    "cardreveal.cache_outage.CacheOutageMiddleware",
     # Keeps the request at hand for audit records written from signals; audits bulk admin actions.
     "cardreveal.audit.middleware.AuditContextMiddleware",
 ]
+
+# The largest request body read (Django's default, stated): a bigger one is refused with 413 before
+# it is read (cardreveal/middleware.py); the API's bodies are a few KB, the admin's forms no more.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "cardreveal.urls"
 WSGI_APPLICATION = "cardreveal.wsgi.application"
@@ -277,7 +286,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["cardreveal.api.permissions.IsVerifiedCardholder"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a size and a nesting-depth limit (400 json_too_deep, 413).
+    "DEFAULT_PARSER_CLASSES": ["cardreveal.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": [
         "cardreveal.api.throttles.PerUserThrottle",
