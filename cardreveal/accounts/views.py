@@ -1,14 +1,18 @@
-"""Sign-in, sign-out, the sign-in code step, first-time authenticator enrolment, password change."""
+"""Sign-in, sign-out, the sign-in code step, first-time authenticator enrolment, password change,
+invitations and password reset."""
 
 from __future__ import annotations
 
 from base64 import b32encode
+from typing import Any
 
 import segno
+from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import logout
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -18,10 +22,21 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from cardreveal.accounts.cooloff import reveal_cooloff
+from cardreveal.accounts.cooloff import password_change_record, reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm
-from cardreveal.accounts.lockout import account_locked_until, lock_message
+from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm, PasswordResetForm
+from cardreveal.accounts.invitations import (
+    InvitationRefusal,
+    invitation_accept,
+    invitation_for_link,
+)
+from cardreveal.accounts.lockout import (
+    account_locked_until,
+    lock_message,
+    seconds_until,
+    utc_clock,
+)
+from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import (
     OtpCheck,
     OtpFailure,
@@ -31,7 +46,10 @@ from cardreveal.accounts.otp import (
     throttle_message,
     verify_sign_in_code,
 )
+from cardreveal.accounts.password_reset import password_reset_throttle, reset_link_minutes
 from cardreveal.accounts.sign_in import sign_in_finish
+from cardreveal.accounts.signals import password_reset_completed
+from cardreveal.bank_contact import bank_contact
 from cardreveal.client_info import client_info
 
 
@@ -182,3 +200,139 @@ class PasswordChangeDoneView(auth_views.PasswordChangeDoneView):
         context = super().get_context_data(**kwargs)
         context["cooloff"] = reveal_cooloff(user=signed_in_user(self.request))
         return context
+
+
+# ------------------------------------------------------------------------------ invitations
+
+_PASSWORD_BACKEND = "cardreveal.accounts.backends.LockoutModelBackend"  # noqa: S105 - a dotted path
+
+
+@never_cache
+@sensitive_post_parameters("new_password1", "new_password2")
+@require_http_methods(["GET", "POST"])
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """An invitation's link: choose a password, then on to setting up the authenticator."""
+    found = invitation_for_link(token=token)
+    if isinstance(found, InvitationRefusal):
+        return _invitation_refused(request, found)
+    user = found.user
+    form = SetPasswordForm(user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        accepted = invitation_accept(
+            token=token,
+            password=form.cleaned_data["new_password1"],
+            client=client_info(request, channel="web"),
+        )
+        if isinstance(accepted, InvitationRefusal):
+            return _invitation_refused(request, accepted)
+        locked_until = account_locked_until(user=user)
+        if locked_until is not None:
+            messages.error(request, lock_message(locked_until))
+            return redirect("accounts:login")
+        login(request, accepted.user, backend=_PASSWORD_BACKEND)
+        messages.success(request, "Your password is set. Now set up your authenticator app.")
+        return redirect("accounts:enrol")
+    return render(
+        request,
+        "accounts/invitation.html",
+        {"form": form, "username": user.get_username(), "bank": bank_contact()},
+    )
+
+
+def _invitation_refused(request: HttpRequest, refusal: InvitationRefusal) -> HttpResponse:
+    status = 404 if refusal.reason == "link_invalid" else 410
+    return render(
+        request,
+        "accounts/invitation_refused.html",
+        {"refusal": refusal, "bank": bank_contact()},
+        status=status,
+    )
+
+
+# ------------------------------------------------------------------------------ password reset
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link by email: the same answer whether or not the address has an account;
+    limited per email address and per client address each hour."""
+
+    template_name = "accounts/password_reset_form.html"
+    email_template_name = "emails/password_reset.txt"
+    subject_template_name = "emails/password_reset_subject.txt"
+    success_url = reverse_lazy("accounts:password_reset_done")
+    form_class = PasswordResetForm
+
+    def get_form_kwargs(self) -> dict[str, Any]:
+        kwargs = super().get_form_kwargs()
+        kwargs["client"] = client_info(self.request, channel="web")
+        return kwargs
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        retry_at = password_reset_throttle(
+            email=form.cleaned_data["email"], client=client_info(self.request, channel="web")
+        )
+        if retry_at is not None:
+            form.add_error(
+                None,
+                "Too many reset requests for this email address or from your connection. "
+                f"Try again after {utc_clock(retry_at)}. If you cannot wait, contact "
+                f"{bank_contact().name} on {bank_contact().phone}.",
+            )
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(max(1, seconds_until(retry_at)))
+            return response
+        self.extra_email_context = {
+            "site_url": _site_url(self.request),
+            "minutes": reset_link_minutes(),
+        }
+        return super().form_valid(form)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetDoneView(auth_views.PasswordResetDoneView):
+    template_name = "accounts/password_reset_done.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["minutes"] = reset_link_minutes()
+        return context
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The emailed link: choose a new password. The change starts the reveal cool-off and is
+    emailed (`PasswordChangeCooloff`), and is audited as a reset."""
+
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:password_reset_complete")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["bank"] = bank_contact()
+        return context
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        if form.user.last_login is None:
+            # PasswordChangeCooloff leaves an account's first password alone; a reset is never that.
+            password_change_record(user=form.user)
+        password_reset_completed.send(
+            sender=AccountSecurity, user=form.user, client=client_info(self.request, channel="web")
+        )
+        return response
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
+    template_name = "accounts/password_reset_complete.html"
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["cooloff_minutes"] = settings.CARDREVEAL_REVEAL_COOLOFF_SECONDS // 60
+        return context
+
+
+def _site_url(request: HttpRequest) -> str:
+    base = str(getattr(settings, "CARDREVEAL_SITE_URL", "") or "").rstrip("/")
+    return base or request.build_absolute_uri("/").rstrip("/")

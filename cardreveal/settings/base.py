@@ -96,6 +96,17 @@ AUTHENTICATION_BACKENDS = ["cardreveal.accounts.backends.LockoutModelBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "cards:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
+# Password reset links (Django's PasswordResetView) work for an hour, once; requests are limited
+# per email address and per client address each hour (cardreveal/accounts/password_reset.py).
+PASSWORD_RESET_TIMEOUT = 60 * 60
+CARDREVEAL_PASSWORD_RESET_PER_EMAIL_HOUR = env_int(
+    "CARDREVEAL_PASSWORD_RESET_PER_EMAIL_HOUR", 3, minimum=1, maximum=100
+)
+CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR = env_int(
+    "CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR", 20, minimum=1, maximum=10_000
+)
+# An invitation's link (cardreveal/accounts/invitations.py) works once, for this many hours.
+CARDREVEAL_INVITATION_HOURS = env_int("CARDREVEAL_INVITATION_HOURS", 72, minimum=1, maximum=30 * 24)
 
 # django-otp: admins never see TOTP keys or static tokens. Its per-device throttling is off (its
 # documented factor 0): the back-off is ours, per account, on the lockout's count
