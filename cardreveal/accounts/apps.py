@@ -1,4 +1,4 @@
-"""Django app config for accounts: connects the auth-signal receivers."""
+"""Django app config for accounts: connects the auth-signal receivers, registers the checks."""
 
 from django.apps import AppConfig
 
@@ -11,7 +11,9 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from cardreveal.accounts import receivers
+        from cardreveal.accounts import checks, receivers
+
+        checks.register()
 
         user_login_failed.connect(
             receivers.count_failed_password, dispatch_uid="cardreveal.accounts.lockout"

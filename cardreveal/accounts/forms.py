@@ -18,6 +18,7 @@ from cardreveal.accounts.lockout import (
     password_failure_record,
 )
 from cardreveal.accounts.models import AccountSecurity
+from cardreveal.accounts.oidc import oidc_enabled
 from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_sign_in_code
 from cardreveal.accounts.signals import password_reset_requested
 from cardreveal.client_info import ClientInfo, client_info
@@ -53,6 +54,15 @@ class LoginForm(auth_forms.AuthenticationForm):
 
     def clean(self) -> dict[str, Any]:
         return _password_checked(self, super().clean)
+
+    def confirm_login_allowed(self, user: User) -> None:
+        super().confirm_login_allowed(user)
+        if oidc_enabled() and not user.is_staff:
+            # The bank's identity provider replaces the cardholders' password step here.
+            raise ValidationError(
+                "Sign in with your bank's online banking details: use the button on this page.",
+                code="bank_sign_in_only",
+            )
 
 
 def _password_checked(form: auth_forms.AuthenticationForm, check: Any) -> dict[str, Any]:

@@ -26,4 +26,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("invitation/<str:token>/", views.invitation, name="invitation"),
+    path("bank/", views.OidcStartView.as_view(), name="oidc_start"),
+    path("bank/callback/", views.OidcCallbackView.as_view(), name="oidc_callback"),
+    path("bank/refused/", views.oidc_refused, name="oidc_refused"),
 ]

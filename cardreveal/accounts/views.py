@@ -3,6 +3,7 @@ invitations and password reset."""
 
 from __future__ import annotations
 
+import logging
 from base64 import b32encode
 from typing import Any
 
@@ -13,7 +14,8 @@ from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import SetPasswordForm
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
@@ -21,6 +23,8 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
+from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
+from requests import RequestException
 
 from cardreveal.accounts.cooloff import password_change_record, reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
@@ -37,6 +41,7 @@ from cardreveal.accounts.lockout import (
     utc_clock,
 )
 from cardreveal.accounts.models import AccountSecurity
+from cardreveal.accounts.oidc import REFUSALS, SESSION_REFUSAL, oidc_enabled
 from cardreveal.accounts.otp import (
     OtpCheck,
     OtpFailure,
@@ -48,17 +53,26 @@ from cardreveal.accounts.otp import (
 )
 from cardreveal.accounts.password_reset import password_reset_throttle, reset_link_minutes
 from cardreveal.accounts.sign_in import sign_in_finish
-from cardreveal.accounts.signals import password_reset_completed
+from cardreveal.accounts.signals import external_sign_in_refused, password_reset_completed
 from cardreveal.bank_contact import bank_contact
 from cardreveal.client_info import client_info
 
+logger = logging.getLogger(__name__)
+
 
 class LoginView(auth_views.LoginView):
-    """Username and password; the code step follows. A locked account is told until when."""
+    """Username and password; the code step follows. A locked account is told until when. Where
+    the bank's identity provider signs cardholders in, the page offers that instead."""
 
     template_name = "accounts/login.html"
     form_class = LoginForm
     redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["oidc"] = oidc_enabled()
+        context["provider_name"] = provider_name()
+        return context
 
 
 class LogoutView(auth_views.LogoutView):
@@ -249,6 +263,63 @@ def _invitation_refused(request: HttpRequest, refusal: InvitationRefusal) -> Htt
     )
 
 
+# ------------------------------------------------------------------------------ bank sign-in
+
+
+class OidcStartView(OIDCAuthenticationRequestView):
+    """Off to the bank's identity provider (mozilla-django-oidc's view); 404 where it is off."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not oidc_enabled():
+            raise Http404("Sign-in with the bank is not set up here.")
+        response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+        return response
+
+
+class OidcCallbackView(OIDCAuthenticationCallbackView):
+    """Back from the bank's identity provider (mozilla-django-oidc's view): signed in at the
+    password step, on to our code step; or the refusal page."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not oidc_enabled():
+            raise Http404("Sign-in with the bank is not set up here.")
+        try:
+            response: HttpResponseBase = super().dispatch(request, *args, **kwargs)
+        except (RequestException, SuspiciousOperation) as error:
+            # The provider failed or answered with something that does not check out.
+            logger.warning("bank sign-in failed: %s", type(error).__name__)
+            request.session[SESSION_REFUSAL] = "bank_sign_in_error"
+            external_sign_in_refused.send(
+                sender=AccountSecurity,
+                external_id="",
+                reason="bank_sign_in_error",
+                client=client_info(request, channel="web"),
+            )
+            return redirect("accounts:oidc_refused")
+        return response
+
+
+@never_cache
+@require_http_methods(["GET"])
+def oidc_refused(request: HttpRequest) -> HttpResponse:
+    """Why signing in with the bank did not let the person in, and whom to contact."""
+    reason = request.session.pop(SESSION_REFUSAL, "bank_sign_in_error")
+    bank = bank_contact()
+    message = REFUSALS.get(reason, REFUSALS["bank_sign_in_error"]).format(
+        bank=f"{bank.name} on {bank.phone}"
+    )
+    return render(
+        request,
+        "accounts/oidc_refused.html",
+        {"message": message, "bank": bank, "provider_name": provider_name()},
+        status=403,
+    )
+
+
+def provider_name() -> str:
+    return str(settings.CARDREVEAL_OIDC_PROVIDER_NAME or bank_contact().name)
+
+
 # ------------------------------------------------------------------------------ password reset
 
 
@@ -262,6 +333,11 @@ class PasswordResetView(auth_views.PasswordResetView):
     subject_template_name = "emails/password_reset_subject.txt"
     success_url = reverse_lazy("accounts:password_reset_done")
     form_class = PasswordResetForm
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if oidc_enabled():
+            return _password_managed_by_bank(request)
+        return super().dispatch(request, *args, **kwargs)
 
     def get_form_kwargs(self) -> dict[str, Any]:
         kwargs = super().get_form_kwargs()
@@ -307,6 +383,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:password_reset_complete")
 
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if oidc_enabled():
+            return _password_managed_by_bank(request)
+        return super().dispatch(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         context = super().get_context_data(**kwargs)
         context["bank"] = bank_contact()
@@ -331,6 +412,11 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
         context = super().get_context_data(**kwargs)
         context["cooloff_minutes"] = settings.CARDREVEAL_REVEAL_COOLOFF_SECONDS // 60
         return context
+
+
+def _password_managed_by_bank(request: HttpRequest) -> HttpResponse:
+    context = {"provider_name": provider_name(), "bank": bank_contact()}
+    return render(request, "accounts/password_managed_by_bank.html", context)
 
 
 def _site_url(request: HttpRequest) -> str:

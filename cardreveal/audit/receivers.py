@@ -68,6 +68,8 @@ def on_login_failed(
 ) -> None:
     """Wrong password or unknown name. Only the name is read from `credentials` (Django has
     already masked the password; it is never touched here)."""
+    if "password" not in credentials:
+        return  # not a password attempt: the bank's sign-in reports its own refusals
     model = get_user_model()
     typed = str(credentials.get(model.USERNAME_FIELD) or credentials.get("username") or "")
     user = model._default_manager.filter(**{model.USERNAME_FIELD: typed}).first() if typed else None

@@ -46,6 +46,7 @@ REASON_TEXTS: dict[str, str] = {
     "unknown_external_id": "Your bank's sign-in is not linked to an account here",
     "no_external_id": "Your bank's sign-in sent no customer id",
     "account_inactive": "The account is turned off",
+    "bank_sign_in_error": "Your bank's sign-in did not complete",
     # the provider
     "card_details_mismatch": "The bank did not recognise the card details",
     "cvv_blocked": "Blocked at the bank",
