@@ -128,9 +128,10 @@ def invitation_for_link(*, token: str) -> Invitation | InvitationRefusal:
 
 
 def invitation_accept(
-    *, token: str, password: str, client: ClientInfo | None = None
+    *, token: str, password: str | None, client: ClientInfo | None = None
 ) -> Invitation | InvitationRefusal:
-    """Use the link: set the account's password (already validated by the caller's form) and mark
+    """Use the link: set the account's password (already validated by the caller's form; None
+    where the bank's identity provider signs cardholders in and there is none to set) and mark
     the invitation used, or say why not. The invitation row is locked (`select_for_update`) for
     the check and the write, so of two uses at once exactly one succeeds."""
     with transaction.atomic():
@@ -141,8 +142,9 @@ def invitation_accept(
         if isinstance(checked, InvitationRefusal):
             return checked
         user = invitation.user
-        user.set_password(password)
-        user.save(update_fields=["password"])
+        if password is not None:
+            user.set_password(password)
+            user.save(update_fields=["password"])
         invitation.used_at = timezone.now()
         invitation.save(update_fields=["used_at"])
         invitation_used.send(
@@ -233,6 +235,7 @@ def _email(*, user: User, link: str, invitation: Invitation) -> tuple[str, str]:
         "expires": utc_clock(invitation.expires_at),
         "hours": settings.CARDREVEAL_INVITATION_HOURS,
         "bank": bank_contact(),
+        "bank_sign_in": bool(getattr(settings, "CARDREVEAL_OIDC_ENABLED", False)),
     }
     subject = " ".join(render_to_string("emails/invitation_subject.txt", context).split())
     return subject, render_to_string("emails/invitation.txt", context)

@@ -17,7 +17,7 @@ from django.contrib.auth.forms import SetPasswordForm
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
@@ -90,8 +90,6 @@ def _safe_next(request: HttpRequest, fallback: str = "cards:list") -> str:
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
-    from django.urls import reverse
-
     return reverse(fallback)
 
 
@@ -230,6 +228,8 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
     if isinstance(found, InvitationRefusal):
         return _invitation_refused(request, found)
     user = found.user
+    if oidc_enabled():
+        return _invitation_to_bank_sign_in(request, token, user)
     form = SetPasswordForm(user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         accepted = invitation_accept(
@@ -250,6 +250,23 @@ def invitation(request: HttpRequest, token: str) -> HttpResponse:
         request,
         "accounts/invitation.html",
         {"form": form, "username": user.get_username(), "bank": bank_contact()},
+    )
+
+
+def _invitation_to_bank_sign_in(request: HttpRequest, token: str, user: Any) -> HttpResponse:
+    """Where the bank's identity provider signs cardholders in, the link leads there (there is
+    no password of ours to choose), and from there to setting up the authenticator."""
+    if request.method == "POST":
+        accepted = invitation_accept(
+            token=token, password=None, client=client_info(request, channel="web")
+        )
+        if isinstance(accepted, InvitationRefusal):
+            return _invitation_refused(request, accepted)
+        return redirect(f"{reverse('accounts:oidc_start')}?next={reverse('accounts:enrol')}")
+    return render(
+        request,
+        "accounts/invitation_bank.html",
+        {"provider_name": provider_name(), "bank": bank_contact()},
     )
 
 

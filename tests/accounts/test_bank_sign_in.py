@@ -267,3 +267,38 @@ def test_plain_http_to_a_remote_provider_is_refused_by_the_checks(settings, prov
     text = str(failure.value)
     assert "CARDREVEAL_OIDC_TOKEN_ENDPOINT must be an https:// URL" in text
     assert "CARDREVEAL_OIDC_SCOPES must include openid" in text
+
+
+# ---------------------------------------------------------------------------------- invitations
+
+
+def test_with_bank_sign_in_an_invitation_leads_to_the_bank_then_enrolment(
+    bank_sign_in_on, settings, db, client, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from cardreveal.accounts.invitations import invitation_send
+
+    settings.CARDREVEAL_SITE_URL = "http://testserver"
+    user = get_user_model().objects.create_user(username="kai", email="kai@example.com")
+    user.set_unusable_password()
+    user.save()
+    CardholderProfile.objects.create(user=user, external_id=LINKED.username)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_send(user=user, by=None)
+    body = mail.outbox[-1].body
+    assert "sign in with your Example Bank online banking details" in body
+    assert "choose your password" not in body
+    path = re.search(r"http://testserver(/accounts/invitation/\S+/)", body).group(1)
+    page = client.get(path)
+    assert b"Continue with Example Bank" in page.content
+    assert b"new_password1" not in page.content
+    onward = client.post(path)
+    assert onward["Location"] == "/accounts/bank/?next=/accounts/enrol/"
+    authorize = start(client, "/accounts/enrol/")
+    back = come_back(client, at_the_bank(authorize, LINKED))
+    assert back["Location"] == "/accounts/enrol/"
+    assert b"Set up your authenticator" in client.get("/accounts/enrol/").content
+    user.refresh_from_db()
+    assert not user.has_usable_password()
+    assert client.get(path).status_code == 410  # used
