@@ -187,7 +187,7 @@ class AuthEvent(ChainedRecord):
         CARD_LOCKED = "card_locked", "Card lock at your bank"
         INVITATION_SENT = "invitation_sent", "Invitation sent"
         INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
-        INVITATION_USED = "invitation_used", "Invitation used to set a password"
+        INVITATION_USED = "invitation_used", "Invitation used"
         INVITATION_REFUSED = "invitation_refused", "Invitation link refused"
         PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset email sent"
         PASSWORD_RESET = "password_reset", "Password reset by email"

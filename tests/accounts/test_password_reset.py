@@ -12,6 +12,7 @@ from django.test import Client
 
 from cardreveal.accounts.cooloff import reveal_cooloff
 from cardreveal.audit.models import AuthEvent
+from tests.conftest import totp_code
 
 NEW_PASSWORD = "reset-to-this-passphrase-88"
 LINK_RE = re.compile(r"https?://[^\s]+(/accounts/password/reset/[^\s/]+/[^\s/]+/)")
@@ -76,7 +77,7 @@ def test_the_email_links_to_a_page_that_sets_a_new_password_once(
 
 
 def test_a_reset_pauses_reveals_emails_a_notice_and_is_audited(
-    client, alice, django_capture_on_commit_callbacks
+    client, alice, clock, django_capture_on_commit_callbacks
 ):
     signed_in_before(alice)
     ask(client, "alice@example.com")
@@ -101,6 +102,12 @@ def test_a_reset_pauses_reveals_emails_a_notice_and_is_audited(
     ]
     page = client.get("/accounts/password/reset/complete/")
     assert b"security codes stay hidden for 60 minutes" in page.content
+    # The cardholder sees both on their activity page.
+    client.post("/accounts/login/", {"username": "alice", "password": NEW_PASSWORD})
+    client.post("/accounts/verify/", {"code": totp_code(alice.device, clock)})
+    activity = client.get("/activity/").content.decode()
+    assert "Password reset email sent" in activity
+    assert "Password reset by email" in activity
 
 
 def test_a_reset_of_an_account_that_never_signed_in_also_pauses_reveals(
