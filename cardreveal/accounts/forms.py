@@ -53,16 +53,14 @@ class LoginForm(auth_forms.AuthenticationForm):
     """
 
     def clean(self) -> dict[str, Any]:
-        return _password_checked(self, super().clean)
-
-    def confirm_login_allowed(self, user: User) -> None:
-        super().confirm_login_allowed(user)
-        if oidc_enabled() and not user.is_staff:
-            # The bank's identity provider replaces the cardholders' password step here.
+        if oidc_enabled():
+            # The bank's identity provider replaces the password step here; no password is even
+            # checked, so this page tells nobody whether one is right. Staff sign in at /admin/.
             raise ValidationError(
                 "Sign in with your bank's online banking details: use the button on this page.",
                 code="bank_sign_in_only",
             )
+        return _password_checked(self, super().clean)
 
 
 def _password_checked(form: auth_forms.AuthenticationForm, check: Any) -> dict[str, Any]:

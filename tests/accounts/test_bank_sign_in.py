@@ -205,21 +205,34 @@ def test_a_token_for_another_issuer_is_refused(bank_sign_in_on, settings, linked
     assert failed.reason == "bank_sign_in_error"
 
 
-def test_cardholders_cannot_use_a_password_here_while_staff_still_can(
-    bank_sign_in_on, linked, staff, client
+def test_no_password_is_checked_on_the_sign_in_page_and_staff_use_the_admin(
+    bank_sign_in_on, linked, staff, client, clock
 ):
     user, _device = linked
     user.set_password("a-password-they-had-before-1")
     user.save()
-    refused = client.post(
+    right = client.post(
         "/accounts/login/", {"username": "hana", "password": "a-password-they-had-before-1"}
     )
-    assert refused.status_code == 200
-    assert b"Sign in with your bank" in refused.content
-    staff_login = Client().post(
-        "/accounts/login/", {"username": "root", "password": "pw-root-long-enough"}
+    wrong = client.post("/accounts/login/", {"username": "hana", "password": "not-it"})
+    assert right.status_code == wrong.status_code == 200
+    assert b"Sign in with your bank" in right.content
+    assert b"Sign in with your bank" in wrong.content
+    assert "_auth_user_id" not in client.session
+    # No password was checked: nothing counted towards a lock, nothing audited as a failure.
+    assert not AuthEvent.objects.filter(event=AuthEvent.Event.LOGIN_FAILED).exists()
+    _root, device = staff
+    admin = Client().post(
+        "/admin/login/",
+        {
+            "username": "root",
+            "password": "pw-root-long-enough",
+            "code": totp_code(device, clock),
+            "next": "/admin/",
+        },
     )
-    assert staff_login.status_code == 302
+    assert admin.status_code == 302
+    assert admin["Location"] == "/admin/"
 
 
 def test_password_reset_points_to_the_bank(bank_sign_in_on, linked, client):
