@@ -6,6 +6,7 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
+from urllib.parse import urlencode
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -101,7 +102,9 @@ def invitation_send(
             revoked=revoked,
             client=client,
         )
-        link = site + reverse("accounts:invitation", args=[token])
+        # In the query string, which access logs leave out (cardreveal/logging.py), so a log
+        # reader cannot take over a pending invitation.
+        link = f"{site}{reverse('accounts:invitation')}?{urlencode({'token': token})}"
         subject, body = _email(user=user, link=link, invitation=invitation)
         transaction.on_commit(lambda: _deliver(subject, body, address), robust=True)
     return invitation

@@ -25,7 +25,7 @@ urlpatterns = [
         views.PasswordResetCompleteView.as_view(),
         name="password_reset_complete",
     ),
-    path("invitation/<str:token>/", views.invitation, name="invitation"),
+    path("invitation/", views.invitation, name="invitation"),
     path("bank/", views.OidcStartView.as_view(), name="oidc_start"),
     path("bank/callback/", views.OidcCallbackView.as_view(), name="oidc_callback"),
     path("bank/refused/", views.oidc_refused, name="oidc_refused"),

@@ -222,8 +222,10 @@ _PASSWORD_BACKEND = "cardreveal.accounts.backends.LockoutModelBackend"  # noqa: 
 @never_cache
 @sensitive_post_parameters("new_password1", "new_password2")
 @require_http_methods(["GET", "POST"])
-def invitation(request: HttpRequest, token: str) -> HttpResponse:
-    """An invitation's link: choose a password, then on to setting up the authenticator."""
+def invitation(request: HttpRequest) -> HttpResponse:
+    """An invitation's link (`?token=...`): choose a password, then on to setting up the
+    authenticator. The form posts back to the same address, token included."""
+    token = request.GET.get("token", "")
     found = invitation_for_link(token=token)
     if isinstance(found, InvitationRefusal):
         return _invitation_refused(request, found)

@@ -302,7 +302,7 @@ def test_with_bank_sign_in_an_invitation_leads_to_the_bank_then_enrolment(
     body = mail.outbox[-1].body
     assert "sign in with your Example Bank online banking details" in body
     assert "choose your password" not in body
-    path = re.search(r"http://testserver(/accounts/invitation/\S+/)", body).group(1)
+    path = re.search(r"http://testserver(/accounts/invitation/\?token=\S+)", body).group(1)
     page = client.get(path)
     assert b"Continue with Example Bank" in page.content
     assert b"new_password1" not in page.content

@@ -18,7 +18,7 @@ from django.test import Client
 from bench.processes import free_port, started, wait_for_port
 from cardreveal.accounts.invitations import invitation_send
 
-LINK_RE = re.compile(r"https://cards\.bank\.example(/accounts/invitation/[A-Za-z0-9_-]+/)")
+LINK_RE = re.compile(r"https://cards\.bank\.example(/accounts/invitation/\?token=[A-Za-z0-9_-]+)")
 NEW_PASSWORD = "through-real-mail-passphrase-3"
 
 

@@ -23,7 +23,7 @@ from cardreveal.accounts.models import Invitation
 from cardreveal.audit.models import AuthEvent
 
 NEW_PASSWORD = "a-first-passphrase-of-mine-7"
-LINK_RE = re.compile(r"https?://[^\s]+/accounts/invitation/([A-Za-z0-9_-]+)/")
+LINK_RE = re.compile(r"https?://\S+/accounts/invitation/\?token=([A-Za-z0-9_-]+)")
 
 
 @pytest.fixture(autouse=True)
@@ -66,11 +66,29 @@ def test_invitation_email_has_a_link_that_works_until_the_expiry(
     (message,) = mail.outbox
     assert message.to == ["carol@example.com"]
     assert message.subject == "Set up your cardreveal account"
-    assert link.startswith("https://cards.bank.example/accounts/invitation/")
+    assert link.startswith("https://cards.bank.example/accounts/invitation/?token=")
     assert "Your username is: carol" in message.body
     assert "72 hours" in message.body
     invitation = Invitation.objects.get(user=newcomer)
     assert invitation.expires_at - invitation.created_at == timedelta(hours=72)
+
+
+def test_the_token_travels_in_the_query_string_which_logs_leave_out(
+    client, newcomer, caplog, django_capture_on_commit_callbacks
+):
+    link, token = send(newcomer, django_capture_on_commit_callbacks)
+    assert link.endswith(f"/accounts/invitation/?token={token}")
+    invitation_revoke(user=newcomer, by=None)
+    with caplog.at_level("INFO"):
+        assert client.get(path_of(link)).status_code == 410
+    assert any("/accounts/invitation/" in r.getMessage() for r in caplog.records)
+    assert not any(token in r.getMessage() for r in caplog.records)
+
+
+def test_a_link_without_a_token_is_refused(client, db):
+    response = client.get("/accounts/invitation/")
+    assert response.status_code == 404
+    assert b"Check that you opened the whole link" in response.content
 
 
 def test_only_a_hash_of_the_token_is_stored(newcomer, django_capture_on_commit_callbacks):
@@ -193,7 +211,7 @@ def test_a_link_one_second_before_expiry_still_works(
 
 
 def test_a_made_up_link_is_not_found_and_says_to_check_the_email(client, db):
-    response = client.get("/accounts/invitation/not-a-real-token/")
+    response = client.get("/accounts/invitation/?token=not-a-real-token")
     assert response.status_code == 404
     assert b"Check that you opened the whole link" in response.content
 
