@@ -6,9 +6,9 @@ import hashlib
 import logging
 import secrets
 from dataclasses import dataclass
-from urllib.parse import urlencode
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.mail import send_mail
