@@ -44,31 +44,37 @@ class AccountSecurity(models.Model):
         return self.locked_until is not None and now < self.locked_until
 
 
-class CardholderProfile(models.Model):
-    """What the bank knows a cardholder by: its own id for them (`external_id`), set by
-    provisioning and matched at sign-in with the bank's identity provider."""
+class ExternalIdentity(models.Model):
+    """A cardholder as the bank knows them: its own id for them (from provisioning) and their phone.
+
+    Written by the provisioning service (`cardreveal.provisioning.services`); the bank's id is
+    how its systems, and a sign-in through its identity provider, find the cardholder here.
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
         primary_key=True,
-        related_name="cardholder_profile",
+        related_name="external_identity",
     )
     external_id = models.CharField(
-        "external id",
-        max_length=200,
-        null=True,
-        blank=True,
+        "bank's id",
+        max_length=100,
         unique=True,
-        help_text="The bank's id for this cardholder (its customer number, or the subject its "
-        "identity provider signs in). Blank for a cardholder the bank has not linked.",
+        help_text="The bank's own id for this cardholder, as its systems send it.",
     )
+    phone = models.CharField(
+        max_length=16, blank=True, help_text="International format, e.g. +447700900123."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "cardholder profile"
+        verbose_name = "bank's id for a cardholder"
+        verbose_name_plural = "bank's ids for cardholders"
 
     def __str__(self) -> str:
-        return f"{self.user} ({self.external_id or 'not linked'})"
+        return self.external_id
 
 
 class Invitation(models.Model):

@@ -1,7 +1,7 @@
 """Sign-in with the bank's identity provider (OpenID Connect, mozilla-django-oidc): the provider
 replaces our password step; our code step and each reveal's step-up stay.
 
-A cardholder is matched by the bank's id for them (`CardholderProfile.external_id`, set by
+A cardholder is matched by the bank's id for them (`ExternalIdentity.external_id`, set by
 provisioning) against one claim of the provider's (CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM, `sub` by
 default). No account is ever created here: an unknown id is refused, told, and audited.
 """
@@ -73,7 +73,7 @@ class BankIdentityBackend(OIDCAuthenticationBackend):
     def filter_users_by_claims(self, claims: dict[str, Any]) -> QuerySet[Any]:
         external_id = _external_id(claims)
         users: QuerySet[Any] = self.UserModel._default_manager.filter(
-            cardholder_profile__external_id=external_id
+            external_identity__external_id=external_id
         )
         user = users.first()
         if user is None:

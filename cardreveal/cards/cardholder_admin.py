@@ -29,7 +29,7 @@ from cardreveal.accounts.invitations import (
     invitation_send,
 )
 from cardreveal.accounts.lockout import account_security_read, utc_clock
-from cardreveal.accounts.models import CardholderProfile, Invitation
+from cardreveal.accounts.models import ExternalIdentity, Invitation
 from cardreveal.audit.selectors import activity_for_user
 from cardreveal.cards.models import Card
 from cardreveal.client_info import client_info
@@ -91,13 +91,14 @@ class BackupCodesInline(ReadOnlyInline):
         return int(obj.token_set.count())
 
 
-class CardholderProfileInline(admin.StackedInline):  # type: ignore[type-arg]
-    """The bank's id for the cardholder, matched at sign-in with the bank's identity provider."""
+class ExternalIdentityInline(admin.StackedInline):  # type: ignore[type-arg]
+    """The bank's id for the cardholder (provisioning sets it; an admin may, for a cardholder added
+    by hand), matched at sign-in with the bank's identity provider."""
 
-    model = CardholderProfile
+    model = ExternalIdentity
     can_delete = False
-    fields = ("external_id",)
-    verbose_name_plural = "link to the bank"
+    fields = ("external_id", "phone")
+    verbose_name_plural = "bank's id"
 
 
 User = get_user_model()
@@ -109,7 +110,7 @@ class CardholderAdmin(UserAdmin):  # type: ignore[type-arg]
     """Django's user admin; a user's page also shows their cards, authenticators, backup codes,
     lock state, reveal cool-off and recent activity (read-only)."""
 
-    inlines = [CardholderProfileInline, CardInline, AuthenticatorInline, BackupCodesInline]
+    inlines = [ExternalIdentityInline, CardInline, AuthenticatorInline, BackupCodesInline]
     readonly_fields = ("invitation", "sign_in_lock", "reveal_cooloff", "recent_activity")
     fieldsets = (
         *(UserAdmin.fieldsets or ()),

@@ -18,7 +18,7 @@ from django.core.management.base import SystemCheckError
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from cardreveal.accounts.models import CardholderProfile
+from cardreveal.accounts.models import ExternalIdentity
 from cardreveal.audit.models import AuthEvent
 from tests.conftest import totp_code
 from tests.oidc_provider.server import BankUser, RunningProvider, running_provider
@@ -63,7 +63,7 @@ def linked(db):
     user = get_user_model().objects.create_user(username="hana", email="hana@example.com")
     user.set_unusable_password()
     user.save()
-    CardholderProfile.objects.create(user=user, external_id=LINKED.username)
+    ExternalIdentity.objects.create(user=user, external_id=LINKED.username)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
     return user, device
 
@@ -165,7 +165,7 @@ def test_a_configured_claim_matches_instead_of_sub(bank_sign_in_on, settings, li
     user, _device = linked
     settings.CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM = "customer_number"
     settings.OIDC_RP_SCOPES = "openid customer"
-    CardholderProfile.objects.filter(user=user).update(external_id=LINKED.second_id)
+    ExternalIdentity.objects.filter(user=user).update(external_id=LINKED.second_id)
     back = come_back(client, at_the_bank(start(client), LINKED))
     assert back["Location"] == "/"
     assert client.session["_auth_user_id"] == str(user.pk)
@@ -296,7 +296,7 @@ def test_with_bank_sign_in_an_invitation_leads_to_the_bank_then_enrolment(
     user = get_user_model().objects.create_user(username="kai", email="kai@example.com")
     user.set_unusable_password()
     user.save()
-    CardholderProfile.objects.create(user=user, external_id=LINKED.username)
+    ExternalIdentity.objects.create(user=user, external_id=LINKED.username)
     with django_capture_on_commit_callbacks(execute=True):
         invitation_send(user=user, by=None)
     body = mail.outbox[-1].body

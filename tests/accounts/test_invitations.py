@@ -358,3 +358,89 @@ def test_invited_cardholder_enrols_and_reaches_the_cards(
     assert response.status_code == 200
     assert b"backup codes" in response.content.lower()
     assert client.get("/").status_code == 200
+
+
+def form_fields(html: str) -> dict[str, object]:
+    """The values a browser would submit from the page's main form (inputs, selects, textareas)."""
+    from html.parser import HTMLParser
+
+    fields: dict[str, object] = {}
+
+    class Form(HTMLParser):
+        select: str | None = None
+
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            name = a.get("name")
+            if tag == "input" and name and a.get("type") not in ("submit", "button"):
+                if a.get("type") == "checkbox":
+                    if "checked" in a:
+                        fields[name] = a.get("value", "on")
+                else:
+                    fields[name] = a.get("value") or ""
+            elif tag == "select" and name:
+                self.select = name
+                if "multiple" not in a:
+                    fields.setdefault(name, "")
+            elif tag == "option" and self.select and "selected" in a:
+                fields[self.select] = a.get("value", "")
+            elif tag == "textarea" and name:
+                fields[name] = ""
+
+        def handle_endtag(self, tag):
+            if tag == "select":
+                self.select = None
+
+    Form().feed(html)
+    fields.pop("csrfmiddlewaretoken", None)
+    return fields
+
+
+def test_an_admin_sets_the_banks_id_of_a_cardholder_added_by_hand(admin_client, newcomer):
+    from cardreveal.accounts.models import ExternalIdentity
+
+    url = f"/admin/auth/user/{newcomer.pk}/change/"
+    page = admin_client.get(url).content.decode()
+    assert "Bank&#x27;s id" in page or "Bank's id" in page
+    data = form_fields(page)
+    data["external_identity-0-external_id"] = "BANK-4242"
+    data["_save"] = "Save"
+    response = admin_client.post(url, data)
+    errors = re.findall(r'class="errorlist[^"]*"[^>]*>(.*?)</ul>', response.content.decode(), re.S)
+    assert response.status_code == 302, (errors, data)
+    assert ExternalIdentity.objects.get(user=newcomer).external_id == "BANK-4242"
+
+
+# ---------------------------------------------------------------------------------- provisioning
+
+
+def test_a_provisioned_cardholder_is_invited_once_the_batch_commits(
+    newcomer, staff, django_capture_on_commit_callbacks
+):
+    from types import SimpleNamespace
+
+    from cardreveal.accounts.receivers import invite_provisioned_cardholder
+    from cardreveal.client_info import SYSTEM_CLIENT
+
+    admin, _device = staff
+    with django_capture_on_commit_callbacks(execute=False) as pending:
+        invite_provisioned_cardholder(
+            sender=None, user=newcomer, by=SimpleNamespace(user=admin, client=SYSTEM_CLIENT)
+        )
+    assert mail.outbox == []  # nothing before the commit
+    for callback in pending:
+        callback()
+    (message,) = mail.outbox
+    assert message.to == ["carol@example.com"]
+    (sent,) = events(AuthEvent.Event.INVITATION_SENT)
+    assert sent.detail.startswith("by=root;")
+
+
+def test_a_provisioned_cardholder_without_email_is_logged_and_the_batch_stands(db, caplog):
+    from cardreveal.accounts.receivers import invite_provisioned_cardholder
+
+    user = get_user_model().objects.create_user(username="nomail")
+    with caplog.at_level("WARNING"):
+        invite_provisioned_cardholder(sender=None, user=user, by=None)
+    assert "not invited: nomail has no email address" in caplog.text
+    assert not Invitation.objects.exists()

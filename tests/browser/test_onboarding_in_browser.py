@@ -16,7 +16,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.invitations import invitation_send
-from cardreveal.accounts.models import CardholderProfile
+from cardreveal.accounts.models import ExternalIdentity
 from tests.accounts.test_bank_sign_in import BACKEND, configure
 from tests.browser.axe import axe_violations
 from tests.browser.conftest import BrowserRun
@@ -140,7 +140,7 @@ def test_sign_in_with_the_bank_then_our_code(
     configure(settings, provider)
     assert BACKEND in settings.AUTHENTICATION_BACKENDS
     user = get_user_model().objects.create_user(username="jun", email="jun@example.com")
-    CardholderProfile.objects.create(user=user, external_id=BANK_PERSON.username)
+    ExternalIdentity.objects.create(user=user, external_id=BANK_PERSON.username)
     device = TOTPDevice.objects.create(user=user, name="phone", confirmed=True)
 
     run = open_browser()
