@@ -5,18 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_otp.admin import OTPAdminSite
 
 from cardreveal.accounts.forms import AdminSignInForm
+from cardreveal.accounts.views import sign_in_limited_status
 from cardreveal.cards.models import RevealSwitch
 
 
 class CardrevealAdminSite(OTPAdminSite):
     """django-otp's admin site (every page needs a staff user verified with a code, T-MFA-1),
     with a one-step sign-in: username, password and a TOTP or backup code on one form
-    (`AdminSignInForm`), counted towards the per-user lockout like the cardholder's."""
+    (`AdminSignInForm`), counted towards the per-user lockout and the sign-in limits like the
+    cardholder's."""
 
     site_header = "cardreveal administration"
     site_title = "cardreveal admin"
@@ -25,6 +28,15 @@ class CardrevealAdminSite(OTPAdminSite):
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)
+
+    def login(
+        self, request: HttpRequest, extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Django's admin sign-in; 429 with Retry-After when the sign-in limits refused it."""
+        response: HttpResponse = super().login(request, extra_context)
+        if isinstance(response, TemplateResponse) and response.context_data:
+            return sign_in_limited_status(response, response.context_data.get("form"))
+        return response
 
     def get_app_list(
         self, request: HttpRequest, app_label: str | None = None

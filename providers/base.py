@@ -210,6 +210,12 @@ class Provider(ABC):
             "kept or shown"
         )
 
+    def refusal_words(self) -> tuple[str, str]:
+        """What a credentials refusal is about and what to check, in the admin's words: the
+        class's `refused_credentials` and `credentials_advice`, unless this binding's options
+        choose other credentials (such as a signed client assertion instead of a secret)."""
+        return self.refused_credentials, self.credentials_advice
+
     def lock_card(self, *, card: CardRef, reason: str) -> None:
         """Lock the card at the provider so that it is refused for payments (and the provider
         refuses its CVV too), in a state the bank can lift. An optional capability: only
@@ -222,12 +228,28 @@ class Provider(ABC):
         raise ProviderConfigError(f"{self.label} cannot lock cards")
 
     @classmethod
+    def client_key_hash(cls, options: Mapping[str, Any]) -> str:
+        """The hash a binding with these `options` needs the viewer's RSA-OAEP key made with
+        ("SHA-256" or "SHA-1"): a browser's WebCrypto key opens only the OAEP hash it was made
+        for. SHA-256 unless the provider itself encrypts to the key with another."""
+        return "SHA-256"
+
+    @classmethod
     def validate_secrets(
         cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
     ) -> dict[str, str]:
         """Check uploaded keys and credentials parse and fit together, before they are saved.
 
         Returns field name -> error message (empty when all is well). Never echoes a secret.
+        """
+        return {}
+
+    @classmethod
+    def validate_endpoints(cls, *, base_url: str, options: Mapping[str, Any]) -> dict[str, str]:
+        """Check the options that depend on the binding's base URL (such as a token endpoint on
+        another host), before they are saved.
+
+        Returns field name -> error message (empty when all is well).
         """
         return {}
 

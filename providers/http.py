@@ -424,6 +424,11 @@ class HttpDoor:
     ) -> None:
         self.name = name
         self.policy = policy
+        # Whether this door presents a client certificate (mutual TLS), for providers whose
+        # binding options promise one.
+        self.presents_client_certificate = client_certificate is not None or bool(
+            policy.client_cert
+        )
         self._session = self._new_session(policy, client_certificate)
         if breaker is None and policy.breaker_threshold > 0:
             breaker = CircuitBreaker(

@@ -1,5 +1,6 @@
 """JWE compact serialisation (RFC 7516) with RSA-OAEP-256 key wrapping, as Mastercard, Juspay and our
-own client sealing use it. Decryption always verifies the authentication tag.
+own client sealing use it, and the JSON forms of one JWE that convert to it. Decryption always
+verifies the authentication tag.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import hashlib
 import hmac
 import json
 import os
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -22,6 +25,16 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 _OAEP_SHA256 = asym_padding.OAEP(
     mgf=asym_padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
 )
+# The five parts of one JWE in its JSON forms, in compact order: RFC 7516's flattened JSON
+# serialisation, and the split form Juspay's published SDKs read and write.
+JWE_JSON_MEMBERS = {
+    "flattened": ("protected", "encrypted_key", "iv", "ciphertext", "tag"),
+    "juspay": ("header", "encryptedKey", "iv", "encryptedPayload", "tag"),
+}
+# Members that would change what is authenticated (AAD, unprotected headers) or add recipients:
+# such a JWE has no compact form, and nobody we talk to sends one.
+_JSON_ONLY_MEMBERS = frozenset({"aad", "unprotected", "recipients"})
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]+")
 _GCM_KEY_BYTES = {"A128GCM": 16, "A192GCM": 24, "A256GCM": 32}
 _CBC_KEY_BYTES = {"A128CBC-HS256": 32}
 
@@ -85,6 +98,35 @@ def jwe_encrypt(
             b64url_encode(tag),
         ]
     )
+
+
+def jwe_compact_from_json(document: Mapping[str, Any]) -> str:
+    """The compact serialisation of a JWE given in a JSON form: RFC 7516's flattened JSON
+    (protected, encrypted_key, iv, ciphertext, tag) or Juspay's split form (header,
+    encryptedKey, iv, encryptedPayload, tag).
+
+    Exactly one form's five members, each non-empty base64url text, and nothing else: AAD,
+    unprotected headers and several recipients have no compact form and are refused. Raises
+    JoseError naming what is wrong (member names only, never their values).
+    """
+    names = set(document)
+    if names & _JSON_ONLY_MEMBERS or isinstance(document.get("header"), Mapping):
+        raise JoseError(
+            "JWE JSON with additional authenticated data, unprotected headers or several "
+            "recipients has no compact form"
+        )
+    for members in JWE_JSON_MEMBERS.values():
+        if names != set(members):
+            continue
+        parts = []
+        for name in members:
+            value = document[name]
+            if not isinstance(value, str) or not _B64URL_RE.fullmatch(value):
+                raise JoseError(f"JWE JSON member {name} is not base64url text")
+            parts.append(value)
+        return ".".join(parts)
+    expected = " or ".join(", ".join(members) for members in JWE_JSON_MEMBERS.values())
+    raise JoseError(f"JWE JSON must have exactly the members {expected}")
 
 
 def jwe_header(token: str) -> dict[str, Any]:

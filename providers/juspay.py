@@ -37,13 +37,15 @@ from providers.errors import (
     error_for_status,
 )
 from providers.http import HttpDoor, HttpResponse
-from providers.jose import JoseError, jwe_decrypt, jwe_header
+from providers.jose import JoseError, jwe_compact_from_json, jwe_decrypt, jwe_header
 from providers.payloads import field_ignoring_case, json_object
 from providers.sensitive import Sensitive
 
 SANDBOX_BASE_URL = "https://sandbox.biz.juspay.in/"
 CVV_PATH = "ardra/vt/cvv/v2"
-PAYOUT_ID_PATTERN = r"[A-Za-z0-9_-]{1,64}"
+# JusBiz's documented payoutId (Create Payout): at most 21 letters, digits and '_'.
+PAYOUT_ID_MAX_LENGTH = 21
+PAYOUT_ID_PATTERN = r"[A-Za-z0-9_]{1,21}"
 MIN_RSA_BITS = 2048
 # The JWE algorithms JusBiz documents; anything else is refused rather than negotiated down.
 JWE_ALG = "RSA-OAEP-256"
@@ -51,9 +53,10 @@ JWE_ENC = "A256GCM"
 # An independent cap on the decoded card image. The HTTP door's body limit (256 KiB by default,
 # which leaves room for about 140 KiB of image after base64 and JWE) usually binds first.
 MAX_CARD_IMAGE_BYTES = 512 * 1024
-# check_connection asks for a payout no one issues: "not found" proves auth passed [unconfirmed
-# that JusBiz checks credentials before looking the payout up; the sandbox does].
-PROBE_PAYOUT_ID = "cardreveal-connection-check"
+# check_connection asks for a payout no one issues, in the documented payoutId format (21
+# characters): "not found" proves auth passed [unconfirmed that JusBiz checks credentials before
+# looking the payout up; the sandbox does].
+PROBE_PAYOUT_ID = "cardreveal_conn_check"
 
 _PAYOUT_ID_RE = re.compile(PAYOUT_ID_PATTERN)
 # Visible ASCII with no spaces: anything else could smuggle header syntax.
@@ -252,8 +255,9 @@ class JuspayProvider(Provider):
             "payout_id",
             "Payout ID",
             pattern=PAYOUT_ID_PATTERN,
-            help_text="The payoutId the virtual card was provisioned under "
-            "(letters, digits, '_' or '-', at most 64).",
+            help_text="The payoutId the virtual card was created under (Create Payout): at "
+            f"most {PAYOUT_ID_MAX_LENGTH} letters, digits or '_', as JusBiz documents it; no "
+            "'-', spaces or other characters.",
         ),
     )
     secret_fields: ClassVar[tuple[FieldSpec, ...]] = (
@@ -326,7 +330,10 @@ class JuspayProvider(Provider):
         """
         payout_id = card.reference.get("payout_id", "")
         if not isinstance(payout_id, str) or not _PAYOUT_ID_RE.fullmatch(payout_id):
-            raise ProviderConfigError("card reference payout_id missing or malformed")
+            raise ProviderConfigError(
+                f"card reference payout_id missing or not JusBiz's format (at most "
+                f"{PAYOUT_ID_MAX_LENGTH} letters, digits or '_')"
+            )
         want_image = self.card_image_required
         document = self._get_security_code(payout_id=payout_id, want_image=want_image)
         inner = document.get("response")
@@ -482,8 +489,8 @@ class JuspayProvider(Provider):
         return document
 
     def _open(self, response: HttpResponse, *, key: RSAPrivateKey) -> dict[str, Any]:
-        """Find `encryptedResponse` (top level or under `response`), decrypt it, and return the
-        answer document.
+        """Find `encryptedResponse` (top level or under `response`; a compact JWE, or a JSON
+        form of one), decrypt it, and return the answer document.
 
         Where exactly JusBiz puts the JWE, and whether it holds the whole answer or only the inner
         `response`, is not published [unconfirmed]; both are accepted. An unencrypted FAILURE is
@@ -492,13 +499,12 @@ class JuspayProvider(Provider):
         outer = json_object(response.body)
         if outer is None:
             raise ProviderBadResponse("200 answer is not a JSON object")
-        token = _jwe_of(outer)
-        if token is None:
+        found = _jwe_of(outer)
+        if found is None:
             if _status_of(outer) == _FAILURE:
                 return outer
             raise ProviderBadResponse("200 answer without encryptedResponse")
-        if not isinstance(token, str):
-            raise ProviderBadResponse("encryptedResponse is not a string")
+        token = compact_jwe(found)
         plain = json_object(self._decrypt(token, key=key))
         if plain is None:
             raise ProviderBadResponse("decrypted answer is not a JSON object")
@@ -533,6 +539,25 @@ class JuspayProvider(Provider):
                 "encryptedResponse did not decrypt with the binding's key (tampered, or the RSA "
                 "key uploaded to JusBiz for this KeyId is not its pair)"
             ) from exc
+
+
+def compact_jwe(found: object) -> str:
+    """The compact JWE of an `encryptedResponse`: the compact string as sent, or converted from
+    a JSON form of the JWE (RFC 7516 flattened, or the split form of Juspay's SDKs), given as an
+    object or as a string holding one. Raises ProviderBadResponse saying what is malformed."""
+    document: object = found
+    if isinstance(found, str) and found.lstrip().startswith("{"):
+        document = json_object(found.encode())
+        if document is None:
+            raise ProviderBadResponse("encryptedResponse is not a JSON object nor a compact JWE")
+    if isinstance(document, str):
+        return document
+    if not isinstance(document, dict):
+        raise ProviderBadResponse("encryptedResponse is neither a compact JWE nor a JSON object")
+    try:
+        return jwe_compact_from_json(document)
+    except JoseError as exc:
+        raise ProviderBadResponse(f"encryptedResponse JSON form is malformed: {exc}") from None
 
 
 def _jwe_of(outer: Mapping[str, Any]) -> object:

@@ -52,16 +52,24 @@ CONTRACT_ID_PATTERN = r"[0-9]{1,32}"
 # Names Mastercard's encryption libraries use for the field holding a whole-payload JWE.
 KNOWN_ENCRYPTED_FIELDS = ("encryptedValue", "encryptedData")
 INVALID_EXPIRY_DATE = "INVALID_EXPIRY_DATE"
-# A contract id no issuer assigns: check_connection searches it and expects a 404 envelope.
+# A contract id no issuer assigns: check_connection searches it and expects a 404 envelope, or
+# the 400 the API specification lists for a contract of the wrong type
+# (BadRequestInvalidCardContractTypeError).
 CHECK_CONTRACT_ID = "0"
+# The reason code of that 400 is not published: any code naming the card contract type is read
+# as it (INVALID_CARD_CONTRACT_TYPE, BadRequestInvalidCardContractTypeError, ...).
+_CONTRACT_TYPE_CODE_RE = re.compile(r"contract_?type", re.IGNORECASE)
 
 # The padding Mastercard uses for `encryptedCardVerificationCode` is unconfirmed, so it is an
-# option; the scheme names tell the client how to open the ciphertext (plus "-hex"/"-base64").
+# option. Only paddings a browser's WebCrypto can open are offered (it has RSA-OAEP, with the
+# hash fixed when the key is made, and no RSAES-PKCS1-v1_5). The scheme names tell the client
+# how to open the ciphertext (plus "-hex"/"-base64"); the hash is the WebCrypto key's.
 CLIENT_KEY_PADDINGS = {
     "oaep-sha256": "rsa-oaep-256",
     "oaep-sha1": "rsa-oaep-sha1",
-    "pkcs1v15": "rsa-pkcs1v15",
 }
+CLIENT_KEY_HASHES = {"oaep-sha256": "SHA-256", "oaep-sha1": "SHA-1"}
+DEFAULT_CLIENT_KEY_PADDING = "oaep-sha256"
 
 _CONTRACT_ID_RE = re.compile(CONTRACT_ID_PATTERN)
 _HEX_RE = re.compile(r"[0-9A-Fa-f]+")
@@ -194,9 +202,12 @@ class MastercardProvider(Provider):
             kind="choice",
             required=False,
             choices=tuple(CLIENT_KEY_PADDINGS),
-            default="oaep-sha256",
-            help_text="The RSA padding Mastercard uses for encryptedCardVerificationCode "
-            "(unconfirmed; verify against MTF).",
+            default=DEFAULT_CLIENT_KEY_PADDING,
+            help_text="Only with the pass-through on. Mastercard does not publish the RSA "
+            "padding of encryptedCardVerificationCode: confirm with Mastercard (or on MTF) "
+            "whether it is RSA-OAEP with SHA-256 (oaep-sha256) or with SHA-1 (oaep-sha1). Both "
+            "can be opened by the reveal page and the app; PKCS#1 v1.5 cannot, so it is not "
+            "offered.",
         ),
         FieldSpec(
             name="send_idempotency_key",
@@ -242,10 +253,7 @@ class MastercardProvider(Provider):
 
     @property
     def _client_key_padding(self) -> str:
-        padding_name = str(self._option("client_key_padding") or "oaep-sha256")
-        if padding_name not in CLIENT_KEY_PADDINGS:
-            raise ProviderConfigError("option client_key_padding is not a known padding")
-        return padding_name
+        return client_key_padding(self.config.options)
 
     # ------------------------------------------------------------------ keys (parsed once)
 
@@ -305,6 +313,8 @@ class MastercardProvider(Provider):
         """
         contract_id = card.reference.get("card_contract_id", "")
         seal_to = client_key if (client_key is not None and self.pass_client_key) else None
+        # A padding the viewer's device cannot open is refused before any call.
+        padding_name = self._client_key_padding if seal_to is not None else ""
         response = self._search(
             contract_id=contract_id, expiry_yymm=card.expiry_yymm, client_key=seal_to
         )
@@ -312,24 +322,28 @@ class MastercardProvider(Provider):
             raise self._error_for(response)
         payload = self._response_payload(response)
         if seal_to is not None:
-            return self._sealed_cvv(payload, seal_to)
+            return self._sealed_cvv(payload, seal_to, padding_name=padding_name)
         return checked_cvv(payload.get("cardVerificationCode"))
 
     def check_connection(self) -> ConnectionProof:
-        """Search a contract id that cannot exist: a 404 Mastercard error envelope proves the
-        gateway accepted our signature (and decrypted our payload) and routed the call.
+        """Search a contract id that cannot exist: Mastercard's 404 envelope proves the gateway
+        accepted our signature (and decrypted our payload) and routed the call; its 400 saying
+        the contract is of the wrong type (BadRequestInvalidCardContractTypeError in the API
+        specification) proves the signature, though not that the payload was decrypted.
 
         Mastercard's errors are never encrypted, so with payload encryption on the binding's
         decryption key stays unproven: the proof says so. Raises `ProviderAuthError` for 401/403,
-        `ProviderConfigError` for a 400 (usually the encryption keys) or a 404 that is not
-        Mastercard's (usually the base URL), and the usual `ProviderError`s otherwise. No card is
-        touched.
+        `ProviderConfigError` for a pass-through padding no viewer can open (before any call),
+        any other 400 (usually the encryption keys) or a 404 that is not Mastercard's (usually
+        the base URL), and the usual `ProviderError`s otherwise. No card is touched.
         """
+        if self.pass_client_key:
+            # A stored padding no viewer can open would fail every reveal: say so now.
+            _ = self._client_key_padding
         yymm = dt.datetime.now(dt.UTC).strftime("%y%m")
         response = self._search(contract_id=CHECK_CONTRACT_ID, expiry_yymm=yymm, client_key=None)
-        if 200 <= response.status < 300 or (
-            response.status == 404 and _reason_codes(response.body)
-        ):
+        codes = _reason_codes(response.body)
+        if 200 <= response.status < 300 or (response.status == 404 and codes):
             if not self.encrypt_payloads:
                 return ConnectionProof(proved="Mastercard accepted the OAuth1 signature")
             return ConnectionProof(
@@ -338,13 +352,26 @@ class MastercardProvider(Provider):
                 unproved="decryption was not checked: Mastercard encrypts only a real CVV "
                 "answer to this binding's private key (the Mastercard Encryption Key)",
             )
+        if response.status == 400 and any(_CONTRACT_TYPE_CODE_RE.search(c) for c in codes):
+            proved = (
+                "Mastercard accepted the OAuth1 signature (it answered that the probe's "
+                "contract id is not a card contract, so the credentials work)"
+            )
+            if not self.encrypt_payloads:
+                return ConnectionProof(proved=proved)
+            return ConnectionProof(
+                proved=proved,
+                unproved="encryption was not checked: Mastercard refused the probe's contract "
+                "id without saying it had decrypted the request, and encrypts only a real CVV "
+                "answer to this binding's private key (the Mastercard Encryption Key)",
+            )
         if response.status == 404:
             # A 404 without Mastercard's envelope came from something else: a wrong base URL.
             raise ProviderConfigError("HTTP 404 without a Mastercard error: check the base URL")
         if response.status == 400:
             raise ProviderConfigError(
                 "Mastercard rejected the request (400): check the encryption keys and options",
-                provider_code=_first_reason_code(response.body),
+                provider_code=codes[0] if codes else "",
             )
         raise self._error_for(response)
 
@@ -402,14 +429,16 @@ class MastercardProvider(Provider):
             raise ProviderBadResponse("decrypted response is not a JSON object")
         return inner
 
-    def _sealed_cvv(self, payload: Mapping[str, Any], client_key: ClientKey) -> ProviderSealedCvv:
+    def _sealed_cvv(
+        self, payload: Mapping[str, Any], client_key: ClientKey, *, padding_name: str
+    ) -> ProviderSealedCvv:
         # Without the ciphertext we refuse rather than fall back to a plaintext CVC: the binding
         # promised the plaintext never exists here.
         raw = payload.get("encryptedCardVerificationCode")
         if not isinstance(raw, str) or not raw:
             raise ProviderBadResponse("encryptedCardVerificationCode missing")
         block = client_key.public_key.key_size // 8
-        scheme = CLIENT_KEY_PADDINGS[self._client_key_padding]
+        scheme = CLIENT_KEY_PADDINGS[padding_name]
         if _HEX_RE.fullmatch(raw) and len(raw) == 2 * block:
             return ProviderSealedCvv(ciphertext=raw.upper(), scheme=f"{scheme}-hex")
         try:
@@ -438,6 +467,18 @@ class MastercardProvider(Provider):
             )
         return error_for_status(status, retry_after=response.retry_after, provider_code=code)
 
+    @classmethod
+    def client_key_hash(cls, options: Mapping[str, Any]) -> str:
+        """SHA-1 when Mastercard encrypts the CVC to the viewer's key with RSA-OAEP SHA-1 (the
+        pass-through with oaep-sha1); SHA-256 otherwise, including for an unusable option (the
+        reveal then fails with a configuration error before any call)."""
+        try:
+            passing = _as_bool(options.get("pass_client_key", False), name="pass_client_key")
+        except ProviderConfigError:
+            return "SHA-256"
+        padding_name = str(options.get("client_key_padding") or DEFAULT_CLIENT_KEY_PADDING)
+        return CLIENT_KEY_HASHES.get(padding_name, "SHA-256") if passing else "SHA-256"
+
     # ------------------------------------------------------------------ admin validation
 
     @classmethod
@@ -446,8 +487,8 @@ class MastercardProvider(Provider):
     ) -> dict[str, str]:
         """Check the consumer key is set, the signing .p12 opens with its password and holds an
         RSA key, and (when payload encryption is on, or when given) the encryption certificate
-        is a current RSA certificate and the decryption key opens, and that a pass-through to the
-        viewer's key uses the one padding browsers can open. Returns field -> message;
+        is a current RSA certificate and the decryption key opens, and that the pass-through
+        padding is one the reveal page and the app can open. Returns field -> message;
         messages never repeat a secret.
         """
         errors: dict[str, str] = {}
@@ -486,16 +527,15 @@ class MastercardProvider(Provider):
                 "Upload your Mastercard Encryption Key (the private key, .p12 or PEM), or turn "
                 "payload encryption off."
             )
-        try:
-            passing = _as_bool(options.get("pass_client_key", False), name="pass_client_key")
-        except ProviderConfigError:
-            passing = False
-        if passing and str(options.get("client_key_padding") or "oaep-sha256") != "oaep-sha256":
-            # The reveal page's key is a WebCrypto RSA-OAEP SHA-256 key: it opens nothing else.
+        if str(options.get("jwe_iv_size") or "16") not in ("12", "16"):
+            errors["jwe_iv_size"] = "Choose 16 (what Mastercard's client libraries send) or 12."
+        padding_name = str(options.get("client_key_padding") or DEFAULT_CLIENT_KEY_PADDING)
+        if padding_name not in CLIENT_KEY_PADDINGS:
+            # The same list the option offers: what the reveal page and the app can open.
             errors["client_key_padding"] = (
-                "When Mastercard encrypts the CVC to the viewer's key, the padding must be "
-                "oaep-sha256: browsers open only RSA-OAEP with SHA-256. Choose oaep-sha256 or "
-                "turn the pass-through off."
+                "Choose oaep-sha256 or oaep-sha1 (the padding Mastercard confirms for "
+                "encryptedCardVerificationCode): the reveal page and the app open only RSA-OAEP "
+                "with SHA-256 or SHA-1."
             )
         return errors
 
@@ -528,6 +568,17 @@ def _parsed_private_key(
         while len(_key_cache) > _KEY_CACHE_SIZE:
             _key_cache.popitem(last=False)
     return key
+
+
+def client_key_padding(options: Mapping[str, Any]) -> str:
+    """The binding's `client_key_padding` (the default when unset); raises ProviderConfigError
+    for one the viewer's device could not open."""
+    padding_name = str(options.get("client_key_padding") or DEFAULT_CLIENT_KEY_PADDING)
+    if padding_name not in CLIENT_KEY_PADDINGS:
+        raise ProviderConfigError(
+            "option client_key_padding must be oaep-sha256 or oaep-sha1 (what browsers can open)"
+        )
+    return padding_name
 
 
 def find_jwe(
@@ -666,8 +717,3 @@ def _reason_codes(body: bytes) -> list[str]:
             if isinstance(code, str) and _REASON_CODE_RE.fullmatch(code):
                 codes.append(code)
     return codes
-
-
-def _first_reason_code(body: bytes) -> str:
-    codes = _reason_codes(body)
-    return codes[0] if codes else ""

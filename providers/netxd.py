@@ -51,6 +51,12 @@ CHANNELS = ("PULSE", "VISA_DPS")
 _CHANNEL_ALIASES = {"PULSE": "PULSE", "VISA_DPS": "VISA_DPS", "VISADPS": "VISA_DPS"}
 CHANNEL_SPELLINGS = ("VISA_DPS", "VISADPS")
 CREDENTIAL_SOURCES = ("credential_secret", "api_key")
+# How the payload is serialised before it is signed and spliced into the body [unconfirmed which
+# the ledger verifies]: "compact" keeps the documented field order without spaces (what the
+# third-party client's json.Marshal of its struct produces); "canonical" sorts the keys, for a
+# ledger that re-serialises the payload that way before it checks the signature.
+PAYLOAD_SERIALISATIONS = ("compact", "canonical")
+DEFAULT_PAYLOAD_SERIALISATION = "compact"
 
 # JSON-RPC's own codes (parse error, invalid request, no such method, bad params): always our bug.
 _JSONRPC_CODES = frozenset({"-32700", "-32600", "-32601", "-32602", "-32603"})
@@ -148,6 +154,22 @@ def wire_channel(options: Mapping[str, Any]) -> str:
     return spelling if channel == "VISA_DPS" else channel
 
 
+def serialised_payload(payload: Mapping[str, Any], *, serialisation: str) -> str:
+    """The payload as the text that is signed and sent: no spaces, ASCII only (so text and bytes
+    agree), keys in the given order ("compact") or sorted ("canonical").
+
+    Raises ProviderConfigError for any other serialisation.
+    """
+    if serialisation not in PAYLOAD_SERIALISATIONS:
+        raise ProviderConfigError("payload_serialisation must be compact or canonical")
+    return json.dumps(
+        payload,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        sort_keys=serialisation == "canonical",
+    )
+
+
 def _flag(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -161,9 +183,10 @@ def _codes(value: object) -> frozenset[str]:
 class NetxdProvider(Provider):
     """NetXD XD Ledger: `POST {base}/cardv2`, `ledger.CARD.request` with transactionType GET_CVV.
 
-    The payload is serialised once; those exact bytes are signed and spliced into the body, since
-    the ledger verifies the signature over `params.payload` as sent. Business errors may come with
-    HTTP 200, so `error` is read before `result`. NetXD cannot encrypt to the client's key.
+    The payload is serialised once (compact in the documented field order, or canonical with
+    sorted keys, as the binding says); those exact bytes are signed and spliced into the body,
+    so the ledger verifies the signature over `params.payload` as sent. Business errors may come
+    with HTTP 200, so `error` is read before `result`. NetXD cannot encrypt to the client's key.
     """
 
     kind: ClassVar[str] = "netxd"
@@ -270,6 +293,19 @@ class NetxdProvider(Provider):
             "algorithm=ecdsa-sha256,signature=..' signing the same payload bytes.",
         ),
         FieldSpec(
+            "payload_serialisation",
+            "Payload serialisation (what is signed)",
+            kind="choice",
+            choices=PAYLOAD_SERIALISATIONS,
+            default=DEFAULT_PAYLOAD_SERIALISATION,
+            required=False,
+            help_text="Unconfirmed: the payload is signed and sent as exactly the same bytes. "
+            "compact keeps the documented field order without spaces (as NetXD's samples and "
+            "the known client send it); canonical sorts the keys (no spaces), for a ledger that "
+            "re-serialises the payload with sorted keys before it checks the signature. Confirm "
+            "with NetXD which your tenant verifies.",
+        ),
+        FieldSpec(
             "not_found_codes",
             "Error codes meaning 'card not found'",
             required=False,
@@ -356,7 +392,7 @@ class NetxdProvider(Provider):
         cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
     ) -> dict[str, str]:
         """Check the credentials are present, the signing key is a P-256 private key, and the
-        channel options are valid.
+        channel, credential and serialisation options are valid.
 
         Returns field name -> plain-words error (empty when all is well). Never echoes a secret.
         """
@@ -388,6 +424,11 @@ class NetxdProvider(Provider):
         source = str(options.get("credential_source") or "credential_secret")
         if source not in CREDENTIAL_SOURCES:
             errors["credential_source"] = "Must be credential_secret or api_key."
+        serialisation = str(options.get("payload_serialisation") or DEFAULT_PAYLOAD_SERIALISATION)
+        if serialisation not in PAYLOAD_SERIALISATIONS:
+            errors["payload_serialisation"] = (
+                "Must be compact (the documented field order) or canonical (sorted keys)."
+            )
         return errors
 
     # -- building the request -------------------------------------------------------------------
@@ -427,9 +468,15 @@ class NetxdProvider(Provider):
             "cardId": card_reference["card_id"],
             **(extra or {}),
         }
-        # Serialised once, ASCII-only (so text and bytes agree), signed, and then spliced verbatim:
-        # the ledger verifies the signature over the payload exactly as it appears in the body.
-        payload_text = json.dumps(payload, separators=(",", ":"), ensure_ascii=True)
+        # Serialised once, as the binding says, signed, and then spliced verbatim: a ledger that
+        # verifies the payload as it appears in the body sees exactly the signed bytes, and one
+        # that re-serialises it rebuilds them when the binding's serialisation is its own.
+        payload_text = serialised_payload(
+            payload,
+            serialisation=str(
+                options.get("payload_serialisation") or DEFAULT_PAYLOAD_SERIALISATION
+            ),
+        )
         try:
             key = load_signing_key(self.config.secret_bytes("signing_key"))
         except ValueError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import threading
@@ -22,6 +23,14 @@ from providers.base import (
     Provider,
     checked_cvv,
 )
+from providers.client_assertion import (
+    ALGORITHMS,
+    ASSERTION_TYPE,
+    SigningKeyError,
+    check_key_fits,
+    client_assertion,
+    load_signing_key,
+)
 from providers.errors import (
     CvvBlocked,
     ProviderAuthError,
@@ -36,11 +45,26 @@ from providers.http import HttpDoor, HttpResponse
 from providers.payloads import json_object
 from providers.sensitive import Sensitive
 
-# The UAT pair shown in Thredd's Cards API docs [confirmed]. Production hosts are not confirmed,
-# so a production binding sets both its base URL and the `token_url` option.
+# The UAT pair shown in Thredd's Cards API docs [confirmed]. Thredd's token hosts are not its API
+# hosts, and no other pair is published (production, the newer api.uat.threddpay.com and API Hub
+# hosts, the Secure Connectivity Framework's token endpoint): a binding on any other host names
+# its token URL, rather than have one guessed from the base URL.
 UAT_BASE_URL = "https://cardsapi-uat-pub.globalprocessing.net/api/v1"
 UAT_TOKEN_URL = "https://oauthuat.globalprocessing.net/connect/token"  # noqa: S105 (a URL)
-_KNOWN_TOKEN_URLS = {"cardsapi-uat-pub.globalprocessing.net": UAT_TOKEN_URL}
+DOCUMENTED_TOKEN_URLS = {"cardsapi-uat-pub.globalprocessing.net": UAT_TOKEN_URL}
+# The local sandbox serves its token endpoint beside its API, at this path.
+SANDBOX_TOKEN_PATH = "/connect/token"  # noqa: S105 (a path)
+
+# Client authentication at the token endpoint: the client secret in the form (the Cards API's
+# documented method [confirmed]), or a client assertion signed with the key of the signing
+# certificate from Thredd's Secure Connectivity Framework (private_key_jwt, RFC 7523 [confirmed
+# that Thredd uses it; its algorithm and claims beyond RFC 7523 are unconfirmed]).
+CLIENT_SECRET_POST = "client_secret_post"  # noqa: S105 (a method name)
+PRIVATE_KEY_JWT = "private_key_jwt"
+CLIENT_AUTH_METHODS = (CLIENT_SECRET_POST, PRIVATE_KEY_JWT)
+# FAPI, which Thredd's framework follows, allows PS256 and ES256; Thredd does not say which it
+# expects [unconfirmed].
+DEFAULT_ASSERTION_ALGORITHM = "PS256"
 
 PUBLIC_TOKEN_PATTERN = r"[0-9]{9}"  # noqa: S105 (a card reference format)
 CVV_STATUSES = ("Blocked", "Unblocked")
@@ -213,9 +237,12 @@ def _trace_suffix(problem: _Problem) -> str:
 class ThreddProvider(Provider):
     """Thredd (formerly GPS) Cards API, kind `thredd`.
 
-    Auth is OAuth2 client credentials (`client_secret_post`); the bearer token is cached in memory
-    per binding and client id until shortly before it expires, and fetched again exactly once when
-    the API answers 401. The CVV comes back as plaintext JSON over TLS (no payload encryption).
+    Auth is OAuth2 client credentials, the client authenticated by its secret
+    (`client_secret_post`, the default) or by a client assertion signed with its signing key
+    (`private_key_jwt`), optionally over mutual TLS with Thredd's transport certificate. The
+    bearer token is cached in memory per binding and client id until shortly before it expires,
+    and fetched again exactly once when the API answers 401. The CVV comes back as plaintext JSON
+    over TLS (no payload encryption).
     """
 
     kind: ClassVar[str] = "thredd"
@@ -238,25 +265,83 @@ class ThreddProvider(Provider):
             "client_id",
             "Client ID",
             kind="text",
-            help_text="OAuth2 client id from your Thredd Implementation Manager "
+            help_text="OAuth2 client id from your Thredd Implementation Manager or Thredd Portal "
             "(environment-specific).",
         ),
         FieldSpec(
             "client_secret",
             "Client secret",
             kind="secret",
-            help_text="OAuth2 client secret for that client id.",
+            required=False,
+            help_text="OAuth2 client secret for that client id. Needed with client secret "
+            "authentication only.",
+        ),
+        FieldSpec(
+            "signing_key",
+            "Signing key (PEM or .p12)",
+            kind="file",
+            required=False,
+            help_text="Private key of the Signing Certificate registered with Thredd (RSA, or EC "
+            "P-256 for ES256). Needed with private_key_jwt authentication only.",
+        ),
+        FieldSpec(
+            "signing_key_password",
+            "Signing key password",
+            kind="secret",
+            required=False,
+            help_text="Only when the signing key file is encrypted (a .p12 usually is).",
+        ),
+        FieldSpec(
+            "signing_key_id",
+            "Signing key ID (kid)",
+            kind="text",
+            required=False,
+            help_text="The Signing Certificate's Key ID (KID) from Thredd's certificate "
+            "authority, sent as the client assertion's kid. Empty: no kid is sent.",
         ),
     )
     option_fields: ClassVar[tuple[FieldSpec, ...]] = (
         FieldSpec(
+            "client_auth",
+            "Client authentication",
+            kind="choice",
+            required=False,
+            choices=CLIENT_AUTH_METHODS,
+            default=CLIENT_SECRET_POST,
+            help_text="How the token endpoint authenticates this client: client_secret_post "
+            "sends the client secret (the Cards API's documented method); private_key_jwt "
+            "sends a short-lived client assertion signed with the signing key (Thredd's Secure "
+            "Connectivity Framework, which issues the signing certificate).",
+        ),
+        FieldSpec(
+            "assertion_algorithm",
+            "Client assertion algorithm",
+            kind="choice",
+            required=False,
+            choices=ALGORITHMS,
+            default=DEFAULT_ASSERTION_ALGORITHM,
+            help_text="private_key_jwt only: PS256 or RS256 with an RSA signing key, ES256 with "
+            "an EC P-256 key. Thredd does not publish which it expects: confirm with Thredd.",
+        ),
+        FieldSpec(
+            "mtls",
+            "Mutual TLS (transport certificate)",
+            kind="bool",
+            required=False,
+            default=False,
+            help_text="On: every call to Thredd (token and API) presents the binding's TLS "
+            "client certificate, which must be the Transport Certificate Thredd issued "
+            "(upload it and its key under TLS below). Thredd's mTLS hosts refuse connections "
+            "without it.",
+        ),
+        FieldSpec(
             "token_url",
             "Token URL",
             required=False,
-            help_text="OAuth2 token endpoint. Empty: the documented UAT token URL for the "
-            "UAT base URL, otherwise {base URL}/connect/token. Thredd's token "
-            "hosts differ per environment and production is unconfirmed: take "
-            "yours from Thredd.",
+            help_text="OAuth2 token endpoint; Thredd's token hosts are not its API hosts. Empty "
+            "only with the UAT Cards API base URL (then Thredd's documented UAT token URL, "
+            f"{UAT_TOKEN_URL}) and client secret authentication; otherwise take it from "
+            "Thredd for this environment.",
         ),
         FieldSpec(
             "region",
@@ -304,35 +389,77 @@ class ThreddProvider(Provider):
         return checked_cvv(data.get("cvv"))
 
     def check_connection(self) -> ConnectionProof:
-        """Fetch a fresh token, proving the client id, secret and token URL (not the API base URL).
+        """Fetch a fresh token, proving the client id, its secret or signed client assertion, the
+        token URL and (with mTLS) the transport certificate, but not the API base URL.
 
         The token replaces any cached one. Thredd's answers are not encrypted (plain JSON over
         TLS), so there is no key to prove; the Cards API itself is not called. Raises
-        `ProviderAuthError` for refused credentials and the other `ProviderError`s for transport
-        failures.
+        `ProviderAuthError` for refused credentials, `ProviderConfigError` for an unusable
+        configuration or an address that is not a token endpoint, and the other
+        `ProviderError`s for transport failures.
         """
         token, lifetime = self._fetch_token()
         token_cache.put(self._cache_key(), token, lifetime)
+        if self._client_auth() == PRIVATE_KEY_JWT:
+            proved = (
+                "Thredd's token endpoint accepted the client id and its signed client assertion"
+            )
+        else:
+            proved = "Thredd's token endpoint accepted the client id and secret"
+        if self.config.options.get("mtls"):
+            proved += " over mutual TLS"
         return ConnectionProof(
-            proved="Thredd's token endpoint accepted the client id and secret",
+            proved=proved,
             unproved="the Cards API itself was not called, so its base URL was not checked "
             "(Thredd's answers are not encrypted: there is no decryption to check)",
+        )
+
+    def refusal_words(self) -> tuple[str, str]:
+        """The admin's words for refused credentials: the secret, or the client assertion."""
+        if self._client_auth() != PRIVATE_KEY_JWT:
+            return self.refused_credentials, self.credentials_advice
+        return (
+            "the client assertion signed with the binding's signing key",
+            "check the client id, the signing key and its key ID are those registered with "
+            "Thredd for this environment, the assertion algorithm is the one Thredd expects, "
+            "the Token URL is the endpoint the assertion is addressed to, and this server's "
+            "clock is right",
         )
 
     @classmethod
     def validate_secrets(
         cls, secrets: Mapping[str, bytes | str], options: Mapping[str, Any]
     ) -> dict[str, str]:
-        """Check both credentials are present and the options are well formed.
+        """Check the credentials the chosen client authentication needs are present and usable
+        (the signing key loads and fits the algorithm), the binding's TLS client certificate is
+        there when mTLS is on, and the options are well formed.
 
         Returns field name -> error message; never echoes a secret.
         """
         errors: dict[str, str] = {}
-        for name in ("client_id", "client_secret"):
-            value = secrets.get(name)
-            if not value or not value.strip():
-                errors[name] = "This credential is required."
-        token_url = str(options.get("token_url") or "")
+        if not _text(secrets.get("client_id")):
+            errors["client_id"] = "This credential is required."
+        method = options.get("client_auth") or CLIENT_SECRET_POST
+        if method not in CLIENT_AUTH_METHODS:
+            errors["client_auth"] = f"Choose {' or '.join(CLIENT_AUTH_METHODS)}."
+        elif method == CLIENT_SECRET_POST and not _text(secrets.get("client_secret")):
+            errors["client_secret"] = "Required with client_secret_post authentication."  # noqa: S105
+        elif method == PRIVATE_KEY_JWT:
+            problem = _signing_key_problem(
+                secrets.get("signing_key"),
+                _text(secrets.get("signing_key_password")),
+                str(options.get("assertion_algorithm") or DEFAULT_ASSERTION_ALGORITHM),
+            )
+            if problem:
+                errors["signing_key"] = problem
+        if options.get("mtls") and not (
+            secrets.get("tls_client_certificate") and secrets.get("tls_client_key")
+        ):
+            errors["tls_client_certificate"] = (
+                "Mutual TLS is on: upload Thredd's Transport Certificate here and its key below, "
+                "or turn Mutual TLS off."
+            )
+        token_url = str(options.get("token_url") or "").strip()
         if token_url:
             parts = urlsplit(token_url)
             if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -341,6 +468,15 @@ class ThreddProvider(Provider):
         if region not in (None, "", *_REGIONS):
             errors["region"] = "Choose 0, 1 or 2, or leave empty."
         return errors
+
+    @classmethod
+    def validate_endpoints(cls, *, base_url: str, options: Mapping[str, Any]) -> dict[str, str]:
+        """Require the Token URL wherever Thredd publishes no token endpoint for the base URL."""
+        try:
+            resolve_token_url(base_url=base_url, options=options)
+        except ProviderConfigError as exc:
+            return {"token_url": exc.detail}
+        return {}
 
     # ------------------------------------------------------------------ CVV status
 
@@ -474,35 +610,78 @@ class ThreddProvider(Provider):
 
     @property
     def token_url(self) -> str:
-        """The token endpoint: the `token_url` option, else derived from the base URL."""
-        configured = str(self.config.options.get("token_url") or "").strip()
-        if configured:
-            return configured
-        host = urlsplit(self.base_url).hostname or ""
-        return _KNOWN_TOKEN_URLS.get(host, f"{self.base_url}/connect/token")
+        """The token endpoint (see `resolve_token_url`). Raises ProviderConfigError when the
+        binding must name it and does not."""
+        return resolve_token_url(base_url=self.base_url, options=self.config.options)
+
+    def _client_auth(self) -> str:
+        return str(self.config.options.get("client_auth") or CLIENT_SECRET_POST)
+
+    def _client_authentication(self, client_id: str, token_url: str) -> list[tuple[str, str]]:
+        """The token request's client authentication fields, for the binding's method.
+
+        Raises ProviderConfigError for an unknown method, a missing secret, or a signing key
+        that does not load or fit the algorithm.
+        """
+        method = self._client_auth()
+        if method == CLIENT_SECRET_POST:
+            secret = self.config.secret_text("client_secret")
+            if not secret:
+                raise ProviderConfigError("client_secret is required for client_secret_post")
+            return [("client_id", client_id), ("client_secret", secret)]
+        if method != PRIVATE_KEY_JWT:
+            raise ProviderConfigError(
+                "client_auth option must be client_secret_post or private_key_jwt"
+            )
+        algorithm = str(
+            self.config.options.get("assertion_algorithm") or DEFAULT_ASSERTION_ALGORITHM
+        )
+        pem = self.config.secret_bytes("signing_key")
+        if not pem:
+            raise ProviderConfigError("signing_key is required for private_key_jwt")
+        try:
+            key = load_signing_key(pem, self.config.secret_text("signing_key_password"))
+            assertion = client_assertion(
+                client_id=client_id,
+                audience=token_url,
+                key=key,
+                algorithm=algorithm,
+                key_id=self.config.secret_text("signing_key_id").strip(),
+            )
+        except SigningKeyError as exc:
+            raise ProviderConfigError(f"signing key: {exc}") from None
+        return [
+            ("client_id", client_id),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion),
+        ]
 
     def _fetch_token(self) -> tuple[Sensitive[str], float]:
         """POST the client credentials to the token endpoint; return (token, lifetime seconds).
 
-        Raises `ProviderConfigError` when a credential is missing or the endpoint is not there,
-        `ProviderAuthError` when the credentials are refused, `ProviderBadResponse` for a reply
+        Raises `ProviderConfigError` when a credential is missing, mTLS is on without a client
+        certificate, or the address is not a token endpoint; `ProviderAuthError` when the
+        credentials are refused, `ProviderBadResponse` for a reply
         that is not a usable bearer token, and the transport `ProviderError`s.
         """
         client_id = self.config.secret_text("client_id")
-        if not client_id or not self.config.secret_text("client_secret"):
-            raise ProviderConfigError("client_id and client_secret are required")
-        form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", client_id),
-            ("client_secret", self.config.secret_text("client_secret")),
-        ]
+        if not client_id:
+            raise ProviderConfigError("client_id is required")
+        if self.config.options.get("mtls") and not self.http.presents_client_certificate:
+            raise ProviderConfigError(
+                "mutual TLS is on but the binding has no TLS client certificate and key: upload "
+                "Thredd's Transport Certificate and its key"
+            )
+        token_url = self.token_url
+        form = [("grant_type", "client_credentials")]
+        form += self._client_authentication(client_id, token_url)
         scope = str(self.config.options.get("scope") or "").strip()
         if scope:
             form.append(("scope", scope))
         # Asking for a token twice is harmless, so a connect failure may be retried.
         response = self.http.request(
             "POST",
-            self.token_url,
+            token_url,
             body=urlencode(form).encode(),
             retry_safe=True,
             headers={
@@ -541,17 +720,88 @@ def _lifetime(raw: object) -> float:
 
 
 def _token_error(response: HttpResponse) -> ProviderError:
-    """Map a failed token request: refused credentials are ours to fix, a missing endpoint is a
-    configuration error (not an unknown card), the rest as usual."""
+    """Map a failed token request. An OAuth2 error (RFC 6749 5.2, 400 or 401) means the token
+    endpoint refused our client: credentials to fix. A 401 without one, or a 404, comes from
+    something that is not a token endpoint (a Cards API host answers 401 to a request without a
+    token): the Token URL to fix, and the error says "token endpoint" so it is not read as a
+    refused secret. The rest as usual."""
     status = response.status
     data = json_object(response.body)
     raw_code = data.get("error") if data is not None else None
     code = raw_code if isinstance(raw_code, str) and raw_code in _OAUTH_ERRORS else ""
     detail = f"token endpoint HTTP {status}"
-    if status in (400, 401, 403):
+    if status in (400, 401) and code:
+        return ProviderAuthError(detail, provider_code=code)
+    if status in (401, 404):
+        return ProviderConfigError(
+            f"the token endpoint answered HTTP {status}"
+            + (" without an OAuth error" if status == 401 else " (not found)")
+            + ": the Token URL does not look like Thredd's token endpoint; check the Token URL "
+            "option (Thredd's token hosts are not its API hosts)"
+        )
+    if status in (400, 403):
         return ProviderAuthError(detail, provider_code=code)
     if status == 429:
         return ProviderRateLimited(detail, retry_after=response.retry_after or 5)
     if 500 <= status <= 599:
         return ProviderServerError(detail)
-    return ProviderConfigError(f"{detail}; check the token_url option")
+    return ProviderConfigError(
+        f"the token endpoint answered HTTP {status}; check the Token URL option"
+    )
+
+
+def resolve_token_url(*, base_url: str, options: Mapping[str, Any]) -> str:
+    """The token endpoint of a binding: its `token_url` option; else, with client secret
+    authentication, the token URL Thredd documents for the base URL's host (UAT only); else, for
+    the local sandbox on loopback, its own token path beside the API.
+
+    Never derived from any other base URL (Thredd's token hosts are not its API hosts): raises
+    ProviderConfigError saying the Token URL is needed.
+    """
+    configured = str(options.get("token_url") or "").strip()
+    if configured:
+        return configured
+    base = base_url.rstrip("/")
+    host = urlsplit(base).hostname or ""
+    if _is_loopback(host):
+        return base + SANDBOX_TOKEN_PATH
+    if str(options.get("client_auth") or CLIENT_SECRET_POST) == PRIVATE_KEY_JWT:
+        raise ProviderConfigError(
+            "enter the Token URL: Thredd publishes no token endpoint for private_key_jwt client "
+            "assertions (take it from Thredd with the signing certificate)"
+        )
+    documented = DOCUMENTED_TOKEN_URLS.get(host)
+    if documented:
+        return documented
+    raise ProviderConfigError(
+        "enter the Token URL: Thredd's token hosts are not its API hosts, and Thredd publishes "
+        f"one only for the UAT Cards API ({UAT_TOKEN_URL}); take the one for this environment "
+        "from Thredd"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _text(value: bytes | str | None) -> str:
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    return (value or "").strip()
+
+
+def _signing_key_problem(pem: bytes | str | None, password: str, algorithm: str) -> str:
+    """What is wrong with the signing key for `algorithm`, in the admin's words ('' if nothing)."""
+    if not pem:
+        return "Required with private_key_jwt authentication: upload the signing key."
+    raw = pem.encode() if isinstance(pem, str) else pem
+    try:
+        check_key_fits(load_signing_key(raw, password), algorithm)
+    except SigningKeyError as exc:
+        return str(exc)
+    return ""

@@ -14,12 +14,12 @@ from django_otp import devices_for_user
 from cardreveal.accounts.lockout import (
     account_locked_until,
     lock_message,
-    locked_until_for_username,
     password_failure_record,
 )
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.oidc import oidc_enabled
 from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_sign_in_code
+from cardreveal.accounts.sign_in_limits import SignInRefusal, sign_in_refusal
 from cardreveal.accounts.signals import password_reset_requested
 from cardreveal.client_info import ClientInfo, client_info
 
@@ -45,12 +45,31 @@ class CodeForm(forms.Form):
     )
 
 
-class LoginForm(auth_forms.AuthenticationForm):
-    """Django's sign-in form, saying plainly when the account is locked and until when.
+class LimitedSignInForm(auth_forms.AuthenticationForm):
+    """Django's sign-in form behind the sign-in limits (`sign_in_limits`), answering a locked
+    account exactly as a wrong password or an unknown username.
 
-    The lock itself is enforced by `LockoutModelBackend`; wrong passwords are counted from
-    Django's `user_login_failed` signal.
+    `refusal` is set when the limits refused the attempt before any password was checked (the
+    view answers 429 with Retry-After). The lock itself is enforced by `LockoutModelBackend`
+    (which runs the password hasher for a locked account as Django's does for an unknown
+    username); wrong passwords are counted from Django's `user_login_failed` signal. A locked
+    cardholder learns of the lock from the email sent when it was set, not from this form.
     """
+
+    refusal: SignInRefusal | None = None
+
+    def password_checked(self) -> dict[str, Any]:
+        """Django's own `clean` (the password check), unless the sign-in limits refuse first."""
+        address = client_info(self.request, channel="web").ip if self.request else None
+        self.refusal = sign_in_refusal(address=address, username=self.cleaned_data.get("username"))
+        if self.refusal is not None:
+            raise ValidationError(self.refusal.message, code="sign_in_limited")
+        cleaned: dict[str, Any] = super().clean()
+        return cleaned
+
+
+class LoginForm(LimitedSignInForm):
+    """The cardholder's sign-in: username and password; the code step follows."""
 
     def clean(self) -> dict[str, Any]:
         if oidc_enabled():
@@ -60,20 +79,7 @@ class LoginForm(auth_forms.AuthenticationForm):
                 "Sign in with your bank's online banking details: use the button on this page.",
                 code="bank_sign_in_only",
             )
-        return _password_checked(self, super().clean)
-
-
-def _password_checked(form: auth_forms.AuthenticationForm, check: Any) -> dict[str, Any]:
-    """Run an AuthenticationForm's own `clean` (`check`); when it refuses a locked account, say
-    so with the time the lock ends instead of "wrong username or password"."""
-    try:
-        cleaned: dict[str, Any] = check()
-    except ValidationError:
-        locked_until = locked_until_for_username(form.cleaned_data.get("username"))
-        if locked_until is not None:
-            raise ValidationError(lock_message(locked_until), code="account_locked") from None
-        raise
-    return cleaned
+        return self.password_checked()
 
 
 # What an admin is told when the code is refused, by reason (a lock has its own message).
@@ -91,12 +97,13 @@ _ADMIN_CODE_WRONG = (
 )
 
 
-class AdminSignInForm(AdminAuthenticationForm):
+class AdminSignInForm(LimitedSignInForm, AdminAuthenticationForm):
     """The admin's sign-in in one step: username, password and a code (a TOTP code or a backup
     code) on one form, for staff only.
 
-    The password is checked first (`LockoutModelBackend`: a locked account is refused even with
-    the right one); the code is checked only after a right password, by
+    The sign-in limits come first, then the password (`LockoutModelBackend`: a locked account is
+    refused even with the right one, in the same words as a wrong password); the code is checked
+    only after a right password, by
     `otp.verify_sign_in_code`, exactly as at the cardholder's code step: a wrong code counts
     towards the per-user lockout and is audited, and a used backup code is spent. On success
     the accepting device is set on the user, so django-otp marks the session verified when the
@@ -114,7 +121,7 @@ class AdminSignInForm(AdminAuthenticationForm):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = _password_checked(self, super().clean)
+        cleaned = self.password_checked()
         user = self.get_user()
         if user is None or not cleaned.get("code"):
             return cleaned  # no right password for a staff account, or no code (field error)

@@ -120,12 +120,24 @@ def failure_record(
     if security.locked_until is not None:  # the last lock ran out: a fresh count
         security.locked_until = None
         security.failed_attempts = 0
+        security.failed_codes = 0
     security.failed_attempts += 1
     security.last_failure_at = now
+    if trigger is FailureTrigger.OTP:  # the code back-off grows with wrong codes only
+        security.failed_codes += 1
+        security.last_failed_code_at = now
     locked = security.failed_attempts >= settings.CARDREVEAL_LOCKOUT_THRESHOLD
     if locked:
         security.locked_until = now + timedelta(seconds=settings.CARDREVEAL_LOCKOUT_SECONDS)
-    security.save(update_fields=["failed_attempts", "last_failure_at", "locked_until"])
+    security.save(
+        update_fields=[
+            "failed_attempts",
+            "last_failure_at",
+            "failed_codes",
+            "last_failed_code_at",
+            "locked_until",
+        ]
+    )
     if not locked:
         return None
     account_locked.send(
@@ -140,11 +152,12 @@ def failure_record(
 
 
 def success_record(*, security: AccountSecurity) -> None:
-    """Reset the failure count after a successful code (a row from `security_for_update`)."""
-    if security.failed_attempts or security.locked_until is not None:
+    """Reset the failure counts after a successful code (a row from `security_for_update`)."""
+    if security.failed_attempts or security.failed_codes or security.locked_until is not None:
         security.failed_attempts = 0
+        security.failed_codes = 0
         security.locked_until = None
-        security.save(update_fields=["failed_attempts", "locked_until"])
+        security.save(update_fields=["failed_attempts", "failed_codes", "locked_until"])
 
 
 def password_failure_record(*, user: User, client: ClientInfo | None) -> datetime | None:
@@ -174,7 +187,8 @@ def account_unlock(*, user: User, by: User | None, client: ClientInfo | None) ->
         was_locked = security.lock_active(now=timezone.now())
         security.locked_until = None
         security.failed_attempts = 0
-        security.save(update_fields=["failed_attempts", "locked_until"])
+        security.failed_codes = 0
+        security.save(update_fields=["failed_attempts", "failed_codes", "locked_until"])
         if was_locked:
             account_unlocked.send(sender=AccountSecurity, user=user, by=by, client=client)
     return was_locked

@@ -26,6 +26,12 @@ class AccountSecurity(models.Model):
         help_text="Failed password and code attempts since the last successful code or lock.",
     )
     last_failure_at = models.DateTimeField(null=True, blank=True)
+    failed_codes = models.PositiveIntegerField(
+        default=0,
+        help_text="Wrong codes since the last successful code or lock (wrong passwords are not "
+        "counted here): what the back-off before the next code check grows with.",
+    )
+    last_failed_code_at = models.DateTimeField(null=True, blank=True)
     locked_until = models.DateTimeField(
         null=True, blank=True, help_text="Sign-in and reveals are refused until this time."
     )

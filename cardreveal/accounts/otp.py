@@ -2,7 +2,7 @@
 
 Every check runs in a transaction holding the user's `AccountSecurity` row and devices
 (`select_for_update`), so a code is accepted at most once even under concurrent requests,
-a back-off slows guessing from the third wrong attempt in a row (`_back_off_end`: ours, per
+a back-off slows guessing from the third wrong code in a row (`_back_off_end`: ours, per
 account; django-otp's per-device throttling is off), and wrong codes count towards the per-user
 lockout. Backup codes are stored as keyed digests,
 never as typed.
@@ -38,6 +38,7 @@ _TOTP_RE = re.compile(r"^[0-9]{6}$")
 BACKUP_CODE_COUNT = 10
 BACKUP_DEVICE_NAME = "Backup codes"
 _BACKUP_DIGEST_SALT = "cardreveal.accounts.backup-code"
+_BACKUP_DIGEST_RE = re.compile(r"^[0-9a-f]{16}$")
 
 
 class OtpFailure(enum.StrEnum):
@@ -111,18 +112,20 @@ def _is_replay(device: TOTPDevice, code: str) -> bool:
 
 
 def _back_off_end(security: AccountSecurity) -> datetime | None:
-    """When the wait after wrong attempts in a row ends, or None when a code may be checked now.
+    """When the wait after wrong codes in a row ends, or None when a code may be checked now.
 
-    The first CARDREVEAL_OTP_FREE_FAILURES wrong attempts in a row cost no wait (a typo must not
+    The first CARDREVEAL_OTP_FREE_FAILURES wrong codes in a row cost no wait (a typo must not
     block the right code typed next); the n-th after them waits 2^(n-1) seconds from it (4 s
-    after the third, 8 s after the fourth, ...), for the whole account, whatever the device. The
-    count is the lockout's own (`AccountSecurity.failed_attempts`, reset by a right code).
+    after the third, 8 s after the fourth, ...), for the whole account, whatever the device.
+    Only wrong codes count here (`AccountSecurity.failed_codes`, reset by a right code or a
+    lock): wrong passwords are held back by the sign-in limits and the lockout, and must not
+    delay the right code of someone who mistyped their password first.
     """
-    failures = security.failed_attempts
-    if failures <= settings.CARDREVEAL_OTP_FREE_FAILURES or security.last_failure_at is None:
+    failures = security.failed_codes
+    if failures <= settings.CARDREVEAL_OTP_FREE_FAILURES or security.last_failed_code_at is None:
         return None
     wait = settings.CARDREVEAL_OTP_BACKOFF_SECONDS * 2 ** min(failures - 1, 12)
-    end = security.last_failure_at + timedelta(seconds=wait)
+    end = security.last_failed_code_at + timedelta(seconds=wait)
     return end if end > timezone.now() else None
 
 
@@ -153,6 +156,12 @@ def backup_code_digests(code: str) -> list[str]:
         salted_hmac(_BACKUP_DIGEST_SALT, code, secret=key, algorithm="sha256").hexdigest()[:16]
         for key in keys
     ]
+
+
+def is_backup_code_digest(stored: str) -> bool:
+    """True when `stored` has the shape of a `backup_code_digests` value (16 hex digits), which
+    no code this app or django-otp makes has (10 hex digits, 8 base-32 letters)."""
+    return _BACKUP_DIGEST_RE.fullmatch(stored) is not None
 
 
 def _check_backup(*, user: User, code: str) -> OtpCheck | None:

@@ -28,7 +28,13 @@ from requests import RequestException
 
 from cardreveal.accounts.cooloff import password_change_record, reveal_cooloff
 from cardreveal.accounts.decorators import signed_in_user, verified_required
-from cardreveal.accounts.forms import CodeForm, LoginForm, PasswordChangeForm, PasswordResetForm
+from cardreveal.accounts.forms import (
+    CodeForm,
+    LimitedSignInForm,
+    LoginForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+)
 from cardreveal.accounts.invitations import (
     InvitationRefusal,
     invitation_accept,
@@ -53,6 +59,7 @@ from cardreveal.accounts.otp import (
 )
 from cardreveal.accounts.password_reset import password_reset_throttle, reset_link_minutes
 from cardreveal.accounts.sign_in import sign_in_finish
+from cardreveal.accounts.sign_in_limits import sign_in_refusal
 from cardreveal.accounts.signals import external_sign_in_refused, password_reset_completed
 from cardreveal.bank_contact import bank_contact
 from cardreveal.client_info import client_info
@@ -61,8 +68,9 @@ logger = logging.getLogger(__name__)
 
 
 class LoginView(auth_views.LoginView):
-    """Username and password; the code step follows. A locked account is told until when. Where
-    the bank's identity provider signs cardholders in, the page offers that instead."""
+    """Username and password; the code step follows. Past the sign-in limits, 429 and when to
+    try again; a locked account is answered as a wrong password (the lock is told by email).
+    Where the bank's identity provider signs cardholders in, the page offers that instead."""
 
     template_name = "accounts/login.html"
     form_class = LoginForm
@@ -73,6 +81,19 @@ class LoginView(auth_views.LoginView):
         context["oidc"] = oidc_enabled()
         context["provider_name"] = provider_name()
         return context
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
+        return sign_in_limited_status(super().form_invalid(form), form)
+
+
+def sign_in_limited_status(response: HttpResponse, form: object) -> HttpResponse:
+    """`response` (a sign-in page) as 429 with Retry-After when the sign-in limits refused
+    `form`'s attempt; unchanged otherwise. For the cardholder's and the admin's sign-in."""
+    refusal = form.refusal if isinstance(form, LimitedSignInForm) else None
+    if refusal is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 class LogoutView(auth_views.LogoutView):
@@ -98,14 +119,23 @@ def _safe_next(request: HttpRequest, fallback: str = "cards:list") -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def otp_verify(request: HttpRequest) -> HttpResponse:
-    """Ask for a code from the authenticator (or a backup code) to finish signing in."""
+    """Ask for a code from the authenticator (or a backup code) to finish signing in; past the
+    sign-in limits, 429 with when to try again and the code left unchecked."""
     if not has_confirmed_authenticator(signed_in_user(request)):
         return redirect("accounts:enrol")
     if request.user.is_verified():  # type: ignore[union-attr]  # added by OTPMiddleware
         return redirect(_safe_next(request))
     locked_until = account_locked_until(user=signed_in_user(request))
     form = CodeForm(request.POST or None)
+    refusal = None
     if locked_until is None and request.method == "POST" and form.is_valid():
+        refusal = sign_in_refusal(
+            address=client_info(request, channel="web").ip,
+            username=signed_in_user(request).get_username(),
+        )
+    if refusal is not None:
+        form.add_error("code", refusal.message)  # the code is not checked, so not spent
+    elif locked_until is None and request.method == "POST" and form.is_valid():
         check = verify_sign_in_code(
             user=signed_in_user(request),
             code=form.cleaned_data["code"],
@@ -126,9 +156,13 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         logout(request)
         messages.error(request, lock_message(locked_until))
         return redirect("accounts:login")
-    return render(
+    response = render(
         request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
     )
+    if refusal is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _sign_in_refusal(check: OtpCheck) -> str:

@@ -27,7 +27,8 @@ SEALED_FORMAT = """
 to Mastercard, so the CVV never exists in plaintext on our servers). `sealed` is one RSA block as
 long as the key (256 bytes for RSA-2048), uppercase hex or base64, encrypted by Mastercard to the
 app's key with RSAES-OAEP, SHA-256 and MGF1-SHA-256, empty label. The plaintext is the CVV's ASCII
-digits. (`rsa-oaep-sha1-*` and `rsa-pkcs1v15-*` name the other paddings a binding may be set to.)
+digits. **`rsa-oaep-sha1-hex`** / **`rsa-oaep-sha1-base64`**: the same with SHA-1 as the hash and
+in MGF1, for a binding set to that padding (Mastercard does not publish which it uses).
 
 Show the CVV for `display_seconds`, then wipe it; never store it, log it or send it anywhere.
 """

@@ -26,6 +26,7 @@ from cardreveal.accounts.lockout import lock_message, locked_until_for_username,
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
 from cardreveal.accounts.sessions import user_sessions_end
+from cardreveal.accounts.sign_in_limits import sign_in_refusal
 from cardreveal.accounts.signals import sign_in_verified
 from cardreveal.api.models import ApiToken
 from cardreveal.audit.services import escape_control
@@ -68,32 +69,33 @@ def api_login(
 ) -> IssuedToken:
     """Sign in with password and a one-time code (TOTP, or a backup code), for a new device token.
 
-    The password goes through Django's authentication backends (so failures count towards the
-    per-user lockout, and a locked account is refused); the code is consumed as at web sign-in,
-    so it cannot be reused, here or for a reveal. Raises ServiceError: `invalid_credentials` (400)
-    for any wrong password, code or username alike, so the answer never says which was wrong;
-    `account_locked` (423, with Retry-After) while the account is locked, as the web says it.
-    Sends `user_logged_in` and `sign_in_verified` on success.
+    The sign-in limits are asked first (`sign_in_limits`, shared with the web and admin doors):
+    past them, ServiceError `throttled` (429, with Retry-After) and nothing is checked. The
+    password goes through Django's authentication backends (so failures count towards the
+    per-user lockout and the limits, and a locked account is refused); the code is consumed as
+    at web sign-in, so it cannot be reused, here or for a reveal. Any refused password, code or
+    username, and a locked account, raise the same `invalid_credentials` (400), so the answer
+    never says which was wrong, whether the username exists, or whether it is locked (the
+    account holder is emailed when the lock is set). Sends `user_logged_in` and
+    `sign_in_verified` on success.
     """
+    client = client_info(request, channel="api")
+    refusal = sign_in_refusal(address=client.ip, username=username)
+    if refusal is not None:
+        raise ServiceError("throttled", refusal.message, 429, retry_after=refusal.retry_after)
     user = authenticate(request, username=username, password=password)
     if user is None:
-        _refuse_if_locked(locked_until_for_username(username))
         raise ServiceError("invalid_credentials", LOGIN_FAILED_MESSAGE)
-    check = verify_sign_in_code(user=user, code=otp_code)
+    check = verify_sign_in_code(user=user, code=otp_code, client=client)
     if not check.ok:
-        _refuse_if_locked(check.locked_until)
+        # A lock this code set is not told either: here it would say the password was right.
         raise ServiceError("invalid_credentials", LOGIN_FAILED_MESSAGE)
     issued = api_token_issue(
         user=user,
         device_name=device_name or request.headers.get("User-Agent", ""),
     )
     _send_without_starting_a_session(request, user)
-    sign_in_verified.send(
-        sender=AccountSecurity,
-        user=user,
-        device=check.device,
-        client=client_info(request, channel="api"),
-    )
+    sign_in_verified.send(sender=AccountSecurity, user=user, device=check.device, client=client)
     return issued
 
 

@@ -140,10 +140,12 @@ class LoginApi(ApiView):
             **error_responses(
                 400,
                 415,
-                423,
                 authed=False,
                 s400="`invalid_credentials` (the same whether the password or the code was "
-                "wrong), `invalid_input` or `malformed_json`.",
+                "wrong, the username unknown or the account locked), `invalid_input` or "
+                "`malformed_json`.",
+                s429="`throttled`: too many requests, or too many failed sign-ins from this "
+                "address or for this username (on any door: web, admin or API); see Retry-After.",
             ),
         },
         examples=[
@@ -322,7 +324,8 @@ class CardRevealApi(ApiView):
     class OutputSerializer(serializers.Serializer[Any]):
         scheme = serializers.CharField(
             help_text="How `sealed` is encrypted: `jwe-rsa-oaep-256-a256gcm`, or "
-            "`rsa-oaep-256-hex` / `rsa-oaep-256-base64` for Mastercard's own encryption."
+            "`rsa-oaep-256-hex` / `rsa-oaep-256-base64` (or `rsa-oaep-sha1-*`) for Mastercard's "
+            "own encryption."
         )
         sealed = serializers.CharField(help_text="The CVV, encrypted to `public_key`.")
         display_seconds = serializers.IntegerField(

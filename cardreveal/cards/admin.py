@@ -180,9 +180,13 @@ class BindingAdminForm(forms.ModelForm):  # type: ignore[type-arg]
         if not self.errors:
             problems = cls.validate_secrets(decoded_secrets(kind, merged), options)
             problems.update(tls_material_errors(merged))
+            problems.update(
+                cls.validate_endpoints(base_url=str(cleaned.get("base_url", "")), options=options)
+            )
             for field_name, message in problems.items():
-                target = SECRET_PREFIX + field_name
-                self.add_error(target if target in self.fields else None, message)
+                targets = (SECRET_PREFIX + field_name, OPTION_PREFIX + field_name)
+                target = next((name for name in targets if name in self.fields), None)
+                self.add_error(target, message)
         self._merged_secrets = merged
         self._options = options
         return cleaned

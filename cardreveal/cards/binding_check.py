@@ -142,10 +142,9 @@ def binding_check(*, binding: ProviderBinding) -> BindingCheck:
     becomes the last failure on the health panel. Never raises a ProviderError.
     """
     test_card = binding_test_card_ref(binding=binding)
-    provider_cls: type[Provider] | None = None
+    provider: Provider | None = None
     try:
         provider = provider_for_binding(binding)
-        provider_cls = type(provider)
         proof = provider.check_path(test_card=test_card)
     except LookupError:
         return BindingCheck(
@@ -161,7 +160,7 @@ def binding_check(*, binding: ProviderBinding) -> BindingCheck:
             exc.code,
             exc.detail,
         )
-        words = failure_words(provider_cls, exc)
+        words = failure_words(provider, exc)
         return BindingCheck(Verdict.FAILED, f"{binding.name}: {words}.", exc.code)
     logger.info("connection check passed: binding=%s whole_path=%s", binding.pk, not proof.unproved)
     if not proof.unproved:
@@ -185,13 +184,19 @@ def binding_test_card_ref(*, binding: ProviderBinding) -> CardRef | None:
     )
 
 
-def failure_words(provider: type[Provider] | None, error: ProviderError) -> str:
-    """What `error` means for the admin, in `provider`'s terms (generic ones when unknown)."""
+def failure_words(provider: Provider | type[Provider] | None, error: ProviderError) -> str:
+    """What `error` means for the admin, in `provider`'s terms (generic ones when unknown); a
+    provider instance words a refusal after the credentials its binding uses."""
     template = next(words for cls, words in _FAILURE_WORDS if isinstance(error, cls))
+    if isinstance(provider, Provider):
+        refused_credentials, credentials_advice = provider.refusal_words()
+    else:
+        refused_credentials = (provider or Provider).refused_credentials
+        credentials_advice = (provider or Provider).credentials_advice
     return template.format(
         provider=provider.label if provider else "the provider",
-        refused_credentials=(provider or Provider).refused_credentials,
-        credentials_advice=(provider or Provider).credentials_advice,
+        refused_credentials=refused_credentials,
+        credentials_advice=credentials_advice,
         decryption_advice=(provider or Provider).decryption_advice,
         detail=error.detail,
     )

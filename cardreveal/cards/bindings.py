@@ -171,6 +171,16 @@ def provider_for_binding(binding: ProviderBinding) -> Provider:
     return cls(config, door)
 
 
+def client_key_hash(binding: ProviderBinding) -> str:
+    """The hash ("SHA-256" or "SHA-1") the viewer's RSA-OAEP key must be made with to open what
+    a reveal through `binding` answers (SHA-256 for an unknown provider)."""
+    try:
+        cls = provider_class(binding.kind)
+    except LookupError:
+        return "SHA-256"
+    return cls.client_key_hash(binding.options or {})
+
+
 def card_ref(card: Card) -> CardRef:
     """What a provider is given for `card`: its reference at the provider and its expiry."""
     return CardRef(

@@ -15,6 +15,7 @@ from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.lockout import seconds_until, utc_clock
 from cardreveal.audit.selectors import activity_page_for_user
 from cardreveal.cards.availability import card_list_availability, reveal_availability
+from cardreveal.cards.bindings import client_key_hash
 from cardreveal.cards.services import RevealError, reveal_cvv
 from cardreveal.client_info import client_info
 
@@ -58,6 +59,9 @@ def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
             "display_seconds": settings.CARDREVEAL_REVEAL_SECONDS,
             # WCAG 2.2.1: "More time" restarts the countdown at least ten times, up to this cap.
             "max_display_seconds": settings.CARDREVEAL_REVEAL_SECONDS * (1 + MAX_EXTENSIONS),
+            # The page's key opens only the RSA-OAEP hash it is made with (Mastercard's
+            # pass-through may encrypt with SHA-1).
+            "key_hash": client_key_hash(availability.card.binding),
         },
     )
 

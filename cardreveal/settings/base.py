@@ -152,15 +152,16 @@ CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR = env_int(
 CARDREVEAL_INVITATION_HOURS = env_int("CARDREVEAL_INVITATION_HOURS", 72, minimum=1, maximum=30 * 24)
 
 # django-otp: admins never see TOTP keys or static tokens. Its per-device throttling is off (its
-# documented factor 0): the back-off is ours, per account, on the lockout's count
+# documented factor 0): the back-off is ours, per account, on the count of wrong codes in a row
 # (cardreveal/accounts/otp.py), so a typo does not block the right code typed next and a second
 # device gives no extra guesses.
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 OTP_TOTP_ISSUER = "cardreveal"
 OTP_TOTP_THROTTLE_FACTOR = 0
 OTP_STATIC_THROTTLE_FACTOR = 0
-# Wrong attempts in a row that cost no wait; the n-th after them waits
-# CARDREVEAL_OTP_BACKOFF_SECONDS x 2^(n-1) seconds. The lockout counts them all.
+# Wrong codes in a row that cost no wait; the n-th after them waits
+# CARDREVEAL_OTP_BACKOFF_SECONDS x 2^(n-1) seconds. Wrong passwords do not add to this wait; the
+# lockout counts both.
 CARDREVEAL_OTP_FREE_FAILURES = env_int("CARDREVEAL_OTP_FREE_FAILURES", 2, minimum=0, maximum=3)
 CARDREVEAL_OTP_BACKOFF_SECONDS = 1
 
@@ -217,6 +218,19 @@ CARDREVEAL_REVEAL_SECONDS = env_int("CARDREVEAL_REVEAL_SECONDS", 30, minimum=5, 
 # password or code attempts, then at least 30 minutes locked.
 CARDREVEAL_LOCKOUT_THRESHOLD = env_int("CARDREVEAL_LOCKOUT_THRESHOLD", 10, minimum=1, maximum=10)
 CARDREVEAL_LOCKOUT_SECONDS = env_int("CARDREVEAL_LOCKOUT_SECONDS", 30 * 60, minimum=30 * 60)
+# Failed sign-ins (wrong password or code, on the web, admin and API doors alike) allowed per
+# client address and per username tried, in each window, counted in the shared cache
+# (cardreveal/accounts/sign_in_limits.py); past either, sign-in is refused (429) until the window
+# ends, whoever the username belongs to.
+CARDREVEAL_SIGN_IN_FAILURES_PER_ADDRESS = env_int(
+    "CARDREVEAL_SIGN_IN_FAILURES_PER_ADDRESS", 20, minimum=1, maximum=1000
+)
+CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME = env_int(
+    "CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME", 10, minimum=1, maximum=100
+)
+CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS = env_int(
+    "CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS", 15 * 60, minimum=60, maximum=24 * 3600
+)
 # Successful reveals allowed per user per clock hour and per card per UTC day (429 beyond).
 CARDREVEAL_REVEALS_PER_USER_HOUR = env_int("CARDREVEAL_REVEALS_PER_USER_HOUR", 20, minimum=1)
 CARDREVEAL_REVEALS_PER_CARD_DAY = env_int("CARDREVEAL_REVEALS_PER_CARD_DAY", 10, minimum=1)

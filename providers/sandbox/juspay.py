@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import secrets
 import struct
 import threading
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from providers.jose import jwe_encrypt
+from providers.jose import JWE_JSON_MEMBERS, jwe_encrypt
 from providers.payloads import json_object
 from providers.sandbox.core import Emulator, SandboxCard, SandboxRequest, SandboxResponse
 
@@ -36,6 +37,9 @@ INVALID_KEY_ID = "Invalid Key ID passed"
 SERVER_ERROR = "Error Message: Validated Expense Data cannot be Empty"
 PAYOUT_NOT_FOUND = "No payout found for the given payoutId"
 FETCH_FAILED = "Security Code could not be fetched for this payout"
+# Ours: JusBiz's wording for a payoutId outside its documented format is not published.
+INVALID_PAYOUT_ID = "payoutId must be at most 21 alphanumeric characters or _"
+_PAYOUT_ID_RE = re.compile(r"[A-Za-z0-9_]{1,21}")
 # What the docs site answers for a path it does not know.
 _UNKNOWN_PATH = {"success": False, "message": "No Data found for the given path"}
 
@@ -98,7 +102,9 @@ class JuspayEmulator(Emulator):
     dashboard; the private half is a binding secret), an API key, merchant id and key id. It
     checks Basic auth (API key as user, empty password), X-merchantid, KeyId and the JSON body;
     answers 200 with `{"encryptedResponse": <JWE RSA-OAEP-256/A256GCM to the uploaded key>}`
-    (status SUCCESS, or FAILURE for an unknown payout), and unencrypted JSON for 4xx/5xx.
+    (status SUCCESS, or FAILURE for an unknown payout; the JWE compact or in a JSON form, as
+    `response_form` says), and unencrypted JSON for 4xx/5xx. A payoutId not in the documented
+    format (at most 21 letters, digits or '_') is refused with a 400.
     Card behaviours: "ok", "unauthorized", "rate_limited", "server_error", "slow", "malformed",
     "failure". Tests may set `slow_delay`.
     """
@@ -106,6 +112,9 @@ class JuspayEmulator(Emulator):
     kind: ClassVar[str] = "juspay"
     # A slow card answers after twice this, past a client read timeout of `slow_delay` (<= 6 s).
     slow_delay: float = 2.0
+    # How `encryptedResponse` carries the JWE: "compact" (the string the docs describe),
+    # "flattened" (RFC 7516's JSON object) or "juspay" (the split object of Juspay's SDKs).
+    response_form: str = "compact"
     rate_limit_retry_after = 7
 
     def __init__(self, state_dir: Path | None = None) -> None:
@@ -202,6 +211,8 @@ class JuspayEmulator(Emulator):
             return _failure(400, None, "Request body must be a JSON object")
         if not payout_id:
             return _failure(400, None, "payoutId is mandatory")
+        if not _PAYOUT_ID_RE.fullmatch(payout_id):
+            return _failure(400, None, INVALID_PAYOUT_ID)
         want_image = body.get("isCardImageRequired", False)
         if not isinstance(want_image, bool):
             return _failure(400, payout_id, "isCardImageRequired must be a boolean")
@@ -285,7 +296,13 @@ class JuspayEmulator(Emulator):
         token = jwe_encrypt(
             json.dumps(document).encode(), self.uploaded_public_key, kid=self.key_id
         )
-        return SandboxResponse.json(200, {"encryptedResponse": token})
+        if self.response_form == "compact":
+            return SandboxResponse.json(200, {"encryptedResponse": token})
+        members = JWE_JSON_MEMBERS.get(self.response_form)
+        if members is None:
+            raise ValueError("response_form must be compact, flattened or juspay")
+        split = dict(zip(members, token.split("."), strict=True))
+        return SandboxResponse.json(200, {"encryptedResponse": split})
 
 
 def _failure(

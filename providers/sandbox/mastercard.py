@@ -33,6 +33,8 @@ from providers.mastercard import KNOWN_ENCRYPTED_FIELDS
 from providers.oauth1 import OAuthError, verify_oauth_header
 from providers.sandbox.core import Emulator, SandboxCard, SandboxRequest, SandboxResponse
 
+# The sandbox's reason code for the spec's BadRequestInvalidCardContractTypeError.
+INVALID_CARD_CONTRACT_TYPE = "INVALID_CARD_CONTRACT_TYPE"
 _SEARCH_PATH = re.compile(r"/cards/([^/]+)/card-verification-codes/searches")
 _YYMM = re.compile(r"[0-9]{2}(0[1-9]|1[0-2])")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
@@ -149,8 +151,13 @@ class MastercardEmulator(Emulator):
     timestamp_window: ClassVar[int] = 300
     # The "slow" card answers after twice this many seconds.
     slow_delay: float = 1.0
-    # The padding used for encryptedCardVerificationCode (see the provider's client_key_padding).
+    # The padding used for encryptedCardVerificationCode: one of the provider's
+    # client_key_padding choices, "oaep-sha256" or "oaep-sha1" (binding_options follows it).
     client_key_padding: str = "oaep-sha256"
+    # What a search of contract id 0 (the provider's connection probe) is answered: "not_found"
+    # (404 CARD_CONTRACT_NOT_FOUND), or "invalid_contract_type", the 400 the API specification
+    # lists as BadRequestInvalidCardContractTypeError (its reason code is not published).
+    contract_zero_answer: str = "not_found"
 
     def __init__(self, state_dir: Any = None) -> None:
         super().__init__(state_dir)
@@ -385,6 +392,15 @@ class MastercardEmulator(Emulator):
                     "Customer-Public-Rsa-Key is not a valid RSA public key.",
                 )
         card = self.find_card(card_contract_id=contract_id)
+        if card is None and contract_id == "0" and self.contract_zero_answer != "not_found":
+            if self.contract_zero_answer != "invalid_contract_type":
+                raise ValueError("contract_zero_answer must be not_found or invalid_contract_type")
+            return _error(
+                400,
+                _PROCESSING,
+                INVALID_CARD_CONTRACT_TYPE,
+                f"Card contract with id {contract_id} is not of a card contract type.",
+            )
         if card is None:
             return _error(
                 404,
@@ -456,10 +472,14 @@ class MastercardEmulator(Emulator):
         return None
 
     def seal_cvv(self, cvv: str, public_key: RSAPublicKey) -> str:
-        """The CVC encrypted to the customer key with `client_key_padding`, as uppercase hex."""
-        if self.client_key_padding == "pkcs1v15":
-            chosen: padding.AsymmetricPadding = padding.PKCS1v15()
-        else:
-            digest = hashes.SHA1() if self.client_key_padding == "oaep-sha1" else hashes.SHA256()  # noqa: S303
-            chosen = padding.OAEP(mgf=padding.MGF1(algorithm=digest), algorithm=digest, label=None)
+        """The CVC encrypted to the customer key with `client_key_padding` (RSA-OAEP with the
+        hash it names, the same hash in MGF1, empty label), as uppercase hex."""
+        digests: dict[str, hashes.HashAlgorithm] = {
+            "oaep-sha256": hashes.SHA256(),
+            "oaep-sha1": hashes.SHA1(),  # noqa: S303 - Mastercard's possible choice, mirrored
+        }
+        digest = digests.get(self.client_key_padding)
+        if digest is None:
+            raise ValueError("client_key_padding must be oaep-sha256 or oaep-sha1")
+        chosen = padding.OAEP(mgf=padding.MGF1(algorithm=digest), algorithm=digest, label=None)
         return public_key.encrypt(cvv.encode(), chosen).hex().upper()

@@ -53,6 +53,21 @@ _TRANSITIONS = {("LOCK", ACTIVATED): LOCKED_BY_CLIENT, ("UNLOCK", LOCKED_BY_CLIE
 _STATUS_ACTIONS = frozenset(action for action, _ in _TRANSITIONS)
 
 _REQUIRED_PAYLOAD = ("product", "program", "customerId", "accountNumber", "cardId")
+# The payload's fields in the documented order (the GET_CVV sample, then Update Status's action):
+# the order a ledger that decodes into a typed record writes them back in.
+_DOCUMENTED_ORDER = (
+    "reference",
+    "product",
+    "program",
+    "channel",
+    "transactionType",
+    "customerId",
+    "accountNumber",
+    "cardId",
+    "statusAction",
+)
+# Which bytes the emulated ledger checks the signature over (see NetxdEmulator).
+PAYLOAD_SERIALISATIONS = ("as_sent", "compact", "canonical")
 
 
 def raw_member_spans(text: str, start: int = 0) -> tuple[dict[str, tuple[int, int]], int]:
@@ -147,11 +162,17 @@ class NetxdEmulator(Emulator):
     private key goes to `binding_secrets()`), keeps the public key as the registered one, and
     issues the username, credential secret, apiKey and keyId. Authenticates before anything
     else, then validates the payload, then looks the card up. Business errors answer HTTP 200
-    with `{"id", "error": {"code", "message"}}`, as the ledger does.
+    with `{"id", "error": {"code", "message"}}`, as the ledger does. Which bytes the signature
+    is checked over is `payload_serialisation`.
     """
 
     kind: ClassVar[str] = "netxd"
     channels: ClassVar[tuple[str, ...]] = ("PULSE", "VISA_DPS")
+    # The bytes the signature is checked over: "as_sent" (the payload exactly as it appears in
+    # the body), or the payload re-serialised by the ledger, "compact" (documented field order,
+    # no spaces) or "canonical" (sorted keys, no spaces). A re-serialising ledger refuses a
+    # payload signed in the other form, as a real one would; binding_options follows it.
+    payload_serialisation: str = "as_sent"
     # The "slow" card answers after twice this many seconds; tests shorten it on the instance.
     slow_delay: float = 2.5
 
@@ -224,6 +245,9 @@ class NetxdEmulator(Emulator):
             "channel_spelling": "VISA_DPS",
             "credential_source": "credential_secret",
             "send_signature_header": False,
+            "payload_serialisation": (
+                "canonical" if self.payload_serialisation == "canonical" else "compact"
+            ),
         }
 
     def card_status_of(self, card: SandboxCard) -> str:
@@ -255,7 +279,9 @@ class NetxdEmulator(Emulator):
         api = document["params"].get("api")
         if not isinstance(payload, dict) or not isinstance(api, dict):
             return _rpc_error(request_id, E_INVALID_REQUEST)
-        refused = self._authenticate(api, payload_bytes, request.header("Signature"))
+        refused = self._authenticate(
+            api, self.verified_bytes(payload_bytes, payload), request.header("Signature")
+        )
         if refused:
             return _rpc_error(request_id, refused)
         refused = self._validate(payload)
@@ -298,6 +324,25 @@ class NetxdEmulator(Emulator):
             ):
                 return E_SIGNATURE
         return None
+
+    def verified_bytes(self, payload_bytes: bytes, payload: object) -> bytes:
+        """The bytes this ledger checks the signature over: the payload as sent, or rebuilt from
+        its parsed value in the configured serialisation."""
+        if self.payload_serialisation == "as_sent" or not isinstance(payload, dict):
+            return payload_bytes
+        if self.payload_serialisation == "canonical":
+            ordered = payload
+        elif self.payload_serialisation == "compact":
+            known = [name for name in _DOCUMENTED_ORDER if name in payload]
+            ordered = {name: payload[name] for name in (*known, *payload) if name in payload}
+        else:
+            raise ValueError(f"payload_serialisation must be one of {PAYLOAD_SERIALISATIONS}")
+        return json.dumps(
+            ordered,
+            separators=(",", ":"),
+            ensure_ascii=True,
+            sort_keys=self.payload_serialisation == "canonical",
+        ).encode("ascii")
 
     def _signature_valid(self, signature: str, payload_bytes: bytes) -> bool:
         try:

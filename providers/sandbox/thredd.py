@@ -1,4 +1,5 @@
-"""Thredd Cards API emulator: OAuth2 client-credentials tokens, the CVV, its status, the card status."""
+"""Thredd Cards API emulator: OAuth2 client-credentials tokens (client secret or private_key_jwt),
+the CVV, its status, the card status."""
 
 from __future__ import annotations
 
@@ -14,8 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from providers.client_assertion import ALGORITHMS, ASSERTION_TYPE
 from providers.sandbox.core import Emulator, SandboxCard, SandboxRequest, SandboxResponse
 
 # ASP.NET Core's default problem "type" per status, which Thredd's API answers with.
@@ -59,6 +66,11 @@ _EXPIRED_CHALLENGE = 'Bearer error="invalid_token", error_description="The token
 _SCOPES = frozenset({"coreapi", "claimsapi", "ctslite", "dalapi", "mdesrttapi", "relayapi"})
 # Thredd keeps an idempotency key for one hour after first use [confirmed].
 IDEMPOTENCY_TTL_SECONDS = 3600.0
+# Client assertions (RFC 7523): the longest lifetime taken, and the clock skew allowed on exp and
+# iat. Thredd's own limits are not published; these are common authorization-server values.
+MAX_ASSERTION_LIFETIME_SECONDS = 300
+ASSERTION_CLOCK_SKEW_SECONDS = 30
+_REQUIRED_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "jti"]
 
 
 @dataclass
@@ -82,9 +94,15 @@ class ThreddEmulator(Emulator):
     card status: a card that is not 00, active, has its CVV refused). A blocked CVV is refused
     with 409 problem details titled "CVV is blocked" (the real signal is unconfirmed; the
     provider matches on it).
+    The token endpoint takes the client secret (`client_secret_post`) or a client assertion
+    (`private_key_jwt`, RFC 7523) signed with the registered signing key: its signature,
+    `iss` = `sub` = the client id, `aud` = this token endpoint's URL, `exp`, a sane `iat` and a
+    `jti` never seen before are all checked, and a refusal is 401 `invalid_client` with a
+    description. Mutual TLS is the server's (`providers.sandbox.tls.server_tls_context` with
+    `require_client_certs_from`): without a client certificate there is no connection.
     Card behaviours: "ok", "cvv_blocked", "unauthorized", "rate_limited", "server_error", "slow",
-    "malformed". Tests may set `token_lifetime`, `slow_delay` and `clock`, and call
-    `expire_tokens()`.
+    "malformed". Tests may set `token_lifetime`, `slow_delay`, `clock` and `wall_clock`, call
+    `expire_tokens()`, and register another signing key with `register_signing_key`.
     """
 
     kind: ClassVar[str] = "thredd"
@@ -97,9 +115,18 @@ class ThreddEmulator(Emulator):
     def __init__(self, state_dir: Path | None = None) -> None:
         super().__init__(state_dir)
         self.clock: Callable[[], float] = time.monotonic
+        # Client assertions carry epoch times, so they are checked against the wall clock.
+        self.wall_clock: Callable[[], float] = time.time
         credentials = json.loads(self.load_or_create("credentials.json", _new_credentials))
         self.client_id: str = credentials["client_id"]
         self._client_secret: str = credentials["client_secret"]
+        self.signing_key_id: str = credentials.get("signing_key_id") or "sandbox-signing-key"
+        # The client's signing key (its side), and the public half registered here (Thredd's).
+        self._client_signing_key_pem = self.load_or_create(
+            "client-signing-key.pem", _new_signing_key
+        )
+        self.register_signing_key(self._client_signing_key_pem)
+        self._seen_jtis: dict[str, float] = {}
         self._lock = threading.Lock()
         self._idempotency_lock = threading.Lock()
         self._tokens: dict[str, _Token] = {}
@@ -137,12 +164,32 @@ class ThreddEmulator(Emulator):
         ]  # fmt: skip
 
     def binding_secrets(self) -> dict[str, str | bytes]:
-        """The client id and secret this emulator's token endpoint accepts."""
-        return {"client_id": self.client_id, "client_secret": self._client_secret}
+        """The client id, its secret, and its signing key and key id (for private_key_jwt)."""
+        return {
+            "client_id": self.client_id,
+            "client_secret": self._client_secret,
+            "signing_key": self._client_signing_key_pem,
+            "signing_key_id": self.signing_key_id,
+        }
 
     def binding_options(self) -> dict[str, Any]:
-        """No options: with `token_url` unset the provider uses {base_url}/connect/token."""
+        """No options: with `token_url` unset the provider calls the sandbox's token endpoint
+        beside its API (only on loopback; a real Thredd binding names its token URL)."""
         return {}
+
+    def register_signing_key(self, pem: bytes) -> None:
+        """Take `pem` (a public key, a certificate, or a private key whose public half is meant)
+        as the key client assertions must be signed with, replacing the one before."""
+        key: Any
+        if b"CERTIFICATE" in pem:
+            key = x509.load_pem_x509_certificate(pem).public_key()
+        elif b"PRIVATE KEY" in pem:
+            key = serialization.load_pem_private_key(pem, None).public_key()
+        else:
+            key = serialization.load_pem_public_key(pem)
+        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise ValueError("the signing key must be RSA or EC")
+        self._signing_public_key = key  # one assignment: requests see the old key or the new
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Dispatch to the token endpoint or the card CVV routes."""
@@ -222,12 +269,19 @@ class ThreddEmulator(Emulator):
         fields = {name: values[0] for name, values in form.items()}
         if fields.get("grant_type") != "client_credentials":
             return _oauth_error("unsupported_grant_type")
-        id_ok = hmac.compare_digest(fields.get("client_id", "").encode(), self.client_id.encode())
-        secret_ok = hmac.compare_digest(
-            fields.get("client_secret", "").encode(), self._client_secret.encode()
-        )
-        if not (id_ok and secret_ok):
-            return _oauth_error("invalid_client")
+        if "client_assertion" in fields or "client_assertion_type" in fields:
+            refusal = self._check_client_assertion(fields, _endpoint_url(request.url))
+            if refusal is not None:
+                return refusal
+        else:
+            id_ok = hmac.compare_digest(
+                fields.get("client_id", "").encode(), self.client_id.encode()
+            )
+            secret_ok = hmac.compare_digest(
+                fields.get("client_secret", "").encode(), self._client_secret.encode()
+            )
+            if not (id_ok and secret_ok):
+                return _oauth_error("invalid_client")
         scope = fields.get("scope", "coreapi") or "coreapi"
         if not set(scope.split()) <= _SCOPES:
             return _oauth_error("invalid_scope")
@@ -247,6 +301,55 @@ class ThreddEmulator(Emulator):
             },
             headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
         )
+
+    def _check_client_assertion(
+        self, fields: dict[str, str], endpoint: str
+    ) -> SandboxResponse | None:
+        """Authenticate the client by its assertion (RFC 7523 3), or say why not: None when it
+        is signed with the registered key, names this client as `iss` and `sub` and this
+        endpoint as `aud`, has not expired, was issued recently and not in the future, and its
+        `jti` was never used before (it is then spent)."""
+        if "client_secret" in fields:
+            return _oauth_error("invalid_request", "Use one client authentication method.")
+        if fields.get("client_assertion_type") != ASSERTION_TYPE:
+            return _client_refusal("The client_assertion_type is not supported.")
+        now = self.wall_clock()
+        try:
+            claims = _decode_assertion(
+                fields.get("client_assertion", ""), self._signing_public_key, endpoint
+            )
+        except jwt.InvalidAudienceError:
+            return _client_refusal("The client assertion's audience is not this token endpoint.")
+        except jwt.MissingRequiredClaimError as exc:
+            return _client_refusal(f"The client assertion has no {exc.claim} claim.")
+        except jwt.InvalidSignatureError:
+            return _client_refusal("The client assertion's signature does not verify.")
+        except jwt.PyJWTError:  # malformed, another algorithm, or a key that does not fit it
+            return _client_refusal("The client assertion is not a valid signed JWT.")
+        client_id = fields.get("client_id", claims["iss"])
+        if not (claims["iss"] == claims["sub"] == client_id == self.client_id):
+            return _client_refusal("The client assertion's iss and sub are not this client.")
+        exp, iat = claims["exp"], claims["iat"]
+        if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (exp, iat)):
+            return _client_refusal("The client assertion's exp and iat must be numbers.")
+        if exp <= now - ASSERTION_CLOCK_SKEW_SECONDS:
+            return _client_refusal("The client assertion has expired.")
+        if iat > now + ASSERTION_CLOCK_SKEW_SECONDS:
+            return _client_refusal("The client assertion was issued in the future.")
+        if exp - iat > MAX_ASSERTION_LIFETIME_SECONDS or now - iat > MAX_ASSERTION_LIFETIME_SECONDS:
+            return _client_refusal(
+                "The client assertion lives too long, or was issued too long ago."
+            )
+        jti = claims["jti"]
+        if not isinstance(jti, str) or not jti:
+            return _client_refusal("The client assertion's jti must be a string.")
+        with self._lock:
+            self._seen_jtis = {k: v for k, v in self._seen_jtis.items() if v > now}
+            if jti in self._seen_jtis:
+                return _client_refusal("The client assertion's jti was already used.")
+            # Kept until it could no longer pass the expiry check anyway.
+            self._seen_jtis[jti] = float(exp) + ASSERTION_CLOCK_SKEW_SECONDS
+        return None
 
     def _authenticate(self, request: SandboxRequest) -> tuple[str, SandboxResponse | None]:
         """The client id behind the bearer token, or a 401 the way ASP.NET's JwtBearer sends it:
@@ -403,8 +506,48 @@ class ThreddEmulator(Emulator):
 
 def _new_credentials() -> bytes:
     return json.dumps(
-        {"client_id": f"sandbox-{uuid.uuid4()}", "client_secret": secrets.token_urlsafe(32)}
+        {
+            "client_id": f"sandbox-{uuid.uuid4()}",
+            "client_secret": secrets.token_urlsafe(32),
+            "signing_key_id": f"sandbox-{secrets.token_hex(8)}",
+        }
     ).encode()
+
+
+def _new_signing_key() -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _decode_assertion(assertion: str, key: Any, endpoint: str) -> dict[str, Any]:
+    """The assertion's claims once its signature (one of ALGORITHMS, never `none` or HMAC), its
+    audience and the presence of every required claim are verified. Its times are left to the
+    caller's clock. Raises jwt.InvalidTokenError subclasses."""
+    claims: dict[str, Any] = jwt.decode(
+        assertion,
+        key,
+        algorithms=list(ALGORITHMS),
+        audience=endpoint,
+        options={"require": _REQUIRED_CLAIMS, "verify_exp": False, "verify_iat": False},
+    )
+    return claims
+
+
+def _endpoint_url(url: str) -> str:
+    """The URL a client called, without its query: the audience its assertion must name."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def _client_refusal(description: str) -> SandboxResponse:
+    # A client that authenticated and failed is refused with 401 (RFC 6749 5.2).
+    return SandboxResponse.json(
+        401,
+        {"error": "invalid_client", "error_description": description},
+        {"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
 
 
 def _trace_id() -> str:
@@ -441,11 +584,11 @@ def _validation_problem(errors: dict[str, list[str]]) -> SandboxResponse:
     )
 
 
-def _oauth_error(code: str) -> SandboxResponse:
-    # IdentityServer answers every token-request failure, bad client included, with 400.
-    return SandboxResponse.json(
-        400, {"error": code}, {"Cache-Control": "no-store", "Pragma": "no-cache"}
-    )
+def _oauth_error(code: str, description: str = "") -> SandboxResponse:
+    # IdentityServer answers every client-secret token-request failure, bad client included,
+    # with 400.
+    payload = {"error": code, **({"error_description": description} if description else {})}
+    return SandboxResponse.json(400, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
 def _json_object(request: SandboxRequest) -> dict[str, Any] | SandboxResponse:

@@ -38,8 +38,14 @@
   const WARN_SECONDS = 20;
   const CVV_PATTERN = /^[0-9]{3,4}$/;
 
-  // Only the decryption this page's key can do: RSA-OAEP with SHA-256 (see docs/browser-sealing.md).
-  const OPENERS = {
+  // The key's RSA-OAEP hash is fixed when it is made: SHA-256, or SHA-1 for a card whose bank
+  // (Mastercard's pass-through) encrypts with it; the page says which (data-key-hash).
+  const KEY_HASH = section.dataset.keyHash === "SHA-1" ? "SHA-1" : "SHA-256";
+  // Only the decryption this page's key can do (see docs/browser-sealing.md).
+  const OPENERS = KEY_HASH === "SHA-1" ? {
+    "rsa-oaep-sha1-hex": function (text, key) { return openRsaOaep(hexToBytes(text), key); },
+    "rsa-oaep-sha1-base64": function (text, key) { return openRsaOaep(b64ToBytes(text), key); },
+  } : {
     "jwe-rsa-oaep-256-a256gcm": openJwe,
     "rsa-oaep-256-hex": function (text, key) { return openRsaOaep(hexToBytes(text), key); },
     "rsa-oaep-256-base64": function (text, key) { return openRsaOaep(b64ToBytes(text), key); },
@@ -95,7 +101,7 @@
 
   function newKeyPair() {
     return crypto.subtle.generateKey(
-      { name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" },
+      { name: "RSA-OAEP", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: KEY_HASH },
       false, // extractable: false, the private key can never leave this page's WebCrypto store
       ["encrypt", "decrypt"]
     );

@@ -19,6 +19,7 @@ from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.models import ExternalIdentity
+from cardreveal.accounts.sign_in_limits import sign_in_refusal
 from cardreveal.audit.models import AuthEvent
 from tests.conftest import totp_code
 from tests.oidc_provider.server import BankUser, RunningProvider, running_provider
@@ -143,7 +144,7 @@ def test_bank_sign_in_then_our_code_reaches_the_cards(bank_sign_in_on, linked, c
 
 
 def test_a_person_the_bank_knows_but_we_do_not_is_refused_and_nothing_is_created(
-    bank_sign_in_on, linked, client
+    bank_sign_in_on, settings, linked, client
 ):
     users_before = get_user_model().objects.count()
     back = come_back(client, at_the_bank(start(client), STRANGER))
@@ -157,6 +158,9 @@ def test_a_person_the_bank_knows_but_we_do_not_is_refused_and_nothing_is_created
     assert client.get("/")["Location"].startswith("/accounts/login/")
     (failed,) = AuthEvent.objects.filter(event=AuthEvent.Event.LOGIN_FAILED)
     assert failed.reason == "unknown_external_id"
+    # No password was tried here: the address's sign-in limit is untouched, even at a limit of 1.
+    settings.CARDREVEAL_SIGN_IN_FAILURES_PER_ADDRESS = 1
+    assert sign_in_refusal(address="127.0.0.1", username=None) is None
     assert failed.resource == "external_id:BANK-0404"
     assert failed.user_id is None
 

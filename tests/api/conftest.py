@@ -99,9 +99,12 @@ def set_rates(settings: object, **rates: str) -> None:
 
 @pytest.fixture
 def no_throttles(settings: object) -> None:
-    """Rates high enough that tests signing in many times are not throttled."""
+    """Rates high enough that tests signing in many times are not throttled, and sign-in limits
+    high enough that their failed sign-ins are not refused."""
     scopes = settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]  # type: ignore[attr-defined]
     set_rates(settings, **dict.fromkeys(scopes, "100000/min"))
+    settings.CARDREVEAL_SIGN_IN_FAILURES_PER_ADDRESS = 1000  # type: ignore[attr-defined]
+    settings.CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME = 1000  # type: ignore[attr-defined]
 
 
 class TimeMachine:

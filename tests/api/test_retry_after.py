@@ -84,10 +84,16 @@ def test_a_code_refused_by_the_back_off_says_how_long_and_works_after_that_wait(
     authed, alice, card, clock, client_key, provider_calls
 ):
     calls = provider_calls("mastercard")
-    # The back-off after four wrong attempts in a row: 8 seconds from the last one.
+    # The back-off after four wrong codes in a row: 8 seconds from the last one.
+    last = timezone.now() - timedelta(seconds=3)
     AccountSecurity.objects.update_or_create(
         user=alice.user,
-        defaults={"failed_attempts": 4, "last_failure_at": timezone.now() - timedelta(seconds=3)},
+        defaults={
+            "failed_attempts": 4,
+            "last_failure_at": last,
+            "failed_codes": 4,
+            "last_failed_code_at": last,
+        },
     )
     code = totp_code(alice.device, clock)
 
@@ -99,8 +105,8 @@ def test_a_code_refused_by_the_back_off_says_how_long_and_works_after_that_wait(
     assert calls.count == 0
     # The wait it gave is the real one: after it, the same (unspent) code reveals.
     security = AccountSecurity.objects.get(user=alice.user)
-    security.last_failure_at -= timedelta(seconds=wait)
-    security.save(update_fields=["last_failure_at"])
+    security.last_failed_code_at -= timedelta(seconds=wait)
+    security.save(update_fields=["last_failed_code_at"])
     assert _reveal(authed, card, code, client_key.public_b64).status_code == 200
 
 

@@ -376,6 +376,25 @@ def test_loading_state_while_waiting_then_locked_state_until_retry_after(
     assert [e for e in run.console_errors if "429" not in e] == []
 
 
+def test_mastercard_pass_through_with_oaep_sha1_opens_with_the_pages_sha1_key(
+    open_browser, alice, clock, make_binding, make_canary_card, sandbox, monkeypatch
+):
+    # Mastercard may encrypt the CVC with RSA-OAEP SHA-1: the page then makes a SHA-1 key.
+    monkeypatch.setattr(sandbox.emulator("mastercard"), "client_key_padding", "oaep-sha1")
+    binding = make_binding("mastercard", pass_client_key=True, client_key_padding="oaep-sha1")
+    passthrough = make_canary_card(alice.user, binding=binding, label="Pass-through SHA-1")
+    run = open_browser()
+    run.sign_in(alice, clock)
+    run.page.goto(run.url(f"/cards/{passthrough.card.pk}/"))
+    assert run.page.locator("#reveal").get_attribute("data-key-hash") == "SHA-1"
+
+    assert run.reveal(totp_code(alice.device, clock)) == passthrough.cvv
+    (answer,) = run.response_for(f"/cards/{passthrough.card.pk}/reveal")
+    assert json.loads(answer.body)["scheme"] == "rsa-oaep-sha1-hex"
+    assert not holds_cvv(answer.body, passthrough.cvv)
+    assert run.csp_violations == []
+
+
 def test_mastercard_pass_through_reveals_in_the_browser_without_plaintext_on_our_server(
     open_browser, alice, clock, make_binding, make_canary_card, provider_calls
 ):

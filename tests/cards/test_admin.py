@@ -106,6 +106,12 @@ def test_garbage_key_file_is_refused(admin_client, make_binding):
 
 def test_pass_through_with_a_padding_browsers_cannot_open_is_refused(admin_client, make_binding):
     binding = make_binding("mastercard")
+    page = admin_client.get(f"/admin/cards/providerbinding/{binding.pk}/change/").content.decode()
+    # The option offers exactly what the reveal page can open, and says what to confirm.
+    assert 'value="oaep-sha256"' in page
+    assert 'value="oaep-sha1"' in page
+    assert "pkcs1v15" not in page
+    assert "confirm with Mastercard" in page
     response = admin_client.post(
         f"/admin/cards/providerbinding/{binding.pk}/change/",
         mastercard_change_form(
@@ -113,9 +119,23 @@ def test_pass_through_with_a_padding_browsers_cannot_open_is_refused(admin_clien
         ),
     )
     assert response.status_code == 200
-    assert "browsers open only RSA-OAEP with SHA-256" in response.content.decode()
+    assert "pkcs1v15 is not one of the available choices" in response.content.decode()
     binding.refresh_from_db()
     assert not binding.options.get("pass_client_key")
+
+
+def test_pass_through_with_oaep_sha1_is_saved(admin_client, make_binding):
+    binding = make_binding("mastercard")
+    response = admin_client.post(
+        f"/admin/cards/providerbinding/{binding.pk}/change/",
+        mastercard_change_form(
+            binding, option__pass_client_key="on", option__client_key_padding="oaep-sha1"
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    binding.refresh_from_db()
+    assert binding.options["pass_client_key"] is True
+    assert binding.options["client_key_padding"] == "oaep-sha1"
 
 
 def test_plain_http_provider_url_is_refused(admin_client, make_binding, settings):

@@ -78,3 +78,24 @@ def test_saving_a_card_unchanged_is_not_a_conflict_with_itself(admin_client, ali
     assert response.status_code == 302, response.content.decode()[:2000]
     card.refresh_from_db()
     assert card.label == "Renamed"
+
+
+def test_a_jusbiz_payout_id_outside_the_documented_format_is_refused_in_words(
+    admin_client, bob, make_binding
+):
+    binding = make_binding("juspay")
+    for bad in ("check-123", "Juspay1234567890123456"):  # a hyphen; 22 characters
+        response = admin_client.post(
+            "/admin/cards/card/add/",
+            card_form(bob.user, binding, {"payout_id": bad}, brand="visa"),
+        )
+        body = response.content.decode()
+        assert "Payout ID (payout_id) is not in the expected format." in body
+        assert "at most 21 letters, digits or &#x27;_&#x27;" in body
+    assert not Card.objects.filter(owner=bob.user).exists()
+    response = admin_client.post(
+        "/admin/cards/card/add/",
+        card_form(bob.user, binding, {"payout_id": "Juspay_12345678901234"}, brand="visa"),
+    )
+    assert response.status_code == 302
+    assert Card.objects.filter(owner=bob.user).count() == 1

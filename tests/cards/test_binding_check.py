@@ -80,7 +80,7 @@ def _test_card_reference(kind: str) -> dict[str, str]:
             "account_number": f"7770{n}",
             "card_id": f"nxd-check-{n}",
         },
-        "juspay": {"payout_id": f"check-{n}"},
+        "juspay": {"payout_id": f"check_{n}"},
     }[kind]
 
 
@@ -231,6 +231,24 @@ def test_without_a_test_card_the_check_says_decryption_was_not_checked(admin_cli
     assert "Mastercard accepted the OAuth1 signature" in message
     assert "decryption was not checked" in message
     assert "Add a test card" in message
+
+
+@pytest.mark.parametrize("encrypt", [True, False], ids=["jwe", "plaintext"])
+def test_without_a_test_card_mastercards_contract_type_400_says_the_credentials_work(
+    admin_client, sandbox, make_binding, monkeypatch, encrypt
+):
+    # The API specification lets the probe's contract id 0 be answered 400
+    # BadRequestInvalidCardContractTypeError: that is Mastercard past the signature check.
+    monkeypatch.setattr(
+        sandbox.emulator("mastercard"), "contract_zero_answer", "invalid_contract_type"
+    )
+    binding = make_binding("mastercard", encrypt_payloads=encrypt)
+    [(level, message)] = _check(admin_client, binding).messages
+    assert level == ("warning" if encrypt else "success")
+    assert "Mastercard accepted the OAuth1 signature" in message
+    assert "the credentials work" in message
+    assert "encryption keys" not in message
+    assert "needs attention" not in message
 
 
 def test_without_a_test_card_thredd_says_its_cards_api_was_not_called(admin_client, make_binding):

@@ -56,6 +56,23 @@ def test_reveal_page_has_the_form_and_the_scam_notice(signed_in, card):
     assert 'data-display-seconds="30"' in body
 
 
+@pytest.mark.parametrize(
+    ("options", "key_hash"),
+    [
+        ({}, "SHA-256"),
+        ({"pass_client_key": True}, "SHA-256"),
+        ({"pass_client_key": True, "client_key_padding": "oaep-sha1"}, "SHA-1"),
+        ({"pass_client_key": False, "client_key_padding": "oaep-sha1"}, "SHA-256"),
+    ],
+)
+def test_reveal_page_makes_its_key_with_the_hash_the_cards_binding_answers_with(
+    signed_in, alice, make_binding, make_card, options, key_hash
+):
+    card = make_card(alice.user, binding=make_binding("mastercard", **options))
+    body = signed_in.get(f"/cards/{card.pk}/").content.decode()
+    assert f'data-key-hash="{key_hash}"' in body
+
+
 def test_reveal_answers_sealed_json_with_no_store(signed_in, alice, card, clock, client_key):
     response = post_reveal(signed_in, card.pk, totp_code(alice.device, clock), client_key)
     assert response.status_code == 200

@@ -1,20 +1,27 @@
-"""The contract every provider module passes: each upstream outcome becomes the right provider error.
+"""The contract every provider module passes: each upstream outcome becomes the right provider error,
+and every option a binding offers is one its validation accepts.
 
 A provider's test module subclasses `ProviderContract` and supplies a `harness` fixture returning a
-`ContractHarness`. Calls are intercepted by `responses`; an unmatched request fails the test.
+`ContractHarness` (parametrise the fixture over a binding's options to run the contract under each).
+Calls are intercepted by `responses`; an unmatched request fails the test.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 import requests
 import responses
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from providers.base import CardRef, PlainCvv, Provider
+from providers.base import CardRef, ClientKey, PlainCvv, Provider, ProviderSealedCvv
 from providers.errors import (
     CardNotFound,
     ProviderAuthError,
@@ -74,6 +81,46 @@ class ContractHarness(ABC):
 
     def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:  # noqa: B027
         """Register any calls made before the CVV call (e.g. a token endpoint); none by default."""
+
+    def path_check_body(self, cvv: str) -> bytes:
+        """The 200 body answering the connection check's CVV request (made with a throwaway
+        client key where the provider can seal to one); the success body by default."""
+        return self.success_body(cvv)
+
+    def sealed_success_body(self, cvv: str, client_key: rsa.RSAPublicKey) -> bytes | None:
+        """The 200 body carrying `cvv` as the provider encrypts it to the viewer's `client_key`
+        under the harness's options, or None when this binding does not have it do that."""
+        return None
+
+    def binding_secrets(self) -> Mapping[str, str | bytes] | None:
+        """Credentials and keys that pass the provider's `validate_secrets`, or None to skip the
+        option checks."""
+        return None
+
+    def binding_options(self) -> Mapping[str, Any]:
+        """The options the harness runs under (merged over each option check)."""
+        return {}
+
+
+# How a viewer opens each scheme a provider may seal to its key: the paddings a browser's WebCrypto
+# has (RSA-OAEP with SHA-256 or SHA-1, the same hash in MGF1), written out independently of the
+# provider's own table. The SHA-1 entry mirrors a choice Mastercard may have made, not ours.
+_SHA1 = hashes.SHA1()  # noqa: S303
+VIEWER_OPENERS = {
+    "rsa-oaep-256": padding.OAEP(
+        mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+    ),
+    "rsa-oaep-sha1": padding.OAEP(mgf=padding.MGF1(_SHA1), algorithm=_SHA1, label=None),
+}
+_WEBCRYPTO_HASHES = {"rsa-oaep-256": "SHA-256", "rsa-oaep-sha1": "SHA-1"}
+
+
+def _opened(sealed: ProviderSealedCvv, key: rsa.RSAPrivateKey) -> str:
+    """The CVV in `sealed`, opened as a viewer would from its scheme alone."""
+    name, _, encoding = sealed.scheme.rpartition("-")
+    hexed = encoding == "hex"
+    raw = bytes.fromhex(sealed.ciphertext) if hexed else base64.b64decode(sealed.ciphertext)
+    return key.decrypt(raw, VIEWER_OPENERS[name]).decode("ascii")
 
 
 def _assert_no_body(exc: ProviderError) -> None:
@@ -218,7 +265,7 @@ class ProviderContract:
             harness,
             rsps,
             status=200,
-            body=harness.success_body("9173"),
+            body=harness.path_check_body("9173"),
             content_type="application/json",
         )
         call = harness.cvv_call(BASE_URL)
@@ -255,3 +302,54 @@ class ProviderContract:
         with pytest.raises(ProviderConfigError):
             provider.lock_card(card=harness.card, reason="reported by the cardholder")
         assert len(rsps.calls) == 0
+
+    # ------------------------------------------------------------------ options and sealing
+
+    def test_a_sealed_answer_opens_with_the_viewers_key_as_its_scheme_says(
+        self, harness: ContractHarness, rsps: responses.RequestsMock
+    ) -> None:
+        viewer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        body = harness.sealed_success_body("9173", viewer.public_key())
+        if body is None:
+            pytest.skip("this binding does not have the provider seal to the viewer's key")
+        harness.prepare(rsps, BASE_URL)
+        call = harness.cvv_call(BASE_URL)
+        rsps.add(call.method, call.url, status=200, body=body, content_type="application/json")
+        provider = harness.make_provider(BASE_URL, door())
+        result = provider.fetch_cvv(card=harness.card, client_key=ClientKey(viewer.public_key()))
+        assert isinstance(result, ProviderSealedCvv)
+        assert _opened(result, viewer) == "9173"
+        # The page makes its WebCrypto key with the hash the scheme needs.
+        name = result.scheme.rpartition("-")[0]
+        assert type(provider).client_key_hash(harness.binding_options()) == _WEBCRYPTO_HASHES[name]
+
+    def test_every_choice_an_option_offers_passes_the_bindings_validation(
+        self, harness: ContractHarness
+    ) -> None:
+        secrets = harness.binding_secrets()
+        if secrets is None:
+            pytest.skip("the harness gives no binding secrets")
+        cls = type(harness.make_provider(BASE_URL, door()))
+        assert cls.validate_secrets(secrets, harness.binding_options()) == {}
+        for spec in cls.option_fields:
+            if spec.kind != "choice":
+                continue
+            assert spec.default in spec.choices, spec.name
+            for choice in spec.choices:
+                options = {**harness.binding_options(), spec.name: choice}
+                assert spec.name not in cls.validate_secrets(secrets, options), (spec.name, choice)
+
+    def test_a_value_no_option_offers_is_refused_by_the_bindings_validation(
+        self, harness: ContractHarness
+    ) -> None:
+        secrets = harness.binding_secrets()
+        if secrets is None:
+            pytest.skip("the harness gives no binding secrets")
+        cls = type(harness.make_provider(BASE_URL, door()))
+        for spec in cls.option_fields:
+            if spec.kind != "choice":
+                continue
+            options = {**harness.binding_options(), spec.name: "not-offered"}
+            errors = cls.validate_secrets(secrets, options)
+            assert spec.name in errors, spec.name
+            assert "not-offered" not in errors[spec.name]

@@ -17,9 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from providers.jose import (
+    JWE_JSON_MEMBERS,
     JoseError,
     b64url_decode,
     b64url_encode,
+    jwe_compact_from_json,
     jwe_decrypt,
     jwe_encrypt,
     jwe_header,
@@ -294,3 +296,26 @@ def test_b64url_round_trip_without_padding(data: bytes) -> None:
 def test_b64url_decode_rejects_garbage() -> None:
     with pytest.raises(JoseError):
         b64url_decode("a")
+
+
+@pytest.mark.parametrize("form", sorted(JWE_JSON_MEMBERS))
+def test_a_json_form_converts_to_the_compact_token_it_splits(
+    key: rsa.RSAPrivateKey, form: str
+) -> None:
+    token = jwe_encrypt(b'{"cvv":"123"}', key.public_key(), kid="k1")
+    document = dict(zip(JWE_JSON_MEMBERS[form], token.split("."), strict=True))
+    assert jwe_compact_from_json(document) == token
+    assert jwe_decrypt(jwe_compact_from_json(document), key) == b'{"cvv":"123"}'
+
+
+def test_a_json_form_with_a_compact_only_header_member_missing_is_refused_by_name(
+    key: rsa.RSAPrivateKey,
+) -> None:
+    token = jwe_encrypt(b"{}", key.public_key())
+    document = dict(zip(JWE_JSON_MEMBERS["flattened"], token.split("."), strict=True))
+    del document["protected"]
+    with pytest.raises(JoseError, match="exactly the members protected, encrypted_key"):
+        jwe_compact_from_json(document)
+    # The per-recipient `header` object of RFC 7516 is not Juspay's header string.
+    with pytest.raises(JoseError, match="no compact form"):
+        jwe_compact_from_json({**document, "header": {"alg": "RSA-OAEP-256"}})

@@ -123,16 +123,36 @@ def document(
     }
 
 
-def envelope(plain: dict[str, Any], key: RSAPrivateKey) -> bytes:
+# How `encryptedResponse` may carry the JWE: the compact string JusBiz documents, RFC 7516's
+# flattened JSON object, the split object of Juspay's SDKs, and that object sent as a string.
+FORMS = ("compact", "flattened", "juspay", "juspay-as-text")
+FLATTENED = ("protected", "encrypted_key", "iv", "ciphertext", "tag")
+SPLIT = ("header", "encryptedKey", "iv", "encryptedPayload", "tag")
+
+
+def in_form(token: str, form: str) -> object:
+    """The compact `token` as `encryptedResponse` carries it in `form`."""
+    if form == "compact":
+        return token
+    names = FLATTENED if form == "flattened" else SPLIT
+    split = dict(zip(names, token.split("."), strict=True))
+    return json.dumps(split) if form == "juspay-as-text" else split
+
+
+def envelope(plain: dict[str, Any], key: RSAPrivateKey, form: str = "compact") -> bytes:
     """`{"encryptedResponse": JWE}` of `plain` to `key`'s public half, as JusBiz answers."""
     token = jwe_encrypt(json.dumps(plain).encode(), key.public_key())
-    return json.dumps({"encryptedResponse": token}).encode()
+    return json.dumps({"encryptedResponse": in_form(token, form)}).encode()
 
 
 class JuspayHarness(ContractHarness):
-    def __init__(self, key: RSAPrivateKey) -> None:
+    def __init__(self, key: RSAPrivateKey, form: str = "compact") -> None:
         self.key = key
+        self.form = form
         self.card = CARD
+
+    def binding_secrets(self) -> dict[str, str | bytes]:
+        return secrets_for(self.key)
 
     def make_provider(self, base_url: str, http: HttpDoor) -> JuspayProvider:
         return make_provider(self.key, base_url=base_url, http=http)
@@ -141,17 +161,17 @@ class JuspayHarness(ContractHarness):
         return CvvCall("POST", f"{base_url}/ardra/vt/cvv/v2")
 
     def success_body(self, cvv: str) -> bytes:
-        return envelope(document(cvv), self.key)
+        return envelope(document(cvv), self.key, self.form)
 
     def success_body_to_another_key(self, cvv: str) -> bytes | None:
         other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return envelope(document(cvv), other)
+        return envelope(document(cvv), other, self.form)
 
 
 class TestJuspayContract(ProviderContract):
-    @pytest.fixture
-    def harness(self, response_key: RSAPrivateKey) -> JuspayHarness:
-        return JuspayHarness(response_key)
+    @pytest.fixture(params=FORMS)
+    def harness(self, request: pytest.FixtureRequest, response_key: RSAPrivateKey) -> JuspayHarness:
+        return JuspayHarness(response_key, request.param)
 
 
 @pytest.fixture
@@ -222,14 +242,103 @@ def test_base_url_with_trailing_slash_calls_the_same_endpoint(
     assert rsps.calls[0].request.url == CVV_URL
 
 
-@pytest.mark.parametrize("payout_id", ["", "has space", "x" * 65, "semi;colon", "ü"])
-def test_bad_payout_id_is_config_error_before_any_call(
+@pytest.mark.parametrize(
+    "payout_id",
+    ["", "has space", "x" * 22, "semi;colon", "ü", "with-hyphen", "cardreveal-connection-check"],
+)
+def test_payout_id_outside_the_documented_format_is_config_error_before_any_call(
     rsps: responses.RequestsMock, response_key: RSAPrivateKey, payout_id: str
 ) -> None:
     provider = make_provider(response_key)
-    with pytest.raises(ProviderConfigError):
+    with pytest.raises(ProviderConfigError) as info:
         provider.fetch_cvv(card=CardRef({"payout_id": payout_id}, 1, 2030))
+    assert "at most 21 letters, digits or '_'" in info.value.detail
     assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize("payout_id", ["x" * 21, "Juspay_123", "A", "0123456789"])
+def test_payout_id_in_the_documented_format_is_sent(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey, payout_id: str
+) -> None:
+    rsps.add("POST", CVV_URL, body=envelope(document("119", payout_id=payout_id), response_key))
+    provider = make_provider(response_key)
+    assert provider.fetch_cvv(card=CardRef({"payout_id": payout_id}, 1, 2030)).value.reveal() == (
+        "119"
+    )
+    assert json.loads(rsps.calls[0].request.body)["payoutId"] == payout_id
+
+
+# ------------------------------------------------------------------------------ the JSON forms
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("nested", [False, True], ids=["top-level", "under-response"])
+def test_encrypted_response_in_any_form_is_decrypted(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey, form: str, nested: bool
+) -> None:
+    token = jwe_encrypt(json.dumps(document("582")).encode(), response_key.public_key())
+    carried = {"encryptedResponse": in_form(token, form)}
+    body = json.dumps({"response": carried} if nested else carried).encode()
+    assert fetch(rsps, response_key, body=body).value.reveal() == "582"
+
+
+def _split(response_key: RSAPrivateKey, names: tuple[str, ...] = FLATTENED) -> dict[str, Any]:
+    token = jwe_encrypt(json.dumps(document("582")).encode(), response_key.public_key())
+    return dict(zip(names, token.split("."), strict=True))
+
+
+def _malformed_forms(key: RSAPrivateKey) -> list[tuple[str, object, str]]:
+    flat = _split(key)
+    split = _split(key, SPLIT)
+    mixed = {**{k: v for k, v in flat.items() if k != "ciphertext"}, "encryptedPayload": "AA"}
+    return [
+        ("member missing", {k: v for k, v in flat.items() if k != "tag"}, "exactly the members"),
+        ("member added", {**flat, "kid": "k1"}, "exactly the members"),
+        ("names mixed", mixed, "exactly the members"),
+        ("not text", {**flat, "iv": 12}, "member iv is not base64url text"),
+        ("empty", {**split, "tag": ""}, "member tag is not base64url text"),
+        ("padded", {**flat, "tag": flat["tag"] + "=="}, "member tag is not base64url text"),
+        ("standard alphabet", {**split, "iv": "a+b/"}, "member iv is not base64url text"),
+        ("with aad", {**flat, "aad": "AA"}, "has no compact form"),
+        ("unprotected", {**flat, "unprotected": {"kid": "x"}}, "has no compact form"),
+        ("header object", {**flat, "header": {"kid": "x"}}, "has no compact form"),
+        ("several recipients", {"recipients": [], "iv": "AA"}, "has no compact form"),
+        ("text not JSON", "{not json", "not a JSON object nor a compact JWE"),
+        ("text of a list", "[1, 2]", "is not a compact JWE"),
+        ("a list", [flat], "neither a compact JWE nor a JSON object"),
+        ("a number", 7, "neither a compact JWE nor a JSON object"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(15), ids=lambda i: f"case{i}")
+def test_a_malformed_json_form_is_a_bad_response_saying_what_is_wrong(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey, case: int
+) -> None:
+    name, carried, words = _malformed_forms(response_key)[case]
+    body = json.dumps({"encryptedResponse": carried, "note": BODY_MARKER}).encode()
+    with pytest.raises(ProviderBadResponse) as info:
+        fetch(rsps, response_key, body=body)
+    assert words in info.value.detail, name
+    assert_safe(info.value)
+    # Nothing chained on that a traceback would print quotes the body (a JSON error would).
+    chained: BaseException | None = info.value
+    while chained is not None:
+        assert BODY_MARKER not in repr(chained)
+        assert not isinstance(chained, json.JSONDecodeError)
+        chained = chained.__cause__ or chained.__context__
+
+
+def test_a_json_form_that_was_tampered_with_does_not_open(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey
+) -> None:
+    split = _split(response_key, SPLIT)
+    # The protected header is the AAD: changing it must fail the tag, not be glossed over.
+    split["header"] = b64url_encode(
+        json.dumps({"alg": "RSA-OAEP-256", "enc": "A256GCM", "kid": "x"}).encode()
+    )
+    body = json.dumps({"encryptedResponse": split}).encode()
+    with pytest.raises(ProviderUndecryptable):
+        fetch(rsps, response_key, body=body)
 
 
 def test_unusable_decryption_key_is_config_error_before_any_call(
@@ -850,6 +959,8 @@ def test_emulator_refuses_a_basic_password(emulator: JuspayEmulator) -> None:
             "isCardImageRequired must be a boolean",
         ),
         (["not", "an", "object"], "Request body must be a JSON object"),
+        ({"payoutId": "with-hyphen"}, "payoutId must be at most 21 alphanumeric characters or _"),
+        ({"payoutId": "x" * 22}, "payoutId must be at most 21 alphanumeric characters or _"),
     ],
 )
 def test_emulator_validates_the_body(emulator: JuspayEmulator, body: object, message: str) -> None:
@@ -967,6 +1078,28 @@ def test_e2e_reveal_with_card_image_and_trailing_slash_base(sandbox: RunningSand
     assert result.card_image is not None
     assert result.card_image.reveal() == jusbiz(sandbox).card_image
     assert result.card_image.reveal().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("form", ["compact", "flattened", "juspay"])
+def test_e2e_each_form_of_encrypted_response_is_opened(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    monkeypatch.setattr(jusbiz(sandbox), "response_form", form)
+    result = e2e_provider(sandbox).fetch_cvv(card=CARD)
+    assert result.value.reveal() == "119"
+    proof = e2e_provider(sandbox).check_connection()
+    assert "decrypted with this binding's private key" in proof.proved
+
+
+def test_the_connection_probe_uses_a_payout_id_in_the_documented_format(
+    rsps: responses.RequestsMock, response_key: RSAPrivateKey
+) -> None:
+    assert len(juspay.PROBE_PAYOUT_ID) <= 21
+    assert juspay._PAYOUT_ID_RE.fullmatch(juspay.PROBE_PAYOUT_ID)
+    plain = {"status": "FAILURE", "payoutId": juspay.PROBE_PAYOUT_ID, "message": "not found"}
+    rsps.add("POST", CVV_URL, body=envelope(plain, response_key))
+    make_provider(response_key).check_connection()
+    assert json.loads(rsps.calls[0].request.body)["payoutId"] == "cardreveal_conn_check"
 
 
 def test_e2e_check_connection(sandbox: RunningSandbox) -> None:

@@ -7,6 +7,7 @@ import base64
 import datetime as dt
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from providers.errors import (
 )
 from providers.http import HttpDoor, HttpPolicy
 from providers.jose import b64url_decode, jwe_decrypt, jwe_encrypt, jwe_header, key_fingerprint
-from providers.mastercard import MastercardProvider
+from providers.mastercard import CLIENT_KEY_PADDINGS, MastercardProvider
 from providers.oauth1 import oauth_header, verify_oauth_header
 from providers.sandbox.mastercard import MastercardEmulator
 from providers.sandbox.server import RunningSandbox, start_sandbox
@@ -127,21 +128,58 @@ def rsps() -> Iterator[responses.RequestsMock]:
 # ---------------------------------------------------------------------------- the contract
 
 
+def _sealed_hex(public_key: rsa.RSAPublicKey, cvv: str, chosen: padding.AsymmetricPadding) -> str:
+    return public_key.encrypt(cvv.encode(), chosen).hex().upper()
+
+
+_PADDINGS = {
+    "oaep-sha256": OAEP_256,
+    "oaep-sha1": padding.OAEP(mgf=padding.MGF1(SHA1), algorithm=SHA1, label=None),
+}
+
+
 class _Harness(ContractHarness):
-    def __init__(self, keys: MastercardEmulator, *, encrypt: bool) -> None:
+    """A binding with payload encryption on or off and, when `pass_through` names a padding,
+    Mastercard encrypting the CVC to the viewer's key with it."""
+
+    def __init__(self, keys: MastercardEmulator, *, encrypt: bool, pass_through: str = "") -> None:
         self.keys = keys
         self.encrypt = encrypt
+        self.pass_through = pass_through
         self.card = CARD
 
+    def binding_secrets(self) -> dict[str, str | bytes]:
+        return self.keys.binding_secrets()
+
+    def binding_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {**self.keys.binding_options(), "encrypt_payloads": self.encrypt}
+        if self.pass_through:
+            options.update(pass_client_key=True, client_key_padding=self.pass_through)
+        return options
+
     def make_provider(self, base_url: str, http: HttpDoor) -> MastercardProvider:
-        return MastercardProvider(_config(self.keys, base_url, encrypt_payloads=self.encrypt), http)
+        return MastercardProvider(_config(self.keys, base_url, **self.binding_options()), http)
 
     def cvv_call(self, base_url: str) -> CvvCall:
         return CvvCall("POST", f"{base_url}/cards/70001/card-verification-codes/searches")
 
-    def success_body(self, cvv: str) -> bytes:
-        payload = {"cardVerificationCode": cvv}
+    def _body(self, payload: dict[str, Any]) -> bytes:
         return _encrypted(self.keys, payload) if self.encrypt else json.dumps(payload).encode()
+
+    def success_body(self, cvv: str) -> bytes:
+        return self._body({"cardVerificationCode": cvv})
+
+    def path_check_body(self, cvv: str) -> bytes:
+        if not self.pass_through:
+            return self.success_body(cvv)
+        # Sealed to the check's throwaway key, which nobody holds: any one block will do.
+        return self._body({"encryptedCardVerificationCode": os.urandom(256).hex().upper()})
+
+    def sealed_success_body(self, cvv: str, client_key: rsa.RSAPublicKey) -> bytes | None:
+        if not self.pass_through:
+            return None
+        sealed = _sealed_hex(client_key, cvv, _PADDINGS[self.pass_through])
+        return self._body({"encryptedCardVerificationCode": sealed})
 
     def success_body_to_another_key(self, cvv: str) -> bytes | None:
         if not self.encrypt:
@@ -154,9 +192,19 @@ class _Harness(ContractHarness):
 
 
 class TestMastercardContract(ProviderContract):
-    @pytest.fixture(params=[False, True], ids=["plaintext", "jwe"])
+    @pytest.fixture(
+        params=[
+            (False, ""),
+            (True, ""),
+            (True, "oaep-sha256"),
+            (True, "oaep-sha1"),
+            (False, "oaep-sha1"),
+        ],
+        ids=["plaintext", "jwe", "jwe-pass-through-sha256", "jwe-pass-through-sha1", "sha1-plain"],
+    )
     def harness(self, request: pytest.FixtureRequest, keys: MastercardEmulator) -> _Harness:
-        return _Harness(keys, encrypt=request.param)
+        encrypt, pass_through = request.param
+        return _Harness(keys, encrypt=encrypt, pass_through=pass_through)
 
 
 # ---------------------------------------------------------------------------- the request on the wire
@@ -457,10 +505,6 @@ def test_no_body_is_logged(
 # ---------------------------------------------------------------------------- Customer-Public-Rsa-Key
 
 
-def _sealed_hex(public_key: rsa.RSAPublicKey, cvv: str, chosen: padding.AsymmetricPadding) -> str:
-    return public_key.encrypt(cvv.encode(), chosen).hex().upper()
-
-
 @pytest.mark.parametrize("encrypt", [False, True])
 def test_client_key_is_passed_as_hex_der_and_the_result_is_sealed(
     keys: MastercardEmulator,
@@ -487,25 +531,10 @@ def test_client_key_is_passed_as_hex_der_and_the_result_is_sealed(
     assert header.startswith("30820122300D06092A864886F70D0101010500")  # RSA-2048 SPKI
 
 
-@pytest.mark.parametrize(
-    ("option", "scheme", "chosen"),
-    [
-        (
-            "oaep-sha1",
-            "rsa-oaep-sha1-hex",
-            padding.OAEP(mgf=padding.MGF1(SHA1), algorithm=SHA1, label=None),
-        ),
-        ("pkcs1v15", "rsa-pkcs1v15-hex", padding.PKCS1v15()),
-    ],
-)
-def test_client_key_padding_option_names_the_scheme(
-    keys: MastercardEmulator,
-    rsps: responses.RequestsMock,
-    client_rsa: rsa.RSAPrivateKey,
-    option: str,
-    scheme: str,
-    chosen: padding.AsymmetricPadding,
+def test_client_key_padding_oaep_sha1_names_its_scheme(
+    keys: MastercardEmulator, rsps: responses.RequestsMock, client_rsa: rsa.RSAPrivateKey
 ) -> None:
+    chosen = _PADDINGS["oaep-sha1"]
     rsps.post(
         SEARCH_URL,
         body=_encrypted(
@@ -513,12 +542,51 @@ def test_client_key_padding_option_names_the_scheme(
             {"encryptedCardVerificationCode": _sealed_hex(client_rsa.public_key(), "347", chosen)},
         ),
     )
-    result = _provider(keys, pass_client_key=True, client_key_padding=option).fetch_cvv(
+    result = _provider(keys, pass_client_key=True, client_key_padding="oaep-sha1").fetch_cvv(
         card=CARD, client_key=ClientKey(client_rsa.public_key())
     )
     assert isinstance(result, ProviderSealedCvv)
-    assert result.scheme == scheme
+    assert result.scheme == "rsa-oaep-sha1-hex"
     assert client_rsa.decrypt(bytes.fromhex(result.ciphertext), chosen) == b"347"
+
+
+def test_a_stored_padding_no_browser_can_open_fails_before_any_call(
+    keys: MastercardEmulator, rsps: responses.RequestsMock, client_rsa: rsa.RSAPrivateKey
+) -> None:
+    # A binding saved before PKCS#1 v1.5 was withdrawn: the CVC must not be asked for in a form
+    # the viewer's device could never open.
+    provider = _provider(keys, pass_client_key=True, client_key_padding="pkcs1v15")
+    with pytest.raises(ProviderConfigError) as info:
+        provider.fetch_cvv(card=CARD, client_key=ClientKey(client_rsa.public_key()))
+    assert "oaep-sha256 or oaep-sha1" in info.value.detail
+    assert len(rsps.calls) == 0
+
+
+def test_check_connection_names_a_stored_padding_no_browser_can_open(
+    keys: MastercardEmulator, rsps: responses.RequestsMock
+) -> None:
+    provider = _provider(keys, pass_client_key=True, client_key_padding="pkcs1v15")
+    with pytest.raises(ProviderConfigError) as info:
+        provider.check_connection()
+    assert "client_key_padding must be oaep-sha256 or oaep-sha1" in info.value.detail
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({}, "SHA-256"),
+        ({"pass_client_key": True}, "SHA-256"),
+        ({"pass_client_key": True, "client_key_padding": "oaep-sha1"}, "SHA-1"),
+        ({"pass_client_key": False, "client_key_padding": "oaep-sha1"}, "SHA-256"),
+        ({"pass_client_key": "on", "client_key_padding": "oaep-sha1"}, "SHA-1"),
+        ({"pass_client_key": "maybe", "client_key_padding": "oaep-sha1"}, "SHA-256"),
+    ],
+)
+def test_the_viewers_key_hash_follows_the_pass_through_padding(
+    options: dict[str, Any], expected: str
+) -> None:
+    assert MastercardProvider.client_key_hash(options) == expected
 
 
 def test_base64_sealed_value_is_reported_as_base64(
@@ -609,9 +677,32 @@ def test_check_connection_accepts_a_mastercard_404(
 
 
 @pytest.mark.parametrize(
+    "reason_code",
+    ["INVALID_CARD_CONTRACT_TYPE", "BadRequestInvalidCardContractTypeError", "contractType"],
+)
+@pytest.mark.parametrize("encrypt", [True, False], ids=["jwe", "plaintext"])
+def test_check_connection_reads_the_invalid_contract_type_400_as_working_credentials(
+    keys: MastercardEmulator, rsps: responses.RequestsMock, reason_code: str, encrypt: bool
+) -> None:
+    url = f"{BASE_URL}/cards/0/card-verification-codes/searches"
+    rsps.post(url, status=400, json={"Errors": {"Error": [{"ReasonCode": reason_code}]}})
+    proof = _provider(keys, encrypt_payloads=encrypt).check_connection()
+    assert proof.proved.startswith("Mastercard accepted the OAuth1 signature")
+    assert "the credentials work" in proof.proved
+    assert "encryption" not in proof.proved
+    if encrypt:
+        # Whether the request was decrypted before the contract was refused is not said.
+        assert proof.unproved.startswith("encryption was not checked")
+    else:
+        assert proof.unproved == ""
+
+
+@pytest.mark.parametrize(
     ("status", "body", "error"),
     [
         (401, {"Errors": {"Error": [{"ReasonCode": "AUTHENTICATION_FAILED"}]}}, ProviderAuthError),
+        (400, {"Errors": {"Error": [{"ReasonCode": "INVALID_CARD_STATUS"}]}}, ProviderConfigError),
+        (400, {"message": "CONTRACT_TYPE"}, ProviderConfigError),
         (400, {"Errors": {"Error": [{"ReasonCode": "DECRYPTION_ERROR"}]}}, ProviderConfigError),
         (404, {"message": "no such route"}, ProviderConfigError),
         (503, {}, ProviderServerError),
@@ -707,19 +798,28 @@ def test_validate_secrets_accepts_a_current_certificate_and_a_pem_decryption_key
     assert "nope-nope" not in errors["decryption_key"]
 
 
-@pytest.mark.parametrize("padding_name", ["oaep-sha1", "pkcs1v15"])
-def test_validate_secrets_refuses_a_pass_through_padding_browsers_cannot_open(
-    keys: MastercardEmulator, padding_name: str
+@pytest.mark.parametrize("pass_through", [True, False])
+def test_validate_secrets_accepts_exactly_the_paddings_the_option_offers(
+    keys: MastercardEmulator, pass_through: bool
 ) -> None:
-    options = {**keys.binding_options(), "pass_client_key": True}
-    assert MastercardProvider.validate_secrets(keys.binding_secrets(), options) == {}
-    errors = MastercardProvider.validate_secrets(
-        keys.binding_secrets(), {**options, "client_key_padding": padding_name}
-    )
+    (spec,) = [f for f in MastercardProvider.option_fields if f.name == "client_key_padding"]
+    assert spec.choices == ("oaep-sha256", "oaep-sha1")
+    options = {**keys.binding_options(), "pass_client_key": pass_through}
+    for choice in spec.choices:
+        options["client_key_padding"] = choice
+        assert MastercardProvider.validate_secrets(keys.binding_secrets(), options) == {}
+    options["client_key_padding"] = "pkcs1v15"
+    errors = MastercardProvider.validate_secrets(keys.binding_secrets(), options)
     assert set(errors) == {"client_key_padding"}
-    assert "oaep-sha256" in errors["client_key_padding"]
-    off = {**options, "pass_client_key": False, "client_key_padding": padding_name}
-    assert MastercardProvider.validate_secrets(keys.binding_secrets(), off) == {}
+    assert "oaep-sha256 or oaep-sha1" in errors["client_key_padding"]
+
+
+def test_the_padding_help_says_what_to_confirm_with_mastercard() -> None:
+    (spec,) = [f for f in MastercardProvider.option_fields if f.name == "client_key_padding"]
+    assert "confirm with Mastercard" in spec.help_text
+    assert "SHA-256" in spec.help_text
+    assert "SHA-1" in spec.help_text
+    assert spec.default == "oaep-sha256"
 
 
 def test_validate_secrets_requires_encryption_keys_only_when_encrypting(
@@ -904,6 +1004,44 @@ def test_live_client_key_pass_through(
     assert result.scheme == "rsa-oaep-256-hex"
     assert len(result.ciphertext) == 512
     assert client_rsa.decrypt(bytes.fromhex(result.ciphertext), OAEP_256) == b"347"
+
+
+@pytest.mark.parametrize("padding_name", ["oaep-sha256", "oaep-sha1"])
+def test_live_pass_through_with_each_padding_opens_only_with_that_padding(
+    sandbox: RunningSandbox,
+    emulator: MastercardEmulator,
+    client_rsa: rsa.RSAPrivateKey,
+    monkeypatch: pytest.MonkeyPatch,
+    padding_name: str,
+) -> None:
+    monkeypatch.setattr(emulator, "client_key_padding", padding_name)
+    options = emulator.binding_options()
+    assert options["client_key_padding"] == padding_name
+    result = _live(sandbox, emulator, **{**options, "pass_client_key": True}).fetch_cvv(
+        card=CARD, client_key=ClientKey(client_rsa.public_key())
+    )
+    assert isinstance(result, ProviderSealedCvv)
+    assert result.scheme == CLIENT_KEY_PADDINGS[padding_name] + "-hex"
+    sealed = bytes.fromhex(result.ciphertext)
+    assert client_rsa.decrypt(sealed, _PADDINGS[padding_name]) == b"347"
+    other = next(p for name, p in _PADDINGS.items() if name != padding_name)
+    with pytest.raises(ValueError, match="Decryption failed"):
+        client_rsa.decrypt(sealed, other)
+
+
+@pytest.mark.parametrize("encrypt", [True, False], ids=["jwe", "plaintext"])
+def test_live_check_connection_when_mastercard_answers_the_probe_with_the_contract_type_400(
+    sandbox: RunningSandbox,
+    emulator: MastercardEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    encrypt: bool,
+) -> None:
+    monkeypatch.setattr(emulator, "contract_zero_answer", "invalid_contract_type")
+    proof = _live(sandbox, emulator, encrypt_payloads=encrypt).check_connection()
+    assert "the credentials work" in proof.proved
+    # A wrong signature is still refused as such, not read as working credentials.
+    with pytest.raises(ProviderAuthError):
+        _live(sandbox, emulator, secrets={"consumer_key": "someone-else"}).check_connection()
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.http import HttpDoor, HttpPolicy, HttpResponse
-from providers.netxd import NetxdProvider
+from providers.netxd import PAYLOAD_SERIALISATIONS, NetxdProvider
 from providers.sandbox.core import SandboxCard, SandboxRequest
 from providers.sandbox.netxd import NetxdEmulator, raw_payload
 from providers.sandbox.server import RunningSandbox
@@ -122,12 +122,21 @@ def error_body(code: str, message: str, *, request_id: str = REQUEST_ID) -> byte
 
 
 class NetxdHarness(ContractHarness):
-    def __init__(self, key: ec.EllipticCurvePrivateKey) -> None:
+    def __init__(self, key: ec.EllipticCurvePrivateKey, serialisation: str = "compact") -> None:
         self.key = key
+        self.serialisation = serialisation
         self.card = CARD
 
+    def binding_secrets(self) -> dict[str, str | bytes]:
+        return secrets_with(self.key)
+
+    def binding_options(self) -> dict[str, Any]:
+        return {"payload_serialisation": self.serialisation}
+
     def make_provider(self, base_url: str, http: HttpDoor) -> NetxdProvider:
-        return PinnedIdsProvider(binding(base_url, secrets_with(self.key)), http)
+        return PinnedIdsProvider(
+            binding(base_url, secrets_with(self.key), **self.binding_options()), http
+        )
 
     def cvv_call(self, base_url: str) -> CvvCall:
         return CvvCall("POST", f"{base_url}/cardv2")
@@ -141,9 +150,11 @@ class NetxdHarness(ContractHarness):
 
 
 class TestNetxdContract(ProviderContract):
-    @pytest.fixture
-    def harness(self, client_key: ec.EllipticCurvePrivateKey) -> NetxdHarness:
-        return NetxdHarness(client_key)
+    @pytest.fixture(params=PAYLOAD_SERIALISATIONS)
+    def harness(
+        self, request: pytest.FixtureRequest, client_key: ec.EllipticCurvePrivateKey
+    ) -> NetxdHarness:
+        return NetxdHarness(client_key, request.param)
 
 
 @pytest.fixture
@@ -232,6 +243,44 @@ class TestSignedRequest:
         spaced = json.dumps(document["params"]["payload"]).encode()  # ", " and ": " separators
         with pytest.raises(InvalidSignature):
             verify(client_key, document["params"]["api"]["signature"], spaced)
+
+    def test_canonical_serialisation_signs_and_sends_the_payload_with_sorted_keys(
+        self, client_key: ec.EllipticCurvePrivateKey, rsps: responses.RequestsMock
+    ) -> None:
+        sent = answer(rsps, success_body("123"))
+        fetch(client_key, payload_serialisation="canonical")
+        body = sent[0].body
+        assert isinstance(body, bytes)
+        signed = payload_span(body)
+        verify(client_key, json.loads(body)["params"]["api"]["signature"], signed)
+        payload = json.loads(signed)
+        assert list(payload) == sorted(payload)
+        assert signed == json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+    def test_compact_serialisation_keeps_the_documented_field_order(
+        self, client_key: ec.EllipticCurvePrivateKey, rsps: responses.RequestsMock
+    ) -> None:
+        sent = answer(rsps, success_body("123"))
+        fetch(client_key)  # the default
+        payload = json.loads(payload_span(sent[0].body or b""))
+        assert list(payload) == [
+            "reference",
+            "product",
+            "program",
+            "channel",
+            "transactionType",
+            "customerId",
+            "accountNumber",
+            "cardId",
+        ]
+
+    def test_an_unknown_serialisation_fails_before_any_call(
+        self, client_key: ec.EllipticCurvePrivateKey, rsps: responses.RequestsMock
+    ) -> None:
+        with pytest.raises(ProviderConfigError) as info:
+            fetch(client_key, payload_serialisation="pretty")
+        assert "compact or canonical" in info.value.detail
+        assert len(rsps.calls) == 0
 
     def test_envelope_carries_method_id_payload_credential_and_keys(
         self, client_key: ec.EllipticCurvePrivateKey, rsps: responses.RequestsMock
@@ -605,6 +654,18 @@ class TestLockCard:
 
 
 class TestValidateSecrets:
+    def test_payload_serialisation_must_be_one_offered(
+        self, client_key: ec.EllipticCurvePrivateKey
+    ) -> None:
+        for offered in PAYLOAD_SERIALISATIONS:
+            options = {"payload_serialisation": offered}
+            assert NetxdProvider.validate_secrets(secrets_with(client_key), options) == {}
+        errors = NetxdProvider.validate_secrets(
+            secrets_with(client_key), {"payload_serialisation": "sorted"}
+        )
+        assert set(errors) == {"payload_serialisation"}
+        assert "canonical (sorted keys)" in errors["payload_serialisation"]
+
     def test_good_secrets_have_no_errors(self, client_key: ec.EllipticCurvePrivateKey) -> None:
         assert NetxdProvider.validate_secrets(secrets_with(client_key), {}) == {}
 
@@ -779,6 +840,37 @@ class TestEmulator:
             lone_emulator, signed_body(lone_emulator, json.dumps(fields), sign_over=compact)
         )
         assert document["error"] == {"code": "1004", "message": "SIGNATURE VERIFICATION FAILED"}
+
+    def test_a_canonical_ledger_checks_the_signature_over_the_sorted_payload(
+        self, lone_emulator: NetxdEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(lone_emulator, "payload_serialisation", "canonical")
+        fields = demo_payload(lone_emulator, reference="e-6")
+        sorted_text = json.dumps(fields, separators=(",", ":"), sort_keys=True)
+        # Sent in any layout, signed over the sorted form: accepted.
+        document = post(
+            lone_emulator, signed_body(lone_emulator, json.dumps(fields), sign_over=sorted_text)
+        )
+        assert document["result"]["card"]["cvv"] == "123"
+        # Signed over the bytes as sent (documented order): refused.
+        fields = demo_payload(lone_emulator, reference="e-7")
+        compact = json.dumps(fields, separators=(",", ":"))
+        document = post(lone_emulator, signed_body(lone_emulator, compact))
+        assert document["error"] == {"code": "1004", "message": "SIGNATURE VERIFICATION FAILED"}
+
+    def test_a_compact_ledger_rebuilds_the_documented_field_order(
+        self, lone_emulator: NetxdEmulator, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(lone_emulator, "payload_serialisation", "compact")
+        fields = demo_payload(lone_emulator, reference="e-8")
+        compact = json.dumps(fields, separators=(",", ":"))
+        shuffled = json.dumps(dict(sorted(fields.items())), indent=1)
+        document = post(lone_emulator, signed_body(lone_emulator, shuffled, sign_over=compact))
+        assert document["result"]["card"]["cvv"] == "123"
+        fields = demo_payload(lone_emulator, reference="e-9")
+        sorted_text = json.dumps(fields, separators=(",", ":"), sort_keys=True)
+        document = post(lone_emulator, signed_body(lone_emulator, sorted_text))
+        assert document["error"]["code"] == "1004"
 
     def test_duplicated_payload_member_is_refused_not_guessed(
         self, lone_emulator: NetxdEmulator
@@ -1038,6 +1130,55 @@ class TestAgainstSandbox:
         self, sandbox: RunningSandbox
     ) -> None:
         self.provider(sandbox).check_connection()
+
+    @pytest.mark.parametrize(
+        ("ledger", "binding_form", "accepted"),
+        [
+            ("as_sent", "compact", True),
+            ("as_sent", "canonical", True),
+            ("compact", "compact", True),
+            ("compact", "canonical", False),
+            ("canonical", "canonical", True),
+            ("canonical", "compact", False),
+        ],
+    )
+    def test_a_re_serialising_ledger_verifies_only_the_serialisation_it_rebuilds(
+        self,
+        sandbox: RunningSandbox,
+        emulator: NetxdEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+        ledger: str,
+        binding_form: str,
+        accepted: bool,
+    ) -> None:
+        monkeypatch.setattr(emulator, "payload_serialisation", ledger)
+        provider = self.provider(sandbox, payload_serialisation=binding_form)
+        if accepted:
+            result = provider.fetch_cvv(card=self.card(emulator))
+            assert isinstance(result, PlainCvv)
+            assert result.value.reveal() == "123"
+            provider.check_connection()
+            return
+        # The same payload, signed in the other form: the ledger's rebuilt bytes differ.
+        with pytest.raises(ProviderAuthError) as info:
+            provider.fetch_cvv(card=self.card(emulator))
+        assert info.value.provider_code == "1004"
+        with pytest.raises(ProviderAuthError):
+            provider.check_connection()
+
+    @pytest.mark.parametrize("ledger", ["compact", "canonical"])
+    def test_the_sandbox_offers_the_binding_option_its_ledger_verifies(
+        self,
+        sandbox: RunningSandbox,
+        emulator: NetxdEmulator,
+        monkeypatch: pytest.MonkeyPatch,
+        ledger: str,
+    ) -> None:
+        monkeypatch.setattr(emulator, "payload_serialisation", ledger)
+        assert emulator.binding_options()["payload_serialisation"] == ledger
+        provider = self.provider(sandbox, send_signature_header=True)  # the header too
+        result = provider.fetch_cvv(card=self.card(emulator))
+        assert result.value.reveal() == "123"  # type: ignore[union-attr]
 
     def test_visadps_spelling_is_refused_by_a_ledger_on_the_older_docs(
         self, sandbox: RunningSandbox, emulator: NetxdEmulator

@@ -8,14 +8,21 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+import jwt
 import pytest
 import requests
 import responses
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from providers.base import BindingConfig, CardRef, PlainCvv
+from providers.client_assertion import ASSERTION_TYPE
 from providers.errors import (
     CardNotFound,
     CvvBlocked,
@@ -25,11 +32,13 @@ from providers.errors import (
     ProviderRateLimited,
     ProviderServerError,
     ProviderTimeout,
+    ProviderTLSError,
 )
-from providers.http import HttpDoor, HttpPolicy
+from providers.http import ClientCertificate, HttpDoor, HttpPolicy
 from providers.sandbox.core import SandboxCard
-from providers.sandbox.server import RunningSandbox
+from providers.sandbox.server import RunningSandbox, start_sandbox
 from providers.sandbox.thredd import ThreddEmulator
+from providers.sandbox.tls import ThrowawayCA, server_tls_context
 from providers.sensitive import Sensitive
 from providers.thredd import (
     UAT_BASE_URL,
@@ -48,7 +57,8 @@ from tests.providers.contract import (
     door,
 )
 
-TOKEN_URL = f"{BASE_URL}/connect/token"
+# Thredd's token hosts are not its API hosts: the tests keep them apart too.
+TOKEN_URL = "https://auth.provider.test/connect/token"
 CVV_URL = f"{BASE_URL}/cards/103169946/cvv"
 STATUS_URL = f"{BASE_URL}/cards/103169946/cvv/status"
 CARD = CardRef({"public_token": "103169946"}, expiry_month=2, expiry_year=2030)
@@ -72,31 +82,69 @@ def make_provider(
     key: str = "binding-1",
     client_id: str = CLIENT_ID,
     client_secret: str = CLIENT_SECRET,
+    signing: dict[str, str | bytes] | None = None,
     **options: Any,
 ) -> ThreddProvider:
+    """A provider on `base_url` whose token URL is TOKEN_URL unless `token_url` says otherwise
+    (None: the option left out); `signing` adds signing key secrets."""
+    options.setdefault("token_url", TOKEN_URL)
+    if options["token_url"] is None:
+        del options["token_url"]
+    secrets: dict[str, str | bytes] = {"client_id": client_id, "client_secret": client_secret}
+    secrets.update(signing or {})
     config = BindingConfig(
         key=key,
         base_url=base_url,
-        secrets={"client_id": Sensitive(client_id), "client_secret": Sensitive(client_secret)},
+        secrets={name: Sensitive(value) for name, value in secrets.items()},  # type: ignore[misc]
         options=options,
     )
     return ThreddProvider(config, http or door())
 
 
 class TokenServer:
-    """A token endpoint for `responses` that hands out a new token on every call."""
+    """A token endpoint for `responses` that hands out a new token on every call. With a
+    `signing_key_pem` it takes only client assertions that key's public half verifies, for
+    CLIENT_ID at TOKEN_URL; otherwise only CLIENT_ID's secret. A refusal is recorded and
+    answered 401 invalid_client."""
 
-    def __init__(self, expires_in: object = 3600, delay: float = 0.0) -> None:
+    def __init__(
+        self, expires_in: object = 3600, delay: float = 0.0, signing_key_pem: bytes = b""
+    ) -> None:
         self.expires_in = expires_in
         self.delay = delay
+        self.signing_key_pem = signing_key_pem
         self.issued: list[str] = []
         self.forms: list[dict[str, list[str]]] = []
         self.headers: list[dict[str, str]] = []
+        self.refusals: list[str] = []
+
+    def _refusal(self, form: dict[str, list[str]], url: str) -> str:
+        if not self.signing_key_pem:
+            ok = form.get("client_secret") == [CLIENT_SECRET] and "client_assertion" not in form
+            return "" if ok else "not the client secret"
+        if "client_secret" in form or form.get("client_assertion_type") != [ASSERTION_TYPE]:
+            return "not a client assertion"
+        try:
+            claims = jwt.decode(
+                form["client_assertion"][0],
+                public_of(self.signing_key_pem),
+                algorithms=["PS256", "RS256", "ES256"],
+                audience=url,
+                options={"require": ["iss", "sub", "aud", "exp", "iat", "jti"]},
+            )
+        except jwt.PyJWTError as exc:
+            return f"assertion refused: {type(exc).__name__}"
+        return "" if claims["iss"] == claims["sub"] == CLIENT_ID else "another client"
 
     def __call__(self, request: Any) -> tuple[int, dict[str, str], str]:
         time.sleep(self.delay)
-        self.forms.append(parse_qs(request.body.decode()))
+        form = parse_qs(request.body.decode())
+        self.forms.append(form)
         self.headers.append(dict(request.headers))
+        refusal = self._refusal(form, request.url)
+        if refusal:
+            self.refusals.append(refusal)
+            return 401, {"Content-Type": "application/json"}, '{"error":"invalid_client"}'
         token = f"tok{len(self.issued) + 1}-{uuid.uuid4().hex}"
         self.issued.append(token)
         body = {"access_token": token, "token_type": "Bearer", "expires_in": self.expires_in}
@@ -132,11 +180,89 @@ def rsps() -> Iterator[responses.RequestsMock]:
 # ---------------------------------------------------------------------------- the shared contract
 
 
+def rsa_key_pem(bits: int = 2048) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def ec_key_pem(curve: ec.EllipticCurve | None = None) -> bytes:
+    key = ec.generate_private_key(curve or ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def public_of(private_pem: bytes) -> Any:
+    return serialization.load_pem_private_key(private_pem, None).public_key()
+
+
+@dataclass
+class AuthMode:
+    """One way a binding authenticates at Thredd, as the contract runs it."""
+
+    name: str
+    options: dict[str, Any]
+    signing_key_pem: bytes = b""
+    mtls: bool = False
+
+    def signing(self) -> dict[str, str | bytes]:
+        if not self.signing_key_pem:
+            return {}
+        return {"signing_key": self.signing_key_pem, "signing_key_id": "kid-7"}
+
+
+RSA_SIGNING_KEY = rsa_key_pem()
+EC_SIGNING_KEY = ec_key_pem()
+AUTH_MODES = [
+    AuthMode("client_secret_post", {}),
+    AuthMode("private_key_jwt-PS256", {"client_auth": "private_key_jwt"}, RSA_SIGNING_KEY),
+    AuthMode(
+        "private_key_jwt-RS256",
+        {"client_auth": "private_key_jwt", "assertion_algorithm": "RS256"},
+        RSA_SIGNING_KEY,
+    ),
+    AuthMode(
+        "private_key_jwt-ES256",
+        {"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"},
+        EC_SIGNING_KEY,
+    ),
+    AuthMode(
+        "private_key_jwt-PS256-mtls",
+        {"client_auth": "private_key_jwt", "mtls": True},
+        RSA_SIGNING_KEY,
+        mtls=True,
+    ),
+    AuthMode("client_secret_post-mtls", {"mtls": True}, mtls=True),
+]
+
+
+def with_client_certificate(http: HttpDoor) -> HttpDoor:
+    """The same door policy, presenting a client certificate (mocked calls never handshake)."""
+    issued = ThrowawayCA.create().issue("cardreveal client", server=False)
+    return HttpDoor(
+        name=http.name,
+        policy=http.policy,
+        client_certificate=ClientCertificate(issued.cert_pem, Sensitive(issued.key_pem)),
+    )
+
+
 class ThreddHarness(ContractHarness):
     card = CARD
 
+    def __init__(self, mode: AuthMode) -> None:
+        self.mode = mode
+        self.tokens = TokenServer(signing_key_pem=mode.signing_key_pem)
+
     def make_provider(self, base_url: str, http: HttpDoor) -> ThreddProvider:
-        return make_provider(base_url=base_url, http=http, key="contract")
+        return make_provider(
+            base_url=base_url,
+            http=with_client_certificate(http) if self.mode.mtls else http,
+            key="contract",
+            signing=self.mode.signing(),
+            **self.mode.options,
+        )
 
     def cvv_call(self, base_url: str) -> CvvCall:
         return CvvCall("GET", f"{base_url}/cards/103169946/cvv")
@@ -148,13 +274,19 @@ class ThreddHarness(ContractHarness):
         return 404, problem(404, title="Not Found", detail=BODY_MARKER, traceId=TRACE_ID)
 
     def prepare(self, rsps: responses.RequestsMock, base_url: str) -> None:
-        TokenServer().install(rsps, f"{base_url}/connect/token")
+        self.tokens.install(rsps, TOKEN_URL)
 
 
 class TestThreddContract(ProviderContract):
-    @pytest.fixture
-    def harness(self) -> ContractHarness:
-        return ThreddHarness()
+    """The shared contract, once per client authentication (secret, private_key_jwt with each
+    algorithm) with and without mutual TLS: each gets its token the way it must."""
+
+    @pytest.fixture(params=AUTH_MODES, ids=lambda mode: mode.name)
+    def harness(self, request: pytest.FixtureRequest) -> Iterator[ContractHarness]:
+        harness = ThreddHarness(request.param)
+        yield harness
+        # Every token the contract's calls asked for was asked for the binding's way.
+        assert harness.tokens.refusals == []
 
 
 # ---------------------------------------------------------------------------- tokens
@@ -383,10 +515,57 @@ def test_token_without_expires_in_is_still_used(rsps: responses.RequestsMock) ->
     assert len(calls_to(rsps, TOKEN_URL)) == 1
 
 
-def test_token_url_option_wins_then_known_uat_host_then_base_url() -> None:
+def test_token_url_option_wins_then_the_documented_uat_token_host() -> None:
     assert make_provider(token_url="https://auth.test/t").token_url == "https://auth.test/t"
-    assert make_provider(base_url=UAT_BASE_URL).token_url == UAT_TOKEN_URL
-    assert make_provider(base_url=BASE_URL + "/").token_url == TOKEN_URL
+    assert make_provider(base_url=UAT_BASE_URL, token_url=None).token_url == UAT_TOKEN_URL
+    assert make_provider(base_url=UAT_BASE_URL + "/", token_url="").token_url == UAT_TOKEN_URL
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        BASE_URL,
+        "https://api.uat.threddpay.com/api/v1",  # Thredd's newer UAT host: no token URL published
+        "https://api.thredd.com/api/v1",
+    ],
+)
+def test_blank_token_url_is_never_derived_from_another_base_url(
+    rsps: responses.RequestsMock, base_url: str
+) -> None:
+    provider = make_provider(base_url=base_url, token_url=None)
+
+    with pytest.raises(ProviderConfigError, match="enter the Token URL") as info:
+        provider.fetch_cvv(card=CARD)
+
+    assert "token hosts are not its API hosts" in info.value.detail
+    assert len(rsps.calls) == 0  # no guess was tried
+    assert ThreddProvider.validate_endpoints(base_url=base_url, options={}) == {
+        "token_url": info.value.detail
+    }
+
+
+def test_private_key_jwt_needs_its_token_url_even_on_the_uat_host(
+    rsps: responses.RequestsMock,
+) -> None:
+    options = {"client_auth": "private_key_jwt"}
+    errors = ThreddProvider.validate_endpoints(base_url=UAT_BASE_URL, options=options)
+    assert "publishes no token endpoint for private_key_jwt" in errors["token_url"]
+    assert ThreddProvider.validate_endpoints(base_url=UAT_BASE_URL, options={}) == {}
+    assert (
+        ThreddProvider.validate_endpoints(
+            base_url=UAT_BASE_URL, options={**options, "token_url": "https://id.test/oauth2/token"}
+        )
+        == {}
+    )
+    provider = make_provider(base_url=UAT_BASE_URL, token_url=None, signing={}, **options)
+    with pytest.raises(ProviderConfigError):
+        provider.check_connection()
+    assert len(rsps.calls) == 0
+
+
+def test_the_loopback_sandbox_serves_its_token_endpoint_beside_its_api() -> None:
+    provider = make_provider(base_url="http://127.0.0.1:8765/thredd/", token_url=None)
+    assert provider.token_url == "http://127.0.0.1:8765/thredd/connect/token"
 
 
 def test_check_connection_fetches_a_fresh_token_that_reveals_then_use(
@@ -801,9 +980,33 @@ def test_reference_field_is_a_nine_digit_public_token() -> None:
     (field,) = ThreddProvider.reference_fields
     assert field.name == "public_token"
     assert field.pattern == "[0-9]{9}"
-    assert {f.name for f in ThreddProvider.secret_fields} == {"client_id", "client_secret"}
-    assert {f.name for f in ThreddProvider.option_fields} == {"token_url", "region", "scope"}
+    assert {f.name for f in ThreddProvider.secret_fields} == {
+        "client_id",
+        "client_secret",
+        "signing_key",
+        "signing_key_password",
+        "signing_key_id",
+    }
+    assert [f.name for f in ThreddProvider.secret_fields if f.required] == ["client_id"]
+    assert {f.name for f in ThreddProvider.option_fields} == {
+        "client_auth",
+        "assertion_algorithm",
+        "mtls",
+        "token_url",
+        "region",
+        "scope",
+    }
     assert not any(f.required for f in ThreddProvider.option_fields)
+
+
+def test_the_authentication_options_default_to_what_thredd_documents() -> None:
+    defaults = {f.name: f.default for f in ThreddProvider.option_fields}
+    assert defaults["client_auth"] == "client_secret_post"  # the Cards API's documented method
+    assert defaults["assertion_algorithm"] == "PS256"  # unconfirmed: FAPI's RSA choice
+    assert defaults["mtls"] is False
+    fields = {f.name: f for f in ThreddProvider.option_fields}
+    assert fields["client_auth"].choices == ("client_secret_post", "private_key_jwt")
+    assert fields["assertion_algorithm"].choices == ("PS256", "RS256", "ES256")
 
 
 # ---------------------------------------------------------------------------- the emulator
@@ -855,15 +1058,19 @@ def e2e_door(**overrides: Any) -> HttpDoor:
 
 
 def e2e_provider(
-    sandbox: RunningSandbox, *, http: HttpDoor | None = None, **secret_overrides: str
+    sandbox: RunningSandbox,
+    *,
+    http: HttpDoor | None = None,
+    options: dict[str, Any] | None = None,
+    **secret_overrides: str | bytes,
 ) -> ThreddProvider:
     emulator = sandbox.emulator("thredd")
     secrets = {**emulator.binding_secrets(), **secret_overrides}
     config = BindingConfig(
         key=f"e2e-{uuid.uuid4()}",
         base_url=sandbox.url_for("thredd"),
-        secrets={name: Sensitive(value) for name, value in secrets.items()},
-        options=emulator.binding_options(),
+        secrets={name: Sensitive(value) for name, value in secrets.items()},  # type: ignore[misc]
+        options={**emulator.binding_options(), **(options or {})},
     )
     return ThreddProvider(config, http or e2e_door())
 
@@ -1226,3 +1433,518 @@ def test_e2e_rejected_unblock_does_not_use_up_its_idempotency_key(
     corrected = requests.put(url, data='{"status":"Unblocked"}', headers=headers, timeout=5)
 
     assert (rejected.status_code, corrected.status_code) == (400, 204)
+
+
+# ---------------------------------------------------------------------------- private_key_jwt
+
+
+def assertion_of(form: dict[str, list[str]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The header and the (unverified) claims of the client assertion in a token request form."""
+    token = form["client_assertion"][0]
+    return jwt.get_unverified_header(token), jwt.decode(token, options={"verify_signature": False})
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "key_pem"),
+    [("PS256", RSA_SIGNING_KEY), ("RS256", RSA_SIGNING_KEY), ("ES256", EC_SIGNING_KEY)],
+)
+def test_private_key_jwt_sends_a_signed_rfc7523_client_assertion_and_no_secret(
+    rsps: responses.RequestsMock, algorithm: str, key_pem: bytes
+) -> None:
+    tokens = TokenServer(signing_key_pem=key_pem).install(rsps)
+    rsps.add(responses.GET, CVV_URL, body=cvv_body())
+    provider = make_provider(
+        signing={"signing_key": key_pem, "signing_key_id": "kid-7"},
+        client_auth="private_key_jwt",
+        assertion_algorithm=algorithm,
+    )
+
+    provider.fetch_cvv(card=CARD)
+    provider.check_connection()
+
+    assert tokens.refusals == []
+    first, second = tokens.forms
+    assert set(first) == {"grant_type", "client_id", "client_assertion_type", "client_assertion"}
+    assert first["grant_type"] == ["client_credentials"]
+    assert first["client_assertion_type"] == [
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+    ]
+    header, claims = assertion_of(first)
+    assert header == {"alg": algorithm, "typ": "JWT", "kid": "kid-7"}
+    assert claims["iss"] == claims["sub"] == CLIENT_ID
+    assert claims["aud"] == TOKEN_URL
+    assert claims["exp"] - claims["iat"] == 60
+    assert abs(claims["iat"] - time.time()) < 30
+    assert assertion_of(second)[1]["jti"] != claims["jti"]  # a fresh jti for every request
+
+
+def test_private_key_jwt_without_a_key_id_sends_no_kid(rsps: responses.RequestsMock) -> None:
+    tokens = TokenServer(signing_key_pem=RSA_SIGNING_KEY).install(rsps)
+    provider = make_provider(
+        signing={"signing_key": RSA_SIGNING_KEY}, client_auth="private_key_jwt"
+    )
+
+    provider.check_connection()
+
+    assert "kid" not in assertion_of(tokens.forms[0])[0]
+
+
+def test_private_key_jwt_proof_and_refusal_name_the_assertion_not_the_secret(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer(signing_key_pem=rsa_key_pem()).install(rsps)  # registered: another key
+    provider = make_provider(
+        signing={"signing_key": RSA_SIGNING_KEY}, client_auth="private_key_jwt"
+    )
+
+    with pytest.raises(ProviderAuthError) as info:
+        provider.check_connection()
+
+    assert info.value.provider_code == "invalid_client"
+    refused, advice = provider.refusal_words()
+    assert refused == "the client assertion signed with the binding's signing key"
+    assert "signing key and its key ID" in advice
+    assert "clock" in advice
+    assert make_provider().refusal_words() == (
+        ThreddProvider.refused_credentials,
+        ThreddProvider.credentials_advice,
+    )
+
+
+@pytest.mark.parametrize(
+    ("signing", "options", "message"),
+    [
+        ({}, {}, "signing_key is required"),
+        ({"signing_key": b"not a key"}, {}, "not a PEM, DER or .p12 private key"),
+        ({"signing_key": RSA_SIGNING_KEY}, {"assertion_algorithm": "ES256"}, "ES256 needs an EC"),
+        ({"signing_key": EC_SIGNING_KEY}, {"assertion_algorithm": "PS256"}, "needs an RSA"),
+        ({"signing_key": RSA_SIGNING_KEY}, {"assertion_algorithm": "HS256"}, "Choose one of"),
+    ],
+)
+def test_an_unusable_signing_key_is_a_config_error_before_any_call(
+    rsps: responses.RequestsMock, signing: dict[str, bytes], options: dict[str, str], message: str
+) -> None:
+    provider = make_provider(signing=signing, client_auth="private_key_jwt", **options)
+
+    with pytest.raises(ProviderConfigError, match=message):
+        provider.fetch_cvv(card=CARD)
+
+    assert len(rsps.calls) == 0
+
+
+def test_an_encrypted_signing_key_is_opened_with_its_password(rsps: responses.RequestsMock) -> None:
+    key = serialization.load_pem_private_key(RSA_SIGNING_KEY, None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pw-for-the-key"),
+    )
+    tokens = TokenServer(signing_key_pem=RSA_SIGNING_KEY).install(rsps)
+    signing = {"signing_key": encrypted, "signing_key_password": "pw-for-the-key"}
+
+    make_provider(signing=signing, client_auth="private_key_jwt").check_connection()
+
+    assert tokens.refusals == []
+    with pytest.raises(ProviderConfigError, match="encrypted: enter its password"):
+        make_provider(
+            key="other", signing={"signing_key": encrypted}, client_auth="private_key_jwt"
+        ).check_connection()
+
+
+def test_a_signing_key_from_a_p12_is_used_with_its_password(rsps: responses.RequestsMock) -> None:
+    ca = ThrowawayCA.create()
+    issued = ca.issue("signing certificate", server=False)
+    key = serialization.load_pem_private_key(issued.key_pem, None)
+    p12 = pkcs12.serialize_key_and_certificates(
+        b"signing",
+        key,  # type: ignore[arg-type]
+        x509.load_pem_x509_certificate(issued.cert_pem),
+        None,
+        serialization.BestAvailableEncryption(b"p12-password"),
+    )
+    tokens = TokenServer(signing_key_pem=issued.key_pem).install(rsps)
+    options = {"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"}
+
+    make_provider(
+        signing={"signing_key": p12, "signing_key_password": "p12-password"}, **options
+    ).check_connection()
+
+    assert tokens.refusals == []
+    assert (
+        ThreddProvider.validate_secrets(
+            {"client_id": "id", "signing_key": p12, "signing_key_password": "p12-password"}, options
+        )
+        == {}
+    )
+    assert (
+        "password does not open it"
+        in ThreddProvider.validate_secrets(
+            {"client_id": "id", "signing_key": p12, "signing_key_password": "wrong"}, options
+        )["signing_key"]
+    )
+
+
+def test_validate_secrets_asks_for_what_the_chosen_authentication_needs() -> None:
+    base = {"client_id": "id"}
+    pkjwt = {"client_auth": "private_key_jwt"}
+    assert set(ThreddProvider.validate_secrets(base, {})) == {"client_secret"}
+    assert ThreddProvider.validate_secrets({**base, "client_secret": "pw"}, {}) == {}
+    assert ThreddProvider.validate_secrets(base, pkjwt) == {
+        "signing_key": "Required with private_key_jwt authentication: upload the signing key."
+    }
+    assert ThreddProvider.validate_secrets({**base, "signing_key": RSA_SIGNING_KEY}, pkjwt) == {}
+    assert ThreddProvider.validate_secrets(
+        {**base, "signing_key": RSA_SIGNING_KEY}, {**pkjwt, "assertion_algorithm": "ES256"}
+    ) == {"signing_key": "ES256 needs an EC P-256 signing key."}
+    assert (
+        "at least 2048 bits"
+        in ThreddProvider.validate_secrets({**base, "signing_key": rsa_key_pem(1024)}, pkjwt)[
+            "signing_key"
+        ]
+    )
+    assert (
+        "ES256 needs an EC P-256"
+        in ThreddProvider.validate_secrets(
+            {**base, "signing_key": ec_key_pem(ec.SECP384R1())},
+            {**pkjwt, "assertion_algorithm": "ES256"},
+        )["signing_key"]
+    )
+    assert set(ThreddProvider.validate_secrets(base, {"client_auth": "basic"})) == {"client_auth"}
+
+
+def test_validate_secrets_with_mtls_on_asks_for_the_transport_certificate() -> None:
+    secrets = {"client_id": "id", "client_secret": "pw"}
+    errors = ThreddProvider.validate_secrets(secrets, {"mtls": True})
+    assert errors == {
+        "tls_client_certificate": "Mutual TLS is on: upload Thredd's Transport Certificate here "
+        "and its key below, or turn Mutual TLS off."
+    }
+    with_tls = {**secrets, "tls_client_certificate": "Y2VydA==", "tls_client_key": "a2V5"}
+    assert ThreddProvider.validate_secrets(with_tls, {"mtls": True}) == {}
+
+
+def test_mtls_on_without_a_client_certificate_is_a_config_error_without_a_call(
+    rsps: responses.RequestsMock,
+) -> None:
+    TokenServer().install(rsps)
+
+    with pytest.raises(ProviderConfigError, match="mutual TLS is on but the binding has no TLS"):
+        make_provider(mtls=True).fetch_cvv(card=CARD)
+
+    assert len(rsps.calls) == 0
+
+
+# ---------------------------------------------------------------------------- the token endpoint
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (401, {"message": BODY_MARKER}),  # what an API host says to a POST without a token
+        (401, b""),
+        (404, {"message": BODY_MARKER}),
+    ],
+)
+def test_401_or_404_from_the_token_endpoint_points_at_the_token_url(
+    rsps: responses.RequestsMock, status: int, body: object
+) -> None:
+    if isinstance(body, bytes):
+        rsps.add(responses.POST, TOKEN_URL, status=status, body=body)
+    else:
+        rsps.add(responses.POST, TOKEN_URL, status=status, json=body)
+
+    with pytest.raises(ProviderConfigError) as info:
+        make_provider().check_connection()
+
+    assert f"the token endpoint answered HTTP {status}" in info.value.detail
+    assert "check the Token URL option" in info.value.detail
+    assert not isinstance(info.value, ProviderAuthError)
+    assert BODY_MARKER not in repr(vars(info.value))
+
+
+# ---------------------------------------------------------------------------- the sandbox's checks
+
+
+def sandbox_token_url(sandbox: RunningSandbox) -> str:
+    return f"{sandbox.url_for('thredd')}/connect/token"
+
+
+def signed_assertion(
+    sandbox: RunningSandbox,
+    *,
+    key_pem: bytes | None = None,
+    algorithm: str = "PS256",
+    drop: tuple[str, ...] = (),
+    **overrides: Any,
+) -> str:
+    """A client assertion for the sandbox's client, signed with its registered key unless
+    `key_pem` says otherwise; `overrides` replace claims, `drop` removes them."""
+    emulator = thredd(sandbox)
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": emulator.client_id,
+        "sub": emulator.client_id,
+        "aud": sandbox_token_url(sandbox),
+        "jti": uuid.uuid4().hex,
+        "iat": now,
+        "exp": now + 60,
+        **overrides,
+    }
+    for name in drop:
+        del claims[name]
+    key = serialization.load_pem_private_key(
+        key_pem or bytes(emulator.binding_secrets()["signing_key"]), None
+    )
+    return jwt.encode(claims, key, algorithm=algorithm)  # type: ignore[arg-type]
+
+
+def post_assertion(sandbox: RunningSandbox, assertion: str, **extra: str) -> requests.Response:
+    return requests.post(
+        sandbox_token_url(sandbox),
+        data={
+            "grant_type": "client_credentials",
+            "client_id": thredd(sandbox).client_id,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": assertion,
+            **extra,
+        },
+        timeout=5,
+    )
+
+
+def pkjwt_provider(sandbox: RunningSandbox, **options: Any) -> ThreddProvider:
+    return e2e_provider(sandbox, options={"client_auth": "private_key_jwt", **options})
+
+
+def test_e2e_private_key_jwt_reveals_and_proves_the_assertion(sandbox: RunningSandbox) -> None:
+    provider = pkjwt_provider(sandbox)
+
+    result = provider.fetch_cvv(card=CARD)
+    proof = provider.check_connection()
+
+    assert isinstance(result, PlainCvv)
+    assert result.value.reveal() == "955"
+    assert proof.proved == (
+        "Thredd's token endpoint accepted the client id and its signed client assertion"
+    )
+
+
+def test_e2e_sandbox_takes_a_well_formed_assertion(sandbox: RunningSandbox) -> None:
+    response = post_assertion(sandbox, signed_assertion(sandbox))
+    assert response.status_code == 200
+    assert response.json()["token_type"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("make", "description"),
+    [
+        (
+            lambda sb: signed_assertion(sb, key_pem=RSA_SIGNING_KEY),
+            "The client assertion's signature does not verify.",
+        ),
+        (
+            lambda sb: signed_assertion(sb, iat=int(time.time()) - 200, exp=int(time.time()) - 100),
+            "The client assertion has expired.",
+        ),
+        (
+            lambda sb: signed_assertion(
+                sb, aud="https://oauthuat.globalprocessing.net/connect/token"
+            ),
+            "The client assertion's audience is not this token endpoint.",
+        ),
+        (
+            lambda sb: signed_assertion(sb, aud=sb.url_for("thredd")),  # the API, not the endpoint
+            "The client assertion's audience is not this token endpoint.",
+        ),
+        (
+            lambda sb: signed_assertion(sb, iat=int(time.time()) + 600, exp=int(time.time()) + 660),
+            "The client assertion was issued in the future.",
+        ),
+        (
+            lambda sb: signed_assertion(sb, exp=int(time.time()) + 3600),
+            "The client assertion lives too long, or was issued too long ago.",
+        ),
+        (lambda sb: signed_assertion(sb, drop=("jti",)), "The client assertion has no jti claim."),
+        (lambda sb: signed_assertion(sb, drop=("exp",)), "The client assertion has no exp claim."),
+        (
+            lambda sb: signed_assertion(sb, sub="someone-else"),
+            "The client assertion's iss and sub are not this client.",
+        ),
+        (
+            lambda sb: jwt.encode(
+                {"iss": "x", "sub": "x", "aud": sandbox_token_url(sb)},
+                "a-shared-secret-of-32-bytes!!!!!",
+                "HS256",
+            ),
+            "The client assertion is not a valid signed JWT.",
+        ),
+        (
+            lambda sb: jwt.encode({"aud": sandbox_token_url(sb)}, None, "none"),
+            "The client assertion is not a valid signed JWT.",
+        ),
+    ],
+    ids=[
+        "bad-signature",
+        "expired",
+        "wrong-audience",
+        "audience-is-the-api",
+        "issued-in-the-future",
+        "lives-too-long",
+        "no-jti",
+        "no-exp",
+        "another-subject",
+        "hmac",
+        "unsigned",
+    ],
+)
+def test_e2e_sandbox_refuses_a_bad_client_assertion(
+    sandbox: RunningSandbox, make: Any, description: str
+) -> None:
+    emulator = thredd(sandbox)
+    before = emulator.token_requests
+
+    response = post_assertion(sandbox, make(sandbox))
+
+    assert response.status_code == 401
+    assert response.json() == {"error": "invalid_client", "error_description": description}
+    assert emulator.token_requests == before  # no token issued
+
+
+def test_e2e_sandbox_refuses_a_replayed_client_assertion(sandbox: RunningSandbox) -> None:
+    assertion = signed_assertion(sandbox)
+
+    first = post_assertion(sandbox, assertion)
+    replay = post_assertion(sandbox, assertion)
+
+    assert first.status_code == 200
+    assert replay.status_code == 401
+    assert replay.json()["error_description"] == "The client assertion's jti was already used."
+
+
+def test_e2e_sandbox_refuses_a_secret_and_an_assertion_together(sandbox: RunningSandbox) -> None:
+    secret = str(thredd(sandbox).binding_secrets()["client_secret"])
+    response = post_assertion(sandbox, signed_assertion(sandbox), client_secret=secret)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_e2e_sandbox_checks_the_assertion_against_a_registered_certificate(
+    tmp_path: Any,
+) -> None:
+    emulator = ThreddEmulator(tmp_path)
+    ca = ThrowawayCA.create()
+    issued = ca.issue("signing certificate", server=False)  # an EC P-256 key and its certificate
+    emulator.register_signing_key(issued.cert_pem)
+    running = start_sandbox(emulators=[emulator])
+    try:
+        config = BindingConfig(
+            key=f"e2e-{uuid.uuid4()}",
+            base_url=running.url_for("thredd"),
+            secrets={
+                "client_id": Sensitive(emulator.client_id),
+                "signing_key": Sensitive(issued.key_pem),
+            },
+            options={"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"},
+        )
+        result = ThreddProvider(config, e2e_door()).fetch_cvv(card=CARD)
+        assert isinstance(result, PlainCvv)
+        other = BindingConfig(
+            key=f"e2e-{uuid.uuid4()}",
+            base_url=running.url_for("thredd"),
+            secrets={
+                "client_id": Sensitive(emulator.client_id),
+                "signing_key": Sensitive(ec_key_pem()),
+            },
+            options={"client_auth": "private_key_jwt", "assertion_algorithm": "ES256"},
+        )
+        with pytest.raises(ProviderAuthError):
+            ThreddProvider(other, e2e_door()).check_connection()
+    finally:
+        running.stop()
+
+
+def test_e2e_provider_with_another_signing_key_is_refused_as_its_assertion(
+    sandbox: RunningSandbox,
+) -> None:
+    provider = e2e_provider(
+        sandbox,
+        options={"client_auth": "private_key_jwt"},
+        signing_key=RSA_SIGNING_KEY,
+    )
+
+    with pytest.raises(ProviderAuthError) as info:
+        provider.check_connection()
+
+    assert info.value.provider_code == "invalid_client"
+    assert info.value.detail == "token endpoint HTTP 401"
+
+
+def test_e2e_provider_whose_clock_is_off_is_refused(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator = thredd(sandbox)
+    monkeypatch.setattr(emulator, "wall_clock", lambda: time.time() + 3600)  # Thredd's clock
+
+    with pytest.raises(ProviderAuthError) as info:
+        pkjwt_provider(sandbox).check_connection()
+
+    assert info.value.provider_code == "invalid_client"
+
+
+# ---------------------------------------------------------------------------- mutual TLS
+
+
+@pytest.fixture(scope="module")
+def mtls_sandbox() -> Iterator[tuple[RunningSandbox, ThrowawayCA]]:
+    """A Thredd sandbox over HTTPS that takes only connections with a client certificate its CA
+    issued (as Thredd's mTLS hosts take only its Transport Certificates)."""
+    ca = ThrowawayCA.create()
+    context = server_tls_context(
+        ca.issue("localhost", server=True), require_client_certs_from=ca.cert_pem
+    )
+    running = start_sandbox(emulators=[ThreddEmulator(None)], tls=context)
+    yield running, ca
+    running.stop()
+
+
+def mtls_door(ca: ThrowawayCA, *, client_certificate: bool) -> HttpDoor:
+    identity = None
+    if client_certificate:
+        issued = ca.issue("cardreveal transport", server=False)
+        identity = ClientCertificate(issued.cert_pem, Sensitive(issued.key_pem))
+    policy = HttpPolicy(ca_bundle_pem=ca.cert_pem, connect_retries=0, deadline=5.0)
+    return HttpDoor(name=f"mtls-{uuid.uuid4()}", policy=policy, client_certificate=identity)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"client_auth": "private_key_jwt"}], ids=["secret", "pkjwt"]
+)
+def test_e2e_mtls_with_the_transport_certificate_reveals(
+    mtls_sandbox: tuple[RunningSandbox, ThrowawayCA], options: dict[str, str]
+) -> None:
+    running, ca = mtls_sandbox
+    provider = e2e_provider(
+        running, http=mtls_door(ca, client_certificate=True), options={"mtls": True, **options}
+    )
+
+    result = provider.fetch_cvv(card=CARD)
+
+    assert isinstance(result, PlainCvv)
+    assert result.value.reveal() == "955"
+    assert provider.check_connection().proved.endswith(" over mutual TLS")
+
+
+def test_e2e_mtls_host_refuses_a_connection_without_a_client_certificate(
+    mtls_sandbox: tuple[RunningSandbox, ThrowawayCA],
+) -> None:
+    running, ca = mtls_sandbox
+    before = thredd(running).token_requests
+
+    with pytest.raises(ProviderTLSError):
+        e2e_provider(running, http=mtls_door(ca, client_certificate=False)).check_connection()
+    with pytest.raises(ProviderConfigError, match="mutual TLS is on but the binding has no TLS"):
+        e2e_provider(
+            running, http=mtls_door(ca, client_certificate=False), options={"mtls": True}
+        ).check_connection()
+
+    assert thredd(running).token_requests == before

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0001_account_security"),
+        ("accounts", "0003_backup_codes_as_digests"),
         ("auth", "0012_alter_user_first_name_max_length"),
     ]
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("accounts", "0002_external_identity"),
+        ("accounts", "0004_external_identity"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
