@@ -202,18 +202,18 @@ def _usable_or_refused(
 
 def _refusal(reason: str, *, invitation: Invitation | None = None) -> InvitationRefusal:
     bank = bank_contact()
-    ask = f"Contact {bank.name} on {bank.phone} and ask for a new invitation."
+    ask = f"contact {bank.name} on {bank.phone} and ask for a new invitation."
     messages = {
         "link_invalid": "This invitation link is not valid. Check that you opened the whole link "
-        f"from the email (it is one long line). If it still does not work: {ask}",
+        f"from the email (it is one long line). If it still does not work, {ask}",
         "link_used": "This invitation has already been used to set a password. Sign in with "
         f"your username and that password. If you did not use it, contact {bank.name} on "
         f"{bank.phone} now: someone else may have opened your email.",
         "link_revoked": "This invitation was withdrawn, usually because a newer one was sent: "
-        f"use the link in the latest invitation email. If you have no newer one: {ask}",
+        f"use the link in the latest invitation email. If you have no newer one, {ask}",
         "link_expired": "This invitation has expired"
         + (f" (at {utc_clock(invitation.expires_at)})" if invitation is not None else "")
-        + f". {ask}",
+        + f". Please {ask}",
     }
     return InvitationRefusal(reason=reason, message=messages[reason])
 

@@ -14,6 +14,10 @@ from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import SetPasswordForm
+from django.contrib.auth.password_validation import (
+    get_default_password_validators,
+    password_validators_help_text_html,
+)
 from django.core.exceptions import SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -26,7 +30,11 @@ from django.views.decorators.http import require_http_methods
 from mozilla_django_oidc.views import OIDCAuthenticationCallbackView, OIDCAuthenticationRequestView
 from requests import RequestException
 
-from cardreveal.accounts.cooloff import password_change_record, reveal_cooloff
+from cardreveal.accounts.cooloff import (
+    PasswordChangeCooloff,
+    password_change_record,
+    reveal_cooloff,
+)
 from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.forms import (
     CodeForm,
@@ -267,6 +275,14 @@ def invitation(request: HttpRequest) -> HttpResponse:
     if oidc_enabled():
         return _invitation_to_bank_sign_in(request, token, user)
     form = SetPasswordForm(user, request.POST or None)
+    # The rules the password must meet, without the cool-off's note: a first password starts none.
+    form.fields["new_password1"].help_text = password_validators_help_text_html(
+        [
+            validator
+            for validator in get_default_password_validators()
+            if not isinstance(validator, PasswordChangeCooloff)
+        ]
+    )
     if request.method == "POST" and form.is_valid():
         accepted = invitation_accept(
             token=token,

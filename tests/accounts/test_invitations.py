@@ -134,6 +134,8 @@ def test_the_link_sets_the_password_signs_in_and_leads_to_enrolment(
     assert page.status_code == 200
     assert b"Choose your password" in page.content
     assert b"carol" in page.content
+    assert b"at least 12 characters" in page.content  # the rules it must meet
+    assert b"stay hidden" not in page.content  # a first password starts no cool-off
     response = client.post(
         path_of(link), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
@@ -193,7 +195,7 @@ def test_an_expired_link_is_refused_and_says_to_ask_the_bank(
     assert response.status_code == 410
     body = response.content.decode()
     assert "This invitation has expired (at 10:00 UTC)" in body
-    assert "Contact Example Bank on +44 20 7946 0000 and ask for a new invitation" in body
+    assert "Please contact Example Bank on +44 20 7946 0000 and ask for a new invitation" in body
     response = client.post(
         path_of(link), {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
     )
