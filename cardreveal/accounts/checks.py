@@ -1,134 +1,102 @@
-"""System checks for the passkey settings: the RP ID and origins agree with each other and with
-ALLOWED_HOSTS, and the mobile apps are named in the forms the well-known files need."""
+"""System checks for sign-in with the bank's identity provider: every value it needs, well formed."""
 
 from __future__ import annotations
 
 import ipaddress
-import re
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, register
-from django.http.request import validate_host
+from django.core import checks
 
-_ANDROID_ORIGIN = re.compile(r"^android:apk-key-hash:[A-Za-z0-9_-]{43}$")
-_ANDROID_APP = re.compile(r"^[A-Za-z][\w]*(\.[A-Za-z][\w]*)+:([0-9A-F]{2}:){31}[0-9A-F]{2}$")
-_IOS_APP = re.compile(r"^[A-Z0-9]{10}\.[A-Za-z0-9.-]+$")
-_LOCAL = {"localhost"}
+# The setting each value comes from, and the environment variable a bank sets it with.
+_REQUIRED = (
+    ("OIDC_RP_CLIENT_ID", "CARDREVEAL_OIDC_CLIENT_ID", "the client id the bank's provider gave us"),
+    (
+        "OIDC_RP_CLIENT_SECRET",
+        "CARDREVEAL_OIDC_CLIENT_SECRET",
+        "the client secret the bank's provider gave us",
+    ),
+    (
+        "CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM",
+        "CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM",
+        "the claim that carries the bank's customer id (sub by default)",
+    ),
+)
+_ENDPOINTS = (
+    ("OIDC_OP_AUTHORIZATION_ENDPOINT", "CARDREVEAL_OIDC_AUTHORIZATION_ENDPOINT"),
+    ("OIDC_OP_TOKEN_ENDPOINT", "CARDREVEAL_OIDC_TOKEN_ENDPOINT"),
+    ("OIDC_OP_USER_ENDPOINT", "CARDREVEAL_OIDC_USERINFO_ENDPOINT"),
+    ("OIDC_OP_JWKS_ENDPOINT", "CARDREVEAL_OIDC_JWKS_ENDPOINT"),
+    ("CARDREVEAL_OIDC_ISSUER", "CARDREVEAL_OIDC_ISSUER"),
+)
+_BACKEND = "cardreveal.accounts.oidc.BankIdentityBackend"
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    return True
-
-
-@register()
-def passkey_settings_check(app_configs: Any = None, **kwargs: Any) -> list[Error]:
-    """Passkeys work only where the browser's origin, the RP ID and the hosts served agree."""
-    errors: list[Error] = []
-    rp_id = str(getattr(settings, "OTP_WEBAUTHN_RP_ID", "") or "")
-    origins = list(getattr(settings, "OTP_WEBAUTHN_ALLOWED_ORIGINS", []) or [])
-    allowed_hosts = list(settings.ALLOWED_HOSTS)
-    if not rp_id or "/" in rp_id or ":" in rp_id or _is_ip(rp_id) or rp_id != rp_id.lower():
+def oidc_settings_check(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """With CARDREVEAL_OIDC_ENABLED on, every provider value is set, each endpoint is an https://
+    URL (http:// only on loopback where CARDREVEAL_ALLOW_LOOPBACK_HTTP allows it), "openid" is
+    among the scopes, and the backend is in AUTHENTICATION_BACKENDS."""
+    if not getattr(settings, "CARDREVEAL_OIDC_ENABLED", False):
+        return []
+    errors: list[checks.CheckMessage] = []
+    for name, variable, what in _REQUIRED:
+        if not str(getattr(settings, name, "") or "").strip():
+            errors.append(
+                checks.Error(
+                    f"Sign-in with the bank's identity provider is on, but {variable} is not set.",
+                    hint=f"Set {variable} to {what}, or turn CARDREVEAL_OIDC_ENABLED off.",
+                    id="cardreveal.accounts.E101",
+                )
+            )
+    for name, variable in _ENDPOINTS:
+        problem = _url_problem(str(getattr(settings, name, "") or ""))
+        if problem:
+            errors.append(
+                checks.Error(
+                    f"{variable} {problem}",
+                    hint="Copy it from the provider's discovery document "
+                    "(/.well-known/openid-configuration).",
+                    id="cardreveal.accounts.E102",
+                )
+            )
+    if "openid" not in str(getattr(settings, "OIDC_RP_SCOPES", "")).split():
         errors.append(
-            Error(
-                f"CARDREVEAL_PASSKEY_RP_ID must be the site's domain name in lower case, such as "
-                f"cards.example.com (no scheme, port or IP address), not {rp_id!r}.",
-                id="cardreveal.accounts.E101",
+            checks.Error(
+                "CARDREVEAL_OIDC_SCOPES must include openid.",
+                hint='For example "openid" or "openid email".',
+                id="cardreveal.accounts.E103",
             )
         )
-        return errors
-    if not origins:
+    if _BACKEND not in settings.AUTHENTICATION_BACKENDS:
         errors.append(
-            Error(
-                "CARDREVEAL_PASSKEY_ORIGINS is empty: list the site's https:// origin (and the "
-                "Android app's android:apk-key-hash: origin, if there is an app).",
-                id="cardreveal.accounts.E102",
+            checks.Error(
+                f"{_BACKEND} is not in AUTHENTICATION_BACKENDS.",
+                hint="cardreveal/settings/base.py adds it when CARDREVEAL_OIDC_ENABLED is on.",
+                id="cardreveal.accounts.E104",
             )
         )
-    web_hosts = []
-    for origin in origins:
-        if origin.startswith("android:"):
-            if not _ANDROID_ORIGIN.fullmatch(origin):
-                errors.append(
-                    Error(
-                        f"The passkey origin {origin!r} is not an Android app origin: it must be "
-                        "android:apk-key-hash: followed by the base64url SHA-256 of the app's "
-                        "signing certificate (43 characters).",
-                        id="cardreveal.accounts.E103",
-                    )
-                )
-            continue
-        parts = urlsplit(origin)
-        host = parts.hostname or ""
-        if (
-            parts.scheme not in ("https", "http")
-            or not host
-            or parts.path
-            or parts.query
-            or origin.endswith("/")
-        ):
-            errors.append(
-                Error(
-                    f"The passkey origin {origin!r} must be a scheme and host only, such as "
-                    "https://cards.example.com (no path or trailing slash).",
-                    id="cardreveal.accounts.E104",
-                )
-            )
-            continue
-        if parts.scheme == "http" and host not in _LOCAL:
-            errors.append(
-                Error(
-                    f"The passkey origin {origin!r} must use https:// (browsers allow passkeys "
-                    "over http:// only on localhost).",
-                    id="cardreveal.accounts.E105",
-                )
-            )
-        if host != rp_id and not host.endswith("." + rp_id):
-            errors.append(
-                Error(
-                    f"The passkey origin {origin!r} is not on the RP ID {rp_id!r} or one of its "
-                    "subdomains, so browsers would refuse to use the site's passkeys there.",
-                    id="cardreveal.accounts.E106",
-                )
-            )
-        if not validate_host(host, allowed_hosts):
-            errors.append(
-                Error(
-                    f"The passkey origin {origin!r} names the host {host!r}, which "
-                    f"ALLOWED_HOSTS ({', '.join(allowed_hosts) or 'empty'}) does not serve.",
-                    id="cardreveal.accounts.E107",
-                )
-            )
-        web_hosts.append(host)
-    if origins and not web_hosts:
-        errors.append(
-            Error(
-                "CARDREVEAL_PASSKEY_ORIGINS lists no web origin: add the site's https:// origin.",
-                id="cardreveal.accounts.E108",
-            )
-        )
-    for app in getattr(settings, "CARDREVEAL_ANDROID_APPS", []):
-        if not _ANDROID_APP.fullmatch(app):
-            errors.append(
-                Error(
-                    f"CARDREVEAL_ANDROID_APPS entry {app!r} must be package.name:FINGERPRINT, "
-                    "the SHA-256 of the signing certificate as 32 upper-case hex pairs joined "
-                    "by colons.",
-                    id="cardreveal.accounts.E109",
-                )
-            )
-    for app in getattr(settings, "CARDREVEAL_IOS_APPS", []):
-        if not _IOS_APP.fullmatch(app):
-            errors.append(
-                Error(
-                    f"CARDREVEAL_IOS_APPS entry {app!r} must be TEAMID.bundle.id (a 10-character "
-                    "team ID, a dot, the app's bundle ID).",
-                    id="cardreveal.accounts.E110",
-                )
-            )
     return errors
+
+
+def _url_problem(url: str) -> str:
+    """Why `url` is not usable as a provider endpoint, or "" when it is."""
+    if not url.strip():
+        return "is not set."
+    parts = urlsplit(url)
+    if not parts.hostname:
+        return f"must be an absolute URL, not {url!r}."
+    if parts.scheme == "https":
+        return ""
+    if parts.scheme == "http" and getattr(settings, "CARDREVEAL_ALLOW_LOOPBACK_HTTP", False):
+        try:
+            if ipaddress.ip_address(parts.hostname).is_loopback:
+                return ""
+        except ValueError:
+            if parts.hostname == "localhost":
+                return ""
+    return f"must be an https:// URL, not {url!r}."
+
+
+def register() -> None:
+    checks.register(oidc_settings_check, checks.Tags.security)

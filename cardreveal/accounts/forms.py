@@ -1,5 +1,5 @@
 """Forms for signing in (cardholders, and admins in one step), the one-time-password steps, and
-changing a password."""
+changing or resetting a password."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from cardreveal.accounts.lockout import (
     lock_message,
     password_failure_record,
 )
-from cardreveal.accounts.models import PasskeyChallenge
+from cardreveal.accounts.models import AccountSecurity, PasskeyChallenge
+from cardreveal.accounts.oidc import oidc_enabled
 from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_sign_in_code
 from cardreveal.accounts.passkeys import ADMIN_SIGN_IN_BINDING, verify_passkey
 from cardreveal.accounts.sign_in_limits import SignInRefusal, sign_in_refusal
+from cardreveal.accounts.signals import password_reset_requested
 from cardreveal.client_info import ClientInfo, client_info
 
 if TYPE_CHECKING:
@@ -71,6 +73,13 @@ class LoginForm(LimitedSignInForm):
     """The cardholder's sign-in: username and password; the code step follows."""
 
     def clean(self) -> dict[str, Any]:
+        if oidc_enabled():
+            # The bank's identity provider replaces the password step here; no password is even
+            # checked, so this page tells nobody whether one is right. Staff sign in at /admin/.
+            raise ValidationError(
+                "Sign in with your bank's online banking details: use the button on this page.",
+                code="bank_sign_in_only",
+            )
         return self.password_checked()
 
 
@@ -192,3 +201,33 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
                 raise ValidationError(lock_message(locked_until), code="account_locked") from None
             raise
         return old_password
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset request form; each email it sends is told to the audit trail (requests for
+    addresses that belong to no account send nothing and are told nothing)."""
+
+    def __init__(self, *args: Any, client: ClientInfo | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.client = client
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            to_email,
+            html_email_template_name,
+        )
+        password_reset_requested.send(
+            sender=AccountSecurity, user=context["user"], client=self.client
+        )

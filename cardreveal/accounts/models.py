@@ -50,6 +50,84 @@ class AccountSecurity(models.Model):
         return self.locked_until is not None and now < self.locked_until
 
 
+class ExternalIdentity(models.Model):
+    """A cardholder as the bank knows them: its own id for them (from provisioning) and their phone.
+
+    Written by the provisioning service (`cardreveal.provisioning.services`); the bank's id is
+    how its systems, and a sign-in through its identity provider, find the cardholder here.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="external_identity",
+    )
+    external_id = models.CharField(
+        "bank's id",
+        max_length=100,
+        unique=True,
+        help_text="The bank's own id for this cardholder, as its systems send it.",
+    )
+    phone = models.CharField(
+        max_length=16, blank=True, help_text="International format, e.g. +447700900123."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "bank's id for a cardholder"
+        verbose_name_plural = "bank's ids for cardholders"
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Invitation(models.Model):
+    """An emailed link to set a first password and set up sign-in. Only the SHA-256 of the link's
+    token is stored; the link works once, until `expires_at`, unless revoked first."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting to be used"
+        USED = "used", "Used"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invitations"
+    )
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The admin who sent it; empty when the system did (provisioning, import).",
+    )
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"invitation for {self.user} ({self.created_at:%Y-%m-%d %H:%M})"
+
+    def status(self, *, now: datetime) -> Invitation.Status:
+        """Where the link stands at `now`: used and revoked first, then expired, else pending."""
+        if self.used_at is not None:
+            return Invitation.Status.USED
+        if self.revoked_at is not None:
+            return Invitation.Status.REVOKED
+        if now >= self.expires_at:
+            return Invitation.Status.EXPIRED
+        return Invitation.Status.PENDING
+
+
 class PasskeyChallenge(models.Model):
     """One WebAuthn challenge handed out for a passkey assertion: single use, short-lived, bound.
 

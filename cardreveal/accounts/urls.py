@@ -1,4 +1,5 @@
-"""URLs for signing in and out, the code step, enrolment, password change and passkeys."""
+"""URLs for signing in and out, the code step, enrolment, password change and reset, invitations,
+and passkeys."""
 
 from django.urls import path
 
@@ -27,4 +28,20 @@ urlpatterns = [
     ),
     path("passkeys/passwordless", passkey_views.passwordless, name="passkey_passwordless"),
     path("passkeys/admin/options", passkey_views.admin_options, name="passkey_admin_options"),
+    path("password/reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        views.PasswordResetCompleteView.as_view(),
+        name="password_reset_complete",
+    ),
+    path("invitation/", views.invitation, name="invitation"),
+    path("bank/", views.OidcStartView.as_view(), name="oidc_start"),
+    path("bank/callback/", views.OidcCallbackView.as_view(), name="oidc_callback"),
+    path("bank/refused/", views.oidc_refused, name="oidc_refused"),
 ]

@@ -104,12 +104,32 @@ class ApiView(APIView):
             raise exceptions.MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)
 
+    def check_throttles(self, request: Request) -> None:
+        """DRF's check, with the throttles that read the body (`reads_body`) run last and only
+        when every other one let the request through: a request already over a limit is refused
+        with 429 without its body being parsed, and one whose body does not parse (400) has been
+        counted by the others first."""
+        throttles = sorted(self.get_throttles(), key=_reads_body)
+        waits: list[float | None] = []
+        for throttle in throttles:
+            if waits and _reads_body(throttle):
+                break
+            if not throttle.allow_request(request, self):
+                waits.append(throttle.wait())
+        if waits:
+            # DRF's Throttled takes None for "no wait known"; its stubs say float.
+            self.throttled(request, max((w for w in waits if w is not None), default=None))  # type: ignore[arg-type]
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         add_never_cache_headers(response)
         return response
+
+
+def _reads_body(throttle: object) -> bool:
+    return bool(getattr(throttle, "reads_body", False))
 
 
 def signed_in(request: Request) -> User:
@@ -167,9 +187,9 @@ class LoginApi(ApiView):
                 400,
                 415,
                 authed=False,
+                reads_body=True,
                 s400="`invalid_credentials` (the same whether the password or the code was "
-                "wrong, the username unknown or the account locked), `invalid_input` or "
-                "`malformed_json`.",
+                "wrong, the username unknown or the account locked), `invalid_input`.",
                 s429="`throttled`: too many requests, or too many failed sign-ins from this "
                 "address or for this username (on any door: web, admin or API); see Retry-After.",
             ),
@@ -380,7 +400,8 @@ class CardRevealChallengeApi(ApiView):
                 415,
                 423,
                 503,
-                s400="`client_key_invalid`, `invalid_input`, `malformed_json`.",
+                reads_body=True,
+                s400="`client_key_invalid`, `invalid_input`.",
                 s403="`passkey_no_device` (no passkey yet: use a code), `passkey_not_allowed` "
                 "(this account takes codes only), `card_disabled`, `reveal_cooloff` (see "
                 "Retry-After), `otp_required`, `csrf_failed`, `permission_denied`.",
@@ -490,9 +511,9 @@ class CardRevealApi(ApiView):
                 502,
                 503,
                 504,
+                reads_body=True,
                 s400="`client_key_invalid` (missing, malformed or weak key; the code is kept), "
-                "`passkey_malformed` (the assertion could not be read), "
-                "`invalid_input`, `malformed_json`.",
+                "`passkey_malformed` (the assertion could not be read), `invalid_input`.",
                 s403="`otp_missing`, `otp_malformed`, `otp_invalid`, `otp_replayed`, "
                 "`otp_no_device`, `card_disabled`, `reveal_cooloff` (a password or authenticator "
                 "changed recently; see Retry-After), `otp_required`, `csrf_failed`, "
@@ -515,7 +536,8 @@ class CardRevealApi(ApiView):
                 "card's issuer connection (`binding_disabled`), or the issuer's system is "
                 "unavailable or busy: "
                 + provider_error_codes(503)
-                + "; Retry-After when a wait is known.",
+                + "; Retry-After when a wait is known. `quotas_unavailable`: the reveal quotas "
+                "cannot be counted (Redis unavailable), so no reveal goes ahead.",
                 s504="The card issuer's system was too slow: " + provider_error_codes(504) + ".",
             ),
         },
@@ -674,6 +696,7 @@ class TotpEnrolApi(ApiView):
                 409,
                 415,
                 423,
+                reads_body=True,
                 s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
                 s409="`too_many_authenticators`.",
             ),
@@ -727,7 +750,8 @@ class TotpConfirmApi(ApiView):
                 400,
                 404,
                 415,
-                s400="`otp_invalid`, `invalid_input`, `malformed_json`.",
+                reads_body=True,
+                s400="`otp_invalid`, `invalid_input`.",
                 s404="`device_not_found`: no authenticator of yours waits with this id.",
             ),
         },
@@ -811,6 +835,7 @@ class PasskeyEnrolOptionsApi(ApiView):
                 400,
                 415,
                 423,
+                reads_body=True,
                 s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
             ),
         },
@@ -865,9 +890,10 @@ class PasskeyEnrolApi(ApiView):
             **error_responses(
                 400,
                 415,
+                reads_body=True,
                 s400="`passkey_not_added` (the answer was not for our challenge, expired, made "
                 "for another site or could not be verified; the message says which), "
-                "`invalid_input`, `malformed_json`.",
+                "`invalid_input`.",
             ),
         },
     )

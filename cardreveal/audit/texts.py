@@ -56,6 +56,12 @@ REASON_TEXTS: dict[str, str] = {
     "link_invalid": "The link was not valid",
     "link_expired": "The link had expired",
     "link_used": "The link had already been used",
+    "link_revoked": "The link had been withdrawn",
+    "resent": "A new link replaced the earlier one",
+    "unknown_external_id": "Your bank's sign-in is not linked to an account here",
+    "no_external_id": "Your bank's sign-in sent no customer id",
+    "account_inactive": "The account is turned off",
+    "bank_sign_in_error": "Your bank's sign-in did not complete",
     # the provider
     "card_details_mismatch": "The bank did not recognise the card details",
     "cvv_blocked": "Blocked at the bank",

@@ -49,7 +49,9 @@ from cardreveal.cards.availability import standing_blockers
 from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
+    QUOTAS_UNAVAILABLE_MESSAGE,
     RevealQuotaExceeded,
+    RevealQuotaUnavailable,
     reveal_quota_release,
     reveal_quota_reserve,
 )
@@ -345,6 +347,10 @@ def _quota_taken(*, user: User, card: Card) -> Iterator[None]:
         quota = reveal_quota_reserve(user=user, card=card)
     except RevealQuotaExceeded as exc:
         raise RevealError(exc.code, exc.message, 429, retry_after=exc.retry_after) from None
+    except RevealQuotaUnavailable as exc:  # Redis down: the quotas fail closed
+        raise RevealError(
+            "quotas_unavailable", QUOTAS_UNAVAILABLE_MESSAGE, 503, retry_after=exc.retry_after
+        ) from None
     try:
         yield
     except BaseException:

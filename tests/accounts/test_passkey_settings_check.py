@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from cardreveal.accounts.checks import passkey_settings_check
+from cardreveal.accounts.passkey_checks import passkey_settings_check
 from tests.test_settings import manage, production_env
 
 
@@ -39,16 +39,16 @@ def test_a_matching_production_set_up_passes(settings):
 @pytest.mark.parametrize(
     ("values", "error_id", "says"),
     [
-        ({"OTP_WEBAUTHN_RP_ID": "https://cards.example.com"}, "E101", "no scheme"),
-        ({"OTP_WEBAUTHN_RP_ID": "127.0.0.1"}, "E101", "IP address"),
-        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": []}, "E102", "is empty"),
-        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["android:apk-key-hash:short"]}, "E103", "43"),
-        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["https://cards.example.com/"]}, "E104", "trailing"),
-        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["http://cards.example.com"]}, "E105", "https://"),
-        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["https://cards.example.org"]}, "E106", "RP ID"),
-        ({"ALLOWED_HOSTS": ["other.example.com"]}, "E107", "ALLOWED_HOSTS"),
-        ({"CARDREVEAL_ANDROID_APPS": ["com.example.cards"]}, "E109", "FINGERPRINT"),
-        ({"CARDREVEAL_IOS_APPS": ["com.example.cards"]}, "E110", "TEAMID"),
+        ({"OTP_WEBAUTHN_RP_ID": "https://cards.example.com"}, "E201", "no scheme"),
+        ({"OTP_WEBAUTHN_RP_ID": "127.0.0.1"}, "E201", "IP address"),
+        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": []}, "E202", "is empty"),
+        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["android:apk-key-hash:short"]}, "E203", "43"),
+        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["https://cards.example.com/"]}, "E204", "trailing"),
+        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["http://cards.example.com"]}, "E205", "https://"),
+        ({"OTP_WEBAUTHN_ALLOWED_ORIGINS": ["https://cards.example.org"]}, "E206", "RP ID"),
+        ({"ALLOWED_HOSTS": ["other.example.com"]}, "E207", "ALLOWED_HOSTS"),
+        ({"CARDREVEAL_ANDROID_APPS": ["com.example.cards"]}, "E209", "FINGERPRINT"),
+        ({"CARDREVEAL_IOS_APPS": ["com.example.cards"]}, "E210", "TEAMID"),
     ],
 )
 def test_each_mismatch_is_named(settings, values, error_id, says):
@@ -68,7 +68,7 @@ def test_production_refuses_an_origin_its_hosts_do_not_serve():
     )
     assert result.returncode != 0
     assert (
-        "cardreveal.accounts.E106" in result.stderr or "cardreveal.accounts.E106" in result.stdout
+        "cardreveal.accounts.E206" in result.stderr or "cardreveal.accounts.E206" in result.stdout
     )
 
 

@@ -29,6 +29,10 @@ REVEAL = ("/api/v1/cards/{card_id}/reveal", "post")
 FRAMEWORK_ANSWERS = {
     ("invalid_input", 400),
     ("malformed_json", 400),
+    ("json_too_deep", 400),
+    ("invalid_content_length", 400),
+    ("length_required", 411),
+    ("request_too_large", 413),
     ("not_authenticated", 401),
     ("authentication_failed", 401),
     ("otp_required", 403),
@@ -38,6 +42,8 @@ FRAMEWORK_ANSWERS = {
     ("unsupported_media_type", 415),
     ("throttled", 429),
     ("server_error", 500),
+    ("limits_unavailable", 503),
+    ("temporarily_unavailable", 503),
 }
 
 # The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
@@ -157,10 +163,22 @@ def test_docs_error_table_has_a_row_for_every_status_the_schema_declares(schema)
     assert declared <= set(_error_table()) | {405}
 
 
-def test_every_operation_declares_negotiation_throttling_and_server_errors(schema):
+def test_every_operation_declares_length_negotiation_throttling_server_errors_and_outages(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            assert {"406", "429", "500"} <= set(operation["responses"]), (path, method)
+            responses = operation["responses"]
+            assert {"400", "406", "411", "413", "429", "500", "503"} <= set(responses)
+            assert "`temporarily_unavailable`" in responses["503"]["description"], (path, method)
+            assert "`invalid_content_length`" in responses["400"]["description"], (path, method)
+
+
+def test_every_operation_that_reads_a_body_declares_the_bodys_refusals(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                description = operation["responses"]["400"]["description"]
+                assert "`malformed_json`" in description, (path, method)
+                assert "`json_too_deep`" in description, (path, method)
 
 
 def test_403_is_declared_exactly_where_a_browser_session_may_call(schema):
