@@ -49,9 +49,11 @@ def sign_in_binding(user_pk: object) -> bytes:
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
+    """The JSON object the page sent, or {} for anything else (each view then says what is
+    missing). A body nested too deep for the parser is nothing we sent either."""
     try:
         data = json.loads(request.body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -320,3 +320,10 @@ def test_a_refused_sign_in_passkey_counts_towards_the_per_username_limit(
     )
 
     assert again.status_code == 429
+
+
+def test_a_garbled_or_absurdly_deep_passkey_body_is_a_plain_refusal(signed_in, alice, phone):
+    for body in (b"not json", b"[" * 100_000 + b"]" * 100_000, b"[]"):
+        response = signed_in.post("/accounts/passkeys/add", body, content_type="application/json")
+        assert response.status_code == 400
+        assert "missing" in response.json()["error"]["message"]
