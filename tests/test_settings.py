@@ -22,6 +22,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "cardreveal.settings.production",
         "DJANGO_SECRET_KEY": Fernet.generate_key().decode() * 2,
         "DJANGO_ALLOWED_HOSTS": "cards.example.com",
+        "CARDREVEAL_PASSKEY_RP_ID": "cards.example.com",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://cards.example.com",
         "DATABASE_URL": "postgres://cardreveal@127.0.0.1:5432/cardreveal",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),

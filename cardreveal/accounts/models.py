@@ -126,3 +126,67 @@ class Invitation(models.Model):
         if now >= self.expires_at:
             return Invitation.Status.EXPIRED
         return Invitation.Status.PENDING
+
+
+class PasskeyChallenge(models.Model):
+    """One WebAuthn challenge handed out for a passkey assertion: single use, short-lived, bound.
+
+    Kept in the database (not in a session or process memory) so any worker on any host can
+    check and spend it, and spending it (`used_at`) commits with what it authorised. The
+    challenge is 32 random bytes followed by `binding`, a digest of what the assertion may
+    authorise (for a reveal: the card and the key the CVV will be sealed to).
+    """
+
+    class Purpose(models.TextChoices):
+        REVEAL = "reveal", "reveal a security code"
+        SIGN_IN = "sign_in", "sign in"
+        REGISTER = "register", "add a passkey"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="passkey_challenges",
+        help_text="Whose passkey must answer; empty for a passwordless sign-in.",
+    )
+    purpose = models.CharField(max_length=16, choices=Purpose.choices)
+    challenge = models.CharField(max_length=128, unique=True, help_text="base64url, unpadded")
+    binding = models.CharField(max_length=64, blank=True, help_text="hex SHA-256, or empty")
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="passkey_challenge_expiry_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge for {self.user_id}"
+
+
+class StepUpPolicy(models.Model):
+    """A per-user override of CARDREVEAL_STEP_UP_POLICY, set by the bank in the admin."""
+
+    class Choice(models.TextChoices):
+        PASSKEY_REQUIRED = "passkey_required", "Passkey required (no authenticator codes)"
+        PASSKEY_PREFERRED = "passkey_preferred", "Passkey preferred, authenticator code allowed"
+        TOTP_ONLY = "totp_only", "Authenticator code only (no passkeys)"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="step_up_policy",
+    )
+    policy = models.CharField(
+        max_length=20,
+        choices=Choice.choices,
+        help_text="How this user authorises each reveal; overrides the site-wide setting.",
+    )
+
+    class Meta:
+        verbose_name = "step-up policy"
+        verbose_name_plural = "step-up policies"
+
+    def __str__(self) -> str:
+        return f"{self.user}: {self.get_policy_display()}"

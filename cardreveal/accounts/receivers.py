@@ -14,6 +14,7 @@ from django_otp.plugins.otp_static.models import StaticToken
 from cardreveal.accounts.invitations import InvitationError, invitation_send
 from cardreveal.accounts.lockout import password_failure_record_for_username
 from cardreveal.accounts.otp import backup_code_digests, is_backup_code_digest, normalise_code
+from cardreveal.accounts.passkeys import COUNTED_REASONS
 from cardreveal.accounts.sign_in_limits import (
     sign_in_failure_count,
     sign_in_username_failures_clear,
@@ -53,9 +54,9 @@ def count_failed_sign_in_code(
     client: ClientInfo | None = None,
     **kwargs: Any,
 ) -> None:
-    """`otp_failed`: a wrong code at sign-in (any door) counts against the sign-in limits too.
-    Codes at a reveal do not: the per-account lockout and back-off hold those."""
-    if context == "sign_in" and reason == "otp_invalid":
+    """`otp_failed`: a wrong code, or a refused passkey, at sign-in (any door) counts against the
+    sign-in limits too. Those at a reveal do not: the per-account lockout and back-off hold them."""
+    if context == "sign_in" and (reason == "otp_invalid" or reason in COUNTED_REASONS):
         sign_in_failure_count(address=client.ip if client else None, username=user.get_username())
 
 

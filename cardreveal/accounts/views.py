@@ -65,6 +65,7 @@ from cardreveal.accounts.otp import (
     throttle_message,
     verify_sign_in_code,
 )
+from cardreveal.accounts.passkeys import has_passkey
 from cardreveal.accounts.password_reset import password_reset_throttle, reset_link_minutes
 from cardreveal.accounts.sign_in import sign_in_finish
 from cardreveal.accounts.sign_in_limits import sign_in_refusal
@@ -88,6 +89,8 @@ class LoginView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["oidc"] = oidc_enabled()
         context["provider_name"] = provider_name()
+        # "Sign in with a passkey" (no password), when the bank turned it on.
+        context["passwordless"] = settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN
         return context
 
     def form_invalid(self, form: LoginForm) -> HttpResponse:  # type: ignore[override]
@@ -165,7 +168,13 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         messages.error(request, lock_message(locked_until))
         return redirect("accounts:login")
     response = render(
-        request, "accounts/otp_verify.html", {"form": form, "next": request.GET.get("next", "")}
+        request,
+        "accounts/otp_verify.html",
+        {
+            "form": form,
+            "next": request.GET.get("next", ""),
+            "passkey": has_passkey(user=signed_in_user(request)),
+        },
     )
     if refusal is not None:
         response.status_code = 429

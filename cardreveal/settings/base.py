@@ -13,6 +13,7 @@ from cardreveal.settings.env import (
     env_choice,
     env_email,
     env_int,
+    env_list,
     env_str,
 )
 
@@ -34,6 +35,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # passkeys: WebAuthn credentials as django-otp devices (cardreveal/accounts/passkeys.py)
+    "django_otp_webauthn",
     "csp",
     "rest_framework",
     "knox",
@@ -173,6 +176,33 @@ OTP_STATIC_THROTTLE_FACTOR = 0
 # lockout counts both.
 CARDREVEAL_OTP_FREE_FAILURES = env_int("CARDREVEAL_OTP_FREE_FAILURES", 2, minimum=0, maximum=3)
 CARDREVEAL_OTP_BACKOFF_SECONDS = 1
+
+# Passkeys (docs/passkeys.md): django-otp-webauthn devices, checked by cardreveal/accounts/passkeys.py.
+# The RP ID is the domain passkeys are made for (never changed once cardholders have them); the
+# origins are where assertions may come from: the site's https:// origin(s) and the Android app's
+# "android:apk-key-hash:..." origin. Production takes both from the environment (checked against
+# ALLOWED_HOSTS by `manage.py check`); the demo's are for http://localhost:8000.
+OTP_WEBAUTHN_RP_ID = env_str("CARDREVEAL_PASSKEY_RP_ID", "localhost")
+OTP_WEBAUTHN_RP_NAME = env_str("CARDREVEAL_PASSKEY_RP_NAME", "cardreveal")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("CARDREVEAL_PASSKEY_ORIGINS", ["http://localhost:8000"])
+OTP_WEBAUTHN_HELPER_CLASS = "cardreveal.accounts.passkeys.PasskeyHelper"
+# Passwordless sign-in (a passkey alone, no password) only when the bank turns it on.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = env_bool("CARDREVEAL_PASSKEY_PASSWORDLESS", False)
+OTP_WEBAUTHN_TIMEOUT_SECONDS = 120
+# A passkey challenge is single use and lasts this long.
+CARDREVEAL_PASSKEY_CHALLENGE_SECONDS = 120
+# How each reveal is authorised: "passkey_required" (a passkey, never a code), "passkey_preferred"
+# (a passkey, or a code from the authenticator app), "totp_only". Overridable per user in the admin.
+CARDREVEAL_STEP_UP_POLICY = env_choice(
+    "CARDREVEAL_STEP_UP_POLICY",
+    "passkey_preferred",
+    ("passkey_required", "passkey_preferred", "totp_only"),
+)
+# The mobile apps allowed to use the site's passkeys, served at /.well-known/assetlinks.json
+# (Android: "package.name:SHA256_FINGERPRINT", the fingerprint in AA:BB:.. form) and
+# /.well-known/apple-app-site-association (iOS: "TEAMID.bundle.id").
+CARDREVEAL_ANDROID_APPS = env_list("CARDREVEAL_ANDROID_APPS", [])
+CARDREVEAL_IOS_APPS = env_list("CARDREVEAL_IOS_APPS", [])
 
 # ------------------------------------------------------------------------------ sessions and cookies
 SESSION_COOKIE_AGE = 15 * 60  # idle timeout: activity pushes the expiry out again

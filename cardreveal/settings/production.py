@@ -26,6 +26,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 CARDREVEAL_FIELD_KEYS = env_list("CARDREVEAL_FIELD_KEYS")
 
+# Passkeys: the domain they are made for and the origins assertions may name, with no defaults
+# (`manage.py check` compares them with ALLOWED_HOSTS; docs/passkeys.md).
+OTP_WEBAUTHN_RP_ID = env_str("CARDREVEAL_PASSKEY_RP_ID")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("CARDREVEAL_PASSKEY_ORIGINS")
+
 # ------------------------------------------------------------------------------ data stores
 DATABASES = {
     "default": dj_database_url.parse(

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cardreveal.accounts.otp import OtpFailure
+from cardreveal.accounts.passkeys import PasskeyFailure
 from cardreveal.cards import quotas
 from cardreveal.cards import services as reveal_services
 from providers.errors import ProviderError
@@ -47,11 +48,11 @@ FRAMEWORK_ANSWERS = {
 
 # The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
 # and of a provider that cannot be set up or fails (ProviderError), `failure.value` and
-# `OtpFailure.THROTTLED.value` of an OTP check, `first.code` of a standing blocker. Each source is
-# enumerated in `reveal_answers`.
+# `OtpFailure.THROTTLED.value` of an OTP check, `failure.value` of a passkey check too, `first.code`
+# of a standing blocker. Each source is enumerated in `reveal_answers`.
 DYNAMIC_CODES = {
     "exc.code": 2,
-    "failure.value": 1,
+    "failure.value": 2,
     "OtpFailure.THROTTLED.value": 1,
     "first.code": 1,
 }
@@ -92,6 +93,10 @@ def reveal_answers() -> set[tuple[str, int]]:
     # A new kind of dynamic code needs its source added below before this walk is complete.
     assert dynamic == DYNAMIC_CODES, dynamic
     otp = {(failure.value, reveal_services._OTP_STATUS.get(failure, 403)) for failure in OtpFailure}
+    otp |= {
+        (failure.value, reveal_services._PASSKEY_STATUS.get(failure, 403))
+        for failure in PasskeyFailure
+    }
     fake = types.SimpleNamespace(pk=1)
     quota = {(w.code, 429) for w in quotas._windows(user=fake, card=fake, now=0.0)}
     blockers = set(reveal_services._BLOCKER_STATUS.items())
