@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 _REASONS = {
     "password_changed": "your password was changed",
-    "authenticator_added": "a new authenticator app was added to your account",
+    "authenticator_added": "a new authenticator app or passkey was added to your account",
 }
 
 
