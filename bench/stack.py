@@ -82,7 +82,10 @@ def bench_env(
         "PYTHONDONTWRITEBYTECODE": "1",
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": LOOPBACK,
+        "DJANGO_ALLOWED_HOSTS": f"{LOOPBACK},localhost",
+        # The load test authorises reveals with codes; passkeys need a name, not an address.
+        "CARDREVEAL_PASSKEY_RP_ID": "localhost",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://localhost",
         "DATABASE_URL": args.postgres_url.rsplit("/", 1)[0] + "/" + database,
         "REDIS_URL": args.redis_url,
         "CACHE_KEY_PREFIX": prefix,

@@ -15,6 +15,7 @@ _NAVIGATION = {
     "cards": "cards:list",
     "activity": "cards:activity",
     "password": "accounts:password_change",
+    "passkeys": "accounts:passkeys",
     "logout": "accounts:logout",
 }
 

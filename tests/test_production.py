@@ -104,7 +104,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(workdir)),
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Passkeys are made for "localhost" (an IP address is no RP ID); not used by these tests.
+        "CARDREVEAL_PASSKEY_RP_ID": "localhost",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://localhost",
         "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
         "REDIS_URL": REDIS_TEST_URL,
         "CACHE_KEY_PREFIX": f"serve-test-{secrets.token_hex(4)}",

@@ -22,6 +22,8 @@ def production_env(**overrides: str) -> dict[str, str]:
         "DJANGO_SETTINGS_MODULE": "cardreveal.settings.production",
         "DJANGO_SECRET_KEY": Fernet.generate_key().decode() * 2,
         "DJANGO_ALLOWED_HOSTS": "cards.example.com",
+        "CARDREVEAL_PASSKEY_RP_ID": "cards.example.com",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://cards.example.com",
         "DATABASE_URL": "postgres://cardreveal@127.0.0.1:5432/cardreveal",
         "REDIS_URL": "redis://127.0.0.1:6379/0",
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),
@@ -203,3 +205,40 @@ def test_production_cookies_are_host_prefixed_and_secure():
         "True",
         "False",
     ]
+
+
+# ---------------------------------------------------------------------------------- bank sign-in
+
+OIDC_ENV = {
+    "CARDREVEAL_OIDC_ENABLED": "true",
+    "CARDREVEAL_OIDC_CLIENT_ID": "cardreveal",
+    "CARDREVEAL_OIDC_CLIENT_SECRET": "a-client-secret-from-the-bank",
+    "CARDREVEAL_OIDC_ISSUER": "https://idp.bank.example",
+    "CARDREVEAL_OIDC_AUTHORIZATION_ENDPOINT": "https://idp.bank.example/authorize",
+    "CARDREVEAL_OIDC_TOKEN_ENDPOINT": "https://idp.bank.example/token",
+    "CARDREVEAL_OIDC_USERINFO_ENDPOINT": "https://idp.bank.example/userinfo",
+    "CARDREVEAL_OIDC_JWKS_ENDPOINT": "https://idp.bank.example/jwks",
+}
+
+
+def test_production_with_bank_sign_in_configured_from_the_environment_passes_check_deploy():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", environ=production_env(**OIDC_ENV)
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_with_bank_sign_in_on_and_a_value_missing_refuses_to_start_naming_it():
+    result = manage(
+        "check", environ=production_env(**{**OIDC_ENV, "CARDREVEAL_OIDC_JWKS_ENDPOINT": ""})
+    )
+    assert result.returncode != 0
+    assert "CARDREVEAL_OIDC_JWKS_ENDPOINT is not set." in result.stderr
+
+
+def test_an_unsupported_signing_algorithm_is_refused_by_name():
+    result = manage(
+        "check", environ=production_env(**{**OIDC_ENV, "CARDREVEAL_OIDC_SIGN_ALGO": "HS256"})
+    )
+    assert result.returncode != 0
+    assert "CARDREVEAL_OIDC_SIGN_ALGO must be one of" in result.stderr

@@ -1,4 +1,5 @@
-"""Admin for account locks (see and lift them) and TOTP devices (adding one starts the cool-off)."""
+"""Admin for account locks (see and lift them), TOTP devices (adding one starts the cool-off) and
+the per-user step-up policy (passkey required, preferred, or codes only)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_totp.admin import TOTPDeviceAdmin as OtpTOTPDeviceAdmin
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.admin import WebAuthnCredentialAdmin
+from django_otp_webauthn.models import WebAuthnCredential
 
 from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.decorators import signed_in_user
 from cardreveal.accounts.lockout import account_unlock
-from cardreveal.accounts.models import AccountSecurity
+from cardreveal.accounts.models import AccountSecurity, StepUpPolicy
 from cardreveal.client_info import client_info
 
 
@@ -94,3 +97,22 @@ class TOTPDeviceAdmin(OtpTOTPDeviceAdmin):
         super().save_model(request, obj, form, change)
         if obj.confirmed and not was_confirmed:
             authenticator_added_record(user=obj.user, device=obj, by=signed_in_user(request))
+
+
+@admin.register(StepUpPolicy)
+class StepUpPolicyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The per-user switch over CARDREVEAL_STEP_UP_POLICY: passkey required, passkey preferred
+    (a code allowed), or codes only. A user without one follows the setting; every change is in
+    the admin log and so in the audit trail."""
+
+    list_display = ["user", "policy"]
+    list_filter = ["policy"]
+    search_fields = ["user__username", "user__email"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(WebAuthnCredential)
+class PasskeyAdmin(WebAuthnCredentialAdmin):
+    """django-otp-webauthn's credential admin: staff see a user's passkeys (never a private key,
+    which never leaves the device; the public key only when OTP_ADMIN_HIDE_SENSITIVE_DATA is off)
+    and can remove one, which is audited like any removed device."""

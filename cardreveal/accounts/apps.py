@@ -1,4 +1,5 @@
-"""Django app config for accounts: connects the auth, OTP and backup-code receivers."""
+"""Django app config for accounts: connects the auth, OTP and backup-code receivers, registers
+the checks (the bank sign-in's and the passkeys')."""
 
 from django.apps import AppConfig
 
@@ -13,8 +14,11 @@ class AccountsConfig(AppConfig):
         from django.db.models.signals import post_save
         from django_otp.plugins.otp_static.models import StaticToken
 
-        from cardreveal.accounts import receivers
+        from cardreveal.accounts import checks, passkey_checks, receivers
         from cardreveal.accounts.signals import account_unlocked, otp_failed, sign_in_verified
+
+        checks.register()
+        passkey_checks.register_checks()
 
         user_login_failed.connect(
             receivers.count_failed_password, dispatch_uid="cardreveal.accounts.lockout"

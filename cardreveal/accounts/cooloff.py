@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 _REASONS = {
     "password_changed": "your password was changed",
-    "authenticator_added": "a new authenticator app was added to your account",
+    "authenticator_added": "a new authenticator app or passkey was added to your account",
 }
 
 
@@ -102,9 +102,12 @@ def password_change_record(*, user: User) -> datetime:
     return until
 
 
-def authenticator_added_record(*, user: User, device: object, by: User | None) -> datetime:
-    """Record that a confirmed authenticator was added to `user` now (by them, or by admin `by`):
-    start the cool-off, email them, send `authenticator_added`. Returns the end of the cool-off."""
+def authenticator_added_record(
+    *, user: User, device: object, by: User | None, kind: str = "authenticator"
+) -> datetime:
+    """Record that a confirmed authenticator (`kind` "authenticator") or passkey ("passkey") was
+    added to `user` now (by them, or by admin `by`): start the cool-off, email them, send
+    `authenticator_added`. Returns the end of the cool-off."""
     now = timezone.now()
     with transaction.atomic():
         security = security_for_update(user=user)
@@ -112,12 +115,13 @@ def authenticator_added_record(*, user: User, device: object, by: User | None) -
         security.save(update_fields=["authenticator_added_at"])
     until = now + timedelta(seconds=settings.CARDREVEAL_REVEAL_COOLOFF_SECONDS)
     name = str(getattr(device, "name", "")).replace("\n", " ")[:64]
+    what = "passkey" if kind == "passkey" else "authenticator"
     _email(
         user,
-        subject="A new authenticator was added to your cardreveal account",
+        subject=f"A new {what} was added to your cardreveal account",
         what=(
-            f'A new authenticator app ("{name}") was added to your cardreveal account at '
-            f"{utc_clock(now)}."
+            f'A new {"passkey" if kind == "passkey" else "authenticator app"} ("{name}") was '
+            f"added to your cardreveal account at {utc_clock(now)}."
         ),
         until=until,
     )

@@ -1,5 +1,5 @@
 """Forms for signing in (cardholders, and admins in one step), the one-time-password steps, and
-changing a password."""
+changing or resetting a password."""
 
 from __future__ import annotations
 
@@ -16,8 +16,12 @@ from cardreveal.accounts.lockout import (
     lock_message,
     password_failure_record,
 )
+from cardreveal.accounts.models import AccountSecurity, PasskeyChallenge
+from cardreveal.accounts.oidc import oidc_enabled
 from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_sign_in_code
+from cardreveal.accounts.passkeys import ADMIN_SIGN_IN_BINDING, verify_passkey
 from cardreveal.accounts.sign_in_limits import SignInRefusal, sign_in_refusal
+from cardreveal.accounts.signals import password_reset_requested
 from cardreveal.client_info import ClientInfo, client_info
 
 if TYPE_CHECKING:
@@ -69,6 +73,13 @@ class LoginForm(LimitedSignInForm):
     """The cardholder's sign-in: username and password; the code step follows."""
 
     def clean(self) -> dict[str, Any]:
+        if oidc_enabled():
+            # The bank's identity provider replaces the password step here; no password is even
+            # checked, so this page tells nobody whether one is right. Staff sign in at /admin/.
+            raise ValidationError(
+                "Sign in with your bank's online banking details: use the button on this page.",
+                code="bank_sign_in_only",
+            )
         return self.password_checked()
 
 
@@ -104,17 +115,27 @@ class AdminSignInForm(LimitedSignInForm, AdminAuthenticationForm):
         label="Code",
         max_length=20,
         strip=True,
+        required=False,
         help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
         widget=forms.TextInput(
             attrs={"autocomplete": "one-time-code", "spellcheck": "false", "autocapitalize": "off"}
         ),
     )
+    # Set by the page's "Use a passkey" button (static/js/passkeys.js) instead of a code: the
+    # passkey's answer to a challenge from accounts:passkey_admin_options.
+    passkey_assertion = forms.CharField(required=False, widget=forms.HiddenInput, max_length=8000)
 
     def clean(self) -> dict[str, Any]:
         cleaned = self.password_checked()
         user = self.get_user()
-        if user is None or not cleaned.get("code"):
-            return cleaned  # no right password for a staff account, or no code (field error)
+        assertion = cleaned.get("passkey_assertion")
+        if not assertion and not cleaned.get("code"):
+            self.add_error("code", forms.Field.default_error_messages["required"])
+            return cleaned
+        if user is None:
+            return cleaned  # no right password for a staff account
+        if assertion:
+            return self._passkey_checked(user, assertion, cleaned)
         if not any(devices_for_user(user, confirmed=True)):
             self.user_cache = None
             raise ValidationError(_ADMIN_NO_AUTHENTICATOR, code=str(OtpFailure.NO_DEVICE))
@@ -126,6 +147,27 @@ class AdminSignInForm(LimitedSignInForm, AdminAuthenticationForm):
         if not check.ok:
             self.user_cache = None  # a refused code signs nobody in
             raise _admin_code_refusal(user=user, check=check)
+        user.otp_device = check.device  # type: ignore[attr-defined]  # read by django_otp.login
+        return cleaned
+
+    def _passkey_checked(
+        self, user: User, assertion: str, cleaned: dict[str, Any]
+    ) -> dict[str, Any]:
+        """The passkey instead of the code, after the right password: one of this staff user's
+        passkeys, answering an admin sign-in challenge; refused ones count towards the lockout."""
+        _, check = verify_passkey(
+            user=user,
+            assertion=assertion,
+            purpose=PasskeyChallenge.Purpose.SIGN_IN,
+            binding=ADMIN_SIGN_IN_BINDING,
+            context="sign_in",
+            client=client_info(self.request, channel="admin") if self.request else None,
+        )
+        if not check.ok:
+            self.user_cache = None
+            if check.locked_until is not None:
+                raise ValidationError(lock_message(check.locked_until), code="account_locked")
+            raise ValidationError(check.message, code=str(check.failure))
         user.otp_device = check.device  # type: ignore[attr-defined]  # read by django_otp.login
         return cleaned
 
@@ -159,3 +201,33 @@ class PasswordChangeForm(auth_forms.PasswordChangeForm):
                 raise ValidationError(lock_message(locked_until), code="account_locked") from None
             raise
         return old_password
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    """Django's reset request form; each email it sends is told to the audit trail (requests for
+    addresses that belong to no account send nothing and are told nothing)."""
+
+    def __init__(self, *args: Any, client: ClientInfo | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.client = client
+
+    def send_mail(
+        self,
+        subject_template_name: str,
+        email_template_name: str,
+        context: dict[str, Any],
+        from_email: str | None,
+        to_email: str,
+        html_email_template_name: str | None = None,
+    ) -> None:
+        super().send_mail(
+            subject_template_name,
+            email_template_name,
+            context,
+            from_email,
+            to_email,
+            html_email_template_name,
+        )
+        password_reset_requested.send(
+            sender=AccountSecurity, user=context["user"], client=self.client
+        )

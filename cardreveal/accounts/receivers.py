@@ -1,7 +1,9 @@
-"""Receivers: count failed sign-ins, clear a username's count, stamp sign-in time, hash backup codes."""
+"""Receivers: count failed sign-ins, clear a username's count, stamp sign-in time, hash backup codes,
+invite provisioned cardholders."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
@@ -9,8 +11,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticToken
 
+from cardreveal.accounts.invitations import InvitationError, invitation_send
 from cardreveal.accounts.lockout import password_failure_record_for_username
 from cardreveal.accounts.otp import backup_code_digests, is_backup_code_digest, normalise_code
+from cardreveal.accounts.passkeys import COUNTED_REASONS
 from cardreveal.accounts.sign_in_limits import (
     sign_in_failure_count,
     sign_in_username_failures_clear,
@@ -20,6 +24,8 @@ from cardreveal.client_info import ClientInfo, client_info
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+logger = logging.getLogger(__name__)
+
 # Seconds since the epoch at which this session signed in with a password (absolute lifetime).
 SESSION_SIGNED_IN_AT = "cardreveal_signed_in_at"
 
@@ -28,7 +34,11 @@ def count_failed_password(
     sender: object, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
 ) -> None:
     """`user_login_failed`: count the failure against the named account, if there is one, and
-    against the sign-in limits of the address and the username (known or not)."""
+    against the sign-in limits of the address and the username (known or not). A failed sign-in
+    with the bank's identity provider is no password attempt: its refusals are told and audited
+    by `cardreveal.accounts.oidc`, and the provider limits its own password guesses."""
+    if "password" not in credentials:
+        return
     username = credentials.get("username") or credentials.get(get_user_model().USERNAME_FIELD)
     name = str(username) if username else None
     client = client_info(request, channel=_channel(request)) if request is not None else None
@@ -44,9 +54,9 @@ def count_failed_sign_in_code(
     client: ClientInfo | None = None,
     **kwargs: Any,
 ) -> None:
-    """`otp_failed`: a wrong code at sign-in (any door) counts against the sign-in limits too.
-    Codes at a reveal do not: the per-account lockout and back-off hold those."""
-    if context == "sign_in" and reason == "otp_invalid":
+    """`otp_failed`: a wrong code, or a refused passkey, at sign-in (any door) counts against the
+    sign-in limits too. Those at a reveal do not: the per-account lockout and back-off hold them."""
+    if context == "sign_in" and (reason == "otp_invalid" or reason in COUNTED_REASONS):
         sign_in_failure_count(address=client.ip if client else None, username=user.get_username())
 
 
@@ -88,3 +98,26 @@ def store_backup_code_as_digest(sender: object, instance: StaticToken, **kwargs:
     if not is_backup_code_digest(instance.token):
         digest = backup_code_digests(normalise_code(instance.token).lower())[0]
         StaticToken.objects.filter(pk=instance.pk).update(token=digest)
+
+
+def invite_provisioned_cardholder(
+    sender: object, user: User, by: object = None, **kwargs: Any
+) -> None:
+    """For a `cardholder_provisioned`-style signal: email the new cardholder an invitation.
+
+    `by` is whoever made them: an object with `user` (the admin importing a file, or None) and
+    `client` (a ClientInfo), or None. Sent inside the maker's transaction, the email goes out only
+    if it commits. A cardholder who cannot be invited (no email address, inactive, no
+    CARDREVEAL_SITE_URL) is logged, not raised: the batch that made them stands, and an admin
+    can send the invitation later.
+    """
+    admin = getattr(by, "user", None)
+    client = getattr(by, "client", None)
+    try:
+        invitation_send(
+            user=user,
+            by=admin if getattr(admin, "pk", None) is not None else None,
+            client=client if isinstance(client, ClientInfo) else None,
+        )
+    except InvitationError as error:
+        logger.warning("provisioned cardholder %s not invited: %s", user.pk, error)

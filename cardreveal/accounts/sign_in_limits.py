@@ -13,9 +13,12 @@ account's successful sign-in and by an admin lifting its lock (so its owner gets
 address's is never cleared early: an attacker signing in to an account of their own must not
 wipe the count of their failures on others.
 
-When the cache itself fails (Redis down), the limits step aside, with a warning in the log: a
-Redis outage must not shut every door. The per-account lockout, kept in the database, still
-holds each account to CARDREVEAL_LOCKOUT_THRESHOLD failures.
+When the cache itself fails (Redis down), the limits fail closed: `sign_in_refusal` lets the
+cache's error out, and each door answers it with a 503 and Retry-After (the web's and admin's
+through `cardreveal.cache_outage.CacheOutageMiddleware`, the API's through its exception
+handler), before any password is checked. These limits protect cardholders from guessing spread
+over many accounts, which the per-account lockout alone does not stop (docs/security.md, "Redis
+outage"). A failure that cannot be counted, or a count that cannot be cleared, is logged.
 """
 
 from __future__ import annotations
@@ -83,16 +86,13 @@ def _digest(value: str) -> str:
 
 def sign_in_refusal(*, address: str | None, username: str | None) -> SignInRefusal | None:
     """Why a sign-in from `address` for `username` must be refused now, or None when it may be
-    tried. One cache read; counts nothing."""
+    tried. One cache read; counts nothing. Raises the cache's error when the cache cannot be read
+    (the caller's door answers 503: the limits fail closed)."""
     now = timezone.now().timestamp()
     window = _window(address=address, username=username, now=now)
     if not window.keys:
         return None
-    try:
-        counts = cache.get_many(list(window.keys))
-    except Exception:
-        logger.warning("sign-in limits: the cache cannot be read; sign-in allowed without them")
-        return None
+    counts = cache.get_many(list(window.keys))
     reached = [key for key, limit in window.keys.items() if int(counts.get(key) or 0) >= limit]
     if not reached:
         return None

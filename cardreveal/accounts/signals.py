@@ -41,3 +41,31 @@ password_changed = Signal()
 # A TOTP authenticator was confirmed (enrolment) or added confirmed in the admin.
 # kwargs: user, device, added_at, cooloff_until, by (the admin user, or None for the cardholder).
 authenticator_added = Signal()
+
+# An invitation was emailed (a first one, or a resend, which revokes the pending one first).
+# kwargs: user, invitation, by (the admin user, or None when the system sent it), revoked (how
+# many pending invitations it replaced), client.
+invitation_sent = Signal()
+
+# An admin withdrew a cardholder's pending invitations. kwargs: user, by, revoked (int), client.
+invitation_revoked = Signal()
+
+# An invitation's link was used to set the account's first password. kwargs: user, invitation,
+# client.
+invitation_used = Signal()
+
+# An invitation's link was refused because it was used, revoked or expired. kwargs: user,
+# invitation, reason ("link_used", "link_revoked" or "link_expired"), client.
+invitation_refused = Signal()
+
+# Someone asked for a password reset email for an address that belongs to `user` (requests for
+# unknown addresses send nothing). kwargs: user, client.
+password_reset_requested = Signal()
+
+# A password was reset with an emailed reset link. kwargs: user, client.
+password_reset_completed = Signal()
+
+# The bank's identity provider signed someone in whom no cardholder here is linked to, or a
+# cardholder who cannot sign in. kwargs: external_id (the claim's value, "" when missing),
+# reason ("unknown_external_id", "no_external_id", "account_inactive"), client.
+external_sign_in_refused = Signal()

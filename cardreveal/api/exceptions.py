@@ -6,11 +6,14 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from cardreveal.api.parsers import JsonTooDeep, RequestTooLarge
+from cardreveal.cache_outage import CACHE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER
 from cardreveal.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -19,6 +22,7 @@ logger = logging.getLogger(__name__)
 # Clearer messages than DRF's defaults, by exception class; the code is the class's default_code
 # unless noted.
 _MESSAGES: dict[type[exceptions.APIException], tuple[str, str]] = {
+    JsonTooDeep: ("json_too_deep", ""),  # before its base class, ParseError; its own message
     exceptions.ParseError: ("malformed_json", "The request body is not valid JSON."),
     exceptions.UnsupportedMediaType: (
         "unsupported_media_type",
@@ -77,10 +81,16 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     A service's refusal (ServiceError, RevealError among them) keeps its code, message, status and
     Retry-After, and is not rolled back: what the service recorded before refusing (a reveal's
-    audit record) stands. Anything unexpected is logged with its traceback (for the server's eyes
-    only) and answered with a plain 500 in the same shape.
+    audit record) stands. Redis failing where no service decided what that means is a 503
+    `temporarily_unavailable` with Retry-After. Anything unexpected is logged with its traceback
+    (for the server's eyes only) and answered with a plain 500 in the same shape.
     """
     request = context.get("request")
+    if isinstance(exc, CACHE_ERRORS):  # Redis failed where nothing decided what that means
+        logger.warning("API %s failed: Redis unavailable", getattr(request, "path", "?"))
+        exc = ServiceError(
+            "temporarily_unavailable", OUTAGE_MESSAGE, 503, retry_after=OUTAGE_RETRY_AFTER
+        )
     if isinstance(exc, ServiceError):
         response = Response(
             error_body(code=exc.code, message=exc.message, request=request),
@@ -93,6 +103,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):  # Django read the body itself and found it too big
+        exc = RequestTooLarge()
     if not isinstance(exc, exceptions.APIException):
         logger.error(
             "API error on %s",

@@ -8,6 +8,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema_serializer
 from rest_framework import serializers
 
+from cardreveal.api.parsers import MAX_JSON_DEPTH
 from providers.errors import ProviderError
 
 SEALED_FORMAT = """
@@ -129,7 +130,7 @@ class ErrorSerializer(serializers.Serializer[Any]):
 
 
 _ERROR_MEANINGS = {
-    400: "Invalid input (`invalid_input`, `malformed_json`) or a refused request.",
+    400: "Invalid input (`invalid_input`) or a refused request.",
     401: "No token, or the token is invalid, expired or revoked (`not_authenticated`, "
     "`authentication_failed`).",
     403: "Not allowed: `otp_required` (a browser session without the code step), `csrf_failed` "
@@ -139,37 +140,62 @@ _ERROR_MEANINGS = {
     406: "`not_acceptable`: the `Accept` header rules out `application/json`, the only type this "
     "API answers with.",
     409: "Conflict with the current state.",
+    411: "`length_required`: a body sent chunked, without `Content-Length`; it is not read.",
+    413: "`request_too_large`: the body is over the size limit (2.5 MB unless set otherwise); "
+    "refused before it is read.",
     415: "The body is not JSON (`unsupported_media_type`).",
     423: "The account is locked after too many failed attempts (`account_locked`); see "
     "Retry-After.",
     429: "Too many requests (`throttled`); see Retry-After.",
     500: "`server_error`: something failed on our side; it is logged with the request id.",
     502: "The card issuer's system answered wrongly or refused us; try later.",
-    503: "The card issuer's system is unavailable or busy; see Retry-After.",
+    503: "Unavailable for a moment; see Retry-After.",
     504: "The card issuer's system was too slow.",
 }
 
-# Every operation can answer these: content negotiation (406) and an unexpected failure (500)
-# happen before or around any operation's own logic, and the throttles run on every call (429).
-_ALWAYS = (406, 429, 500)
+# Every operation can answer these: the body's declared length is checked before anything else
+# (400 `invalid_content_length`, 411, 413), content negotiation (406) and an unexpected failure
+# (500) happen before or around any operation's own logic, the throttles run on every call (429),
+# and a Redis outage refuses what cannot go ahead without it (503).
+_ALWAYS = (400, 406, 411, 413, 429, 500, 503)
+# What any request may be refused with when Redis fails (docs/security.md, "Redis outage").
+_ANY_503 = (
+    "Redis unavailable: `limits_unavailable` (sign-in, reveals and authenticator set-up stop while "
+    "their limits cannot be counted), `temporarily_unavailable`; with Retry-After."
+)
+# What any request may be refused with as 400, and what one with a JSON body may be.
+_ANY_400 = "`invalid_content_length`: a `Content-Length` that is not a whole number of bytes."
+_BODY_400 = (
+    f"The body: `malformed_json` (not JSON), `json_too_deep` (nested more than {MAX_JSON_DEPTH} "
+    "levels of arrays and objects)."
+)
 
 
 def error_responses(
-    *statuses: int, authed: bool = True, sessions: bool = True, **meanings: str
+    *statuses: int,
+    authed: bool = True,
+    sessions: bool = True,
+    reads_body: bool = False,
+    **meanings: str,
 ) -> dict[int, Any]:
-    """OpenAPI responses in the error shape for these statuses, plus 406, 429 and 500; 401 if
+    """OpenAPI responses in the error shape for these statuses, plus those of `_ALWAYS`; 401 if
     `authed`, and 403 if a browser session may call the operation too (`sessions`: its CSRF and
-    code-step checks answer 403).
+    code-step checks answer 403). The 400's description names the body's refusals when the
+    operation `reads_body`, and the length's always; an operation that lists 400 in `statuses`
+    has its own refusals too.
 
     `meanings` override the description of a status, keyed `s404=...`.
     """
     implied = (401, *((403,) if sessions else ())) if authed else ()
     wanted = sorted({*statuses, *_ALWAYS, *implied})
+    descriptions = {
+        status: meanings.get(f"s{status}", _ERROR_MEANINGS[status]) for status in wanted
+    }
+    own_400 = [descriptions[400]] if 400 in statuses else []
+    descriptions[400] = " ".join([*own_400, *([_BODY_400] if reads_body else []), _ANY_400])
+    descriptions[503] = " ".join([*([descriptions[503]] if 503 in statuses else []), _ANY_503])
     return {
-        status: OpenApiResponse(
-            response=ErrorSerializer,
-            description=meanings.get(f"s{status}", _ERROR_MEANINGS[status]),
-        )
+        status: OpenApiResponse(response=ErrorSerializer, description=descriptions[status])
         for status in wanted
     }
 

@@ -10,6 +10,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from cardreveal.api.models import ApiToken
 from cardreveal.audit.models import RevealEvent
@@ -38,7 +39,7 @@ class OtpDeviceInfo:
 
 
 def otp_devices_for_user(*, user: User) -> list[OtpDeviceInfo]:
-    """The user's authenticator apps (confirmed or being enrolled) and backup-code sets."""
+    """The user's authenticator apps (confirmed or being enrolled), backup-code sets and passkeys."""
     devices = [
         OtpDeviceInfo(
             id=device.pk,
@@ -62,6 +63,18 @@ def otp_devices_for_user(*, user: User) -> list[OtpDeviceInfo]:
             remaining_codes=device.token_set.count(),
         )
         for device in StaticDevice.objects.filter(user=user).order_by("id")
+    )
+    devices.extend(
+        OtpDeviceInfo(
+            id=device.pk,
+            type="passkey",
+            name=device.name,
+            confirmed=bool(device.confirmed),
+            created_at=device.created_at,
+            last_used_at=device.last_used_at,
+            remaining_codes=None,
+        )
+        for device in WebAuthnCredential.objects.filter(user=user).order_by("id")
     )
     return devices
 

@@ -155,14 +155,18 @@ class OtpDeviceSerializer(serializers.Serializer[Any]):
 
     id = serializers.IntegerField()
     type = serializers.ChoiceField(
-        choices=[("totp", "Authenticator app"), ("backup_codes", "Backup codes")]
+        choices=[
+            ("totp", "Authenticator app"),
+            ("backup_codes", "Backup codes"),
+            ("passkey", "Passkey"),
+        ]
     )
     name = serializers.CharField()
     confirmed = serializers.BooleanField(help_text="Unconfirmed authenticators do not count yet.")
     created_at = serializers.DateTimeField(allow_null=True)
     last_used_at = serializers.DateTimeField(allow_null=True)
     remaining_codes = serializers.IntegerField(
-        allow_null=True, help_text="Backup codes left (null for authenticator apps)."
+        allow_null=True, help_text="Backup codes left (null for authenticator apps and passkeys)."
     )
 
     class Meta:

@@ -1,4 +1,4 @@
-"""API writes: sign in for a token, sign out, revoke tokens, and enrol another authenticator.
+"""API writes: sign in for a token, sign out, revoke tokens, enrol another authenticator or a passkey.
 
 Reveals are not here: the API calls the one reveal service, `cardreveal.cards.services.reveal_cvv`.
 """
@@ -25,6 +25,11 @@ from cardreveal.accounts.cooloff import authenticator_added_record
 from cardreveal.accounts.lockout import lock_message, locked_until_for_username, seconds_until
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.otp import OtpCheck, normalise_code, verify_sign_in_code
+from cardreveal.accounts.passkeys import (
+    PasskeyEnrolError,
+    passkey_register_begin,
+    passkey_register_complete,
+)
 from cardreveal.accounts.sessions import user_sessions_end
 from cardreveal.accounts.sign_in_limits import sign_in_refusal
 from cardreveal.accounts.signals import sign_in_verified
@@ -182,17 +187,7 @@ def totp_device_enrol(
     """
     if _confirmed_authenticators(user) >= MAX_AUTHENTICATORS:
         raise _too_many_authenticators()
-    again = authenticate(request, username=user.get_username(), password=password)
-    check: OtpCheck | None = None
-    if again is not None and again.pk == user.pk:
-        check = verify_sign_in_code(user=user, code=otp_code)
-    if check is None or not check.ok:
-        _refuse_if_locked(check.locked_until if check else locked_until_for_username(user.username))
-        raise ServiceError(
-            "reauthentication_failed",
-            "The password or code is not correct. Each code works once.",
-            403,
-        )
+    _reauthenticate(request=request, user=user, password=password, otp_code=otp_code)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         if _confirmed_authenticators(user) >= MAX_AUTHENTICATORS:
@@ -242,6 +237,42 @@ def totp_device_confirm(*, user: User, device_id: int, otp_code: str) -> TOTPDev
         )
     confirmed: TOTPDevice = outcome
     return confirmed
+
+
+def _reauthenticate(*, request: HttpRequest, user: User, password: str, otp_code: str) -> None:
+    """The password and a current code (or a backup code) again, before adding a credential.
+    Raises ServiceError `reauthentication_failed` (403) or `account_locked` (423)."""
+    again = authenticate(request, username=user.get_username(), password=password)
+    check: OtpCheck | None = None
+    if again is not None and again.pk == user.pk:
+        check = verify_sign_in_code(user=user, code=otp_code)
+    if check is None or not check.ok:
+        _refuse_if_locked(check.locked_until if check else locked_until_for_username(user.username))
+        raise ServiceError(
+            "reauthentication_failed",
+            "The password or code is not correct. Each code works once.",
+            403,
+        )
+
+
+def passkey_enrol_begin(
+    *, request: HttpRequest, user: User, password: str, otp_code: str
+) -> dict[str, Any]:
+    """Start adding a passkey from the app, after re-checking the password and a current code:
+    the WebAuthn creation options (user verification required; the challenge single use, 2
+    minutes). Raises ServiceError like `totp_device_enrol`."""
+    _reauthenticate(request=request, user=user, password=password, otp_code=otp_code)
+    return passkey_register_begin(user=user)
+
+
+def passkey_enrol_complete(*, user: User, credential: dict[str, Any], name: str) -> Any:
+    """Finish adding a passkey from the app with the platform's answer (RegistrationResponseJSON):
+    verified (origin, RP ID, user verification), saved confirmed, the cool-off started and the
+    cardholder emailed. Raises ServiceError `passkey_not_added` (400) with the reason."""
+    try:
+        return passkey_register_complete(user=user, credential=credential, name=name)
+    except PasskeyEnrolError as exc:
+        raise ServiceError("passkey_not_added", str(exc), 400) from None
 
 
 def _refuse_if_locked(locked_until: datetime | None) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
@@ -16,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cardreveal.accounts.passkeys import PasskeyFailure
 from cardreveal.api.authentication import ApiTokenAuthentication
 from cardreveal.api.models import ApiToken
 from cardreveal.api.schema import (
@@ -41,6 +44,8 @@ from cardreveal.api.services import (
     api_logout,
     api_logout_everywhere,
     api_token_revoke,
+    passkey_enrol_begin,
+    passkey_enrol_complete,
     totp_device_confirm,
     totp_device_enrol,
 )
@@ -54,11 +59,32 @@ from cardreveal.api.throttles import (
     RevealUserThrottle,
 )
 from cardreveal.cards.availability import card_list_availability, reveal_availability
-from cardreveal.cards.services import CARD_NOT_FOUND_MESSAGE, reveal_cvv
+from cardreveal.cards.services import (
+    CARD_NOT_FOUND_MESSAGE,
+    reveal_cvv,
+    reveal_passkey_challenge,
+)
 from cardreveal.client_info import client_info
 from cardreveal.errors import ServiceError
 
 OTP_CODE_HELP = "The current 6-digit code from the authenticator app."
+PASSKEY_ASSERTION_HELP = (
+    "The passkey's answer to the challenge from `POST /cards/{card_id}/reveal/challenge` for "
+    "this card and this `public_key`: the PublicKeyCredential in its JSON form "
+    "(AuthenticationResponseJSON: `id`, `rawId`, `type`, `response.clientDataJSON`, "
+    "`response.authenticatorData`, `response.signature`, `response.userHandle`, base64url). "
+    "Send this or `otp_code`."
+)
+STEP_UP_MISSING = (
+    "Send otp_code (the authenticator app's current code) or passkey_assertion (your passkey's "
+    "answer to POST /cards/{id}/reveal/challenge)."
+)
+STEP_UP_BOTH = "Send otp_code or passkey_assertion, not both."
+PASSKEY_REFUSALS = ", ".join(
+    f"`{failure.value}`"
+    for failure in PasskeyFailure
+    if failure not in (PasskeyFailure.MALFORMED, PasskeyFailure.LOCKED)
+)
 SAMPLE_TOKEN = "crv_" + "0123456789abcdef" * 4
 
 
@@ -78,12 +104,32 @@ class ApiView(APIView):
             raise exceptions.MethodNotAllowed(request.method or "")
         super().initial(request, *args, **kwargs)
 
+    def check_throttles(self, request: Request) -> None:
+        """DRF's check, with the throttles that read the body (`reads_body`) run last and only
+        when every other one let the request through: a request already over a limit is refused
+        with 429 without its body being parsed, and one whose body does not parse (400) has been
+        counted by the others first."""
+        throttles = sorted(self.get_throttles(), key=_reads_body)
+        waits: list[float | None] = []
+        for throttle in throttles:
+            if waits and _reads_body(throttle):
+                break
+            if not throttle.allow_request(request, self):
+                waits.append(throttle.wait())
+        if waits:
+            # DRF's Throttled takes None for "no wait known"; its stubs say float.
+            self.throttled(request, max((w for w in waits if w is not None), default=None))  # type: ignore[arg-type]
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> Response:
         response = super().finalize_response(request, response, *args, **kwargs)
         add_never_cache_headers(response)
         return response
+
+
+def _reads_body(throttle: object) -> bool:
+    return bool(getattr(throttle, "reads_body", False))
 
 
 def signed_in(request: Request) -> User:
@@ -141,9 +187,9 @@ class LoginApi(ApiView):
                 400,
                 415,
                 authed=False,
+                reads_body=True,
                 s400="`invalid_credentials` (the same whether the password or the code was "
-                "wrong, the username unknown or the account locked), `invalid_input` or "
-                "`malformed_json`.",
+                "wrong, the username unknown or the account locked), `invalid_input`.",
                 s429="`throttled`: too many requests, or too many failed sign-ins from this "
                 "address or for this username (on any door: web, admin or API); see Retry-After.",
             ),
@@ -305,21 +351,127 @@ class CardDetailApi(ApiView):
         return Response(CardSerializer(availability).data)
 
 
-@method_decorator(sensitive_post_parameters("otp_code", "public_key"), name="dispatch")
+@method_decorator(sensitive_post_parameters("public_key"), name="dispatch")
+class CardRevealChallengeApi(ApiView):
+    """WebAuthn request options for a passkey to authorise one reveal of this card to this key."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, RevealUserThrottle, RevealIpThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        public_key = serializers.CharField(max_length=8000, help_text=PUBLIC_KEY_FORMAT)
+
+        class Meta:
+            ref_name = "RevealChallenge"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        request_options = serializers.DictField(
+            help_text="PublicKeyCredentialRequestOptions in their JSON form (WebAuthn Level 3): "
+            "`challenge` (base64url), `timeout` (ms), `rpId`, `allowCredentials` (this "
+            "cardholder's passkeys), `userVerification` (`required`). Hand it as it is to "
+            "Android's GetPublicKeyCredentialOption, or read its fields into iOS's "
+            "ASAuthorizationPlatformPublicKeyCredentialProvider assertion request."
+        )
+        expires_in = serializers.IntegerField(
+            help_text="Seconds the challenge can be answered in (once)."
+        )
+
+        class Meta:
+            ref_name = "RevealChallengeOptions"
+
+    @extend_schema(
+        operation_id="cards_reveal_challenge",
+        tags=["cards"],
+        summary="Start a passkey reveal: the WebAuthn challenge for this card and key",
+        description=(
+            "Returns WebAuthn request options whose challenge is bound to this card and to the "
+            "app's public key (the one the CVV will be sealed to): the passkey's assertion is "
+            "accepted by `POST /cards/{card_id}/reveal` only with the same card and the same "
+            "key, once, within `expires_in` seconds. Everything that would refuse the reveal "
+            "is answered here first (a lock, the card or reveals turned off, a cool-off, an "
+            "unusable key), so the cardholder is not asked for a passkey in vain. Nothing is "
+            "recorded in the reveal history until the reveal itself."
+        ),
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                404,
+                415,
+                423,
+                503,
+                reads_body=True,
+                s400="`client_key_invalid`, `invalid_input`.",
+                s403="`passkey_no_device` (no passkey yet: use a code), `passkey_not_allowed` "
+                "(this account takes codes only), `card_disabled`, `reveal_cooloff` (see "
+                "Retry-After), `otp_required`, `csrf_failed`, `permission_denied`.",
+                s404="`card_not_found`: no such card, or not yours (same answer).",
+                s423="`account_locked`: too many failed attempts; see Retry-After.",
+                s503="Reveals are paused for everyone (`reveals_paused`) or for this card's "
+                "issuer connection (`binding_disabled`).",
+            ),
+        },
+    )
+    def post(self, request: Request, card_id: uuid.UUID) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        options = reveal_passkey_challenge(
+            user=signed_in(request),
+            card_id=card_id,
+            client_public_key=serializer.validated_data["public_key"],
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "request_options": options,
+                    "expires_in": settings.CARDREVEAL_PASSKEY_CHALLENGE_SECONDS,
+                }
+            ).data
+        )
+
+
+@method_decorator(
+    sensitive_post_parameters("otp_code", "public_key", "passkey_assertion"), name="dispatch"
+)
 class CardRevealApi(ApiView):
-    """Reveal a card's CVV, sealed to the app's key, after a fresh one-time code."""
+    """Reveal a card's CVV, sealed to the app's key, after a fresh one-time code or passkey."""
 
     throttle_classes = [PerUserThrottle, PerIpThrottle, RevealUserThrottle, RevealIpThrottle]
 
     class InputSerializer(serializers.Serializer[Any]):
         otp_code = serializers.CharField(
             max_length=20,
-            help_text=OTP_CODE_HELP + " Each code works once; the sign-in code does not count.",
+            required=False,
+            help_text=OTP_CODE_HELP + " Each code works once; the sign-in code does not count. "
+            "Send this or `passkey_assertion`.",
+        )
+        passkey_assertion = serializers.DictField(
+            required=False,
+            help_text=PASSKEY_ASSERTION_HELP,
         )
         public_key = serializers.CharField(max_length=8000, help_text=PUBLIC_KEY_FORMAT)
 
         class Meta:
             ref_name = "Reveal"
+
+        def to_internal_value(self, data: Any) -> Any:
+            """The fields' own checks, and exactly one step-up: a code or a passkey assertion."""
+            if not isinstance(data, Mapping):
+                return super().to_internal_value(data)  # DRF's own "expected an object"
+            errors: dict[str, Any] = {}
+            value: Any = None
+            try:
+                value = super().to_internal_value(data)
+            except serializers.ValidationError as exc:
+                errors = dict(exc.detail) if isinstance(exc.detail, dict) else {}
+            given = [f for f in ("otp_code", "passkey_assertion") if f in data]
+            if not given:
+                errors.setdefault("otp_code", [STEP_UP_MISSING])
+            elif len(given) == 2:
+                errors.setdefault("passkey_assertion", [STEP_UP_BOTH])
+            if errors:
+                raise serializers.ValidationError(errors)
+            return value
 
     class OutputSerializer(serializers.Serializer[Any]):
         scheme = serializers.CharField(
@@ -340,7 +492,9 @@ class CardRevealApi(ApiView):
         tags=["cards"],
         summary="Reveal a card's CVV, sealed to the app's key",
         description=(
-            "Needs a fresh one-time code (consumed here) and the app's RSA public key; the CVV "
+            "Needs a fresh one-time code (consumed here), or a passkey assertion answering the "
+            "challenge from `POST /cards/{card_id}/reveal/challenge` for this card and this key "
+            "(spent here), and the app's RSA public key; the CVV "
             "is fetched live from the card issuer and leaves the server only encrypted to that "
             "key. Every attempt is recorded in the reveal history (channel `api`).\n"
             + SEALED_FORMAT
@@ -357,12 +511,15 @@ class CardRevealApi(ApiView):
                 502,
                 503,
                 504,
+                reads_body=True,
                 s400="`client_key_invalid` (missing, malformed or weak key; the code is kept), "
-                "`invalid_input`, `malformed_json`.",
+                "`passkey_malformed` (the assertion could not be read), `invalid_input`.",
                 s403="`otp_missing`, `otp_malformed`, `otp_invalid`, `otp_replayed`, "
                 "`otp_no_device`, `card_disabled`, `reveal_cooloff` (a password or authenticator "
                 "changed recently; see Retry-After), `otp_required`, `csrf_failed`, "
-                "`permission_denied`.",
+                "`permission_denied`; a passkey refused: " + PASSKEY_REFUSALS + "; "
+                "`passkey_required` (this account takes passkeys only: a code is refused), "
+                "`passkey_not_allowed` (this account takes codes only).",
                 s404="`card_not_found`: no such card, or not yours (same answer); or the issuer "
                 "does not know the card. Also from the issuer: " + provider_error_codes(404) + ".",
                 s409="`cvv_blocked`: the issuer has blocked showing this card's security code "
@@ -379,7 +536,8 @@ class CardRevealApi(ApiView):
                 "card's issuer connection (`binding_disabled`), or the issuer's system is "
                 "unavailable or busy: "
                 + provider_error_codes(503)
-                + "; Retry-After when a wait is known.",
+                + "; Retry-After when a wait is known. `quotas_unavailable`: the reveal quotas "
+                "cannot be counted (Redis unavailable), so no reveal goes ahead.",
                 s504="The card issuer's system was too slow: " + provider_error_codes(504) + ".",
             ),
         },
@@ -408,9 +566,10 @@ class CardRevealApi(ApiView):
         result = reveal_cvv(
             user=signed_in(request),
             card_id=card_id,
-            otp_code=serializer.validated_data["otp_code"],
+            otp_code=serializer.validated_data.get("otp_code"),
             client_public_key=serializer.validated_data["public_key"],
             client=client_info(request._request, channel="api"),
+            passkey_assertion=serializer.validated_data.get("passkey_assertion"),
         )
         output = self.OutputSerializer(
             {
@@ -537,6 +696,7 @@ class TotpEnrolApi(ApiView):
                 409,
                 415,
                 423,
+                reads_body=True,
                 s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
                 s409="`too_many_authenticators`.",
             ),
@@ -590,7 +750,8 @@ class TotpConfirmApi(ApiView):
                 400,
                 404,
                 415,
-                s400="`otp_invalid`, `invalid_input`, `malformed_json`.",
+                reads_body=True,
+                s400="`otp_invalid`, `invalid_input`.",
                 s404="`device_not_found`: no authenticator of yours waits with this id.",
             ),
         },
@@ -632,3 +793,127 @@ class NotFoundApi(ApiView):
         response = super().finalize_response(request, response, *args, **kwargs)
         del response["Allow"]  # nothing is here: no method to list
         return response
+
+
+@method_decorator(sensitive_post_parameters("password", "otp_code"), name="dispatch")
+class PasskeyEnrolOptionsApi(ApiView):
+    """Start adding a passkey from the app; needs the password and a current code."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        password = serializers.CharField(max_length=4096, trim_whitespace=False)
+        otp_code = serializers.CharField(
+            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
+        )
+
+        class Meta:
+            ref_name = "PasskeyEnrol"
+
+    class OutputSerializer(serializers.Serializer[Any]):
+        creation_options = serializers.DictField(
+            help_text="PublicKeyCredentialCreationOptions in their JSON form (WebAuthn Level 3): "
+            "`rp`, `user`, `challenge`, `pubKeyCredParams`, `excludeCredentials`, "
+            "`authenticatorSelection` (user verification `required`). Hand it to Android's "
+            "CreatePublicKeyCredentialRequest, or read it into iOS's registration request."
+        )
+        expires_in = serializers.IntegerField(
+            help_text="Seconds the challenge can be answered in (once)."
+        )
+
+        class Meta:
+            ref_name = "PasskeyCreationOptions"
+
+    @extend_schema(
+        operation_id="otp_devices_passkey_options",
+        tags=["otp"],
+        summary="Start adding a passkey: the WebAuthn creation options",
+        request=InputSerializer,
+        responses={
+            200: OutputSerializer,
+            **error_responses(
+                400,
+                415,
+                423,
+                reads_body=True,
+                s403="`reauthentication_failed` (password or code wrong), `otp_required`.",
+            ),
+        },
+    )
+    @sensitive_variables("serializer", "data")
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        options = passkey_enrol_begin(
+            request=request._request,
+            user=signed_in(request),
+            password=data["password"],
+            otp_code=data["otp_code"],
+        )
+        return Response(
+            self.OutputSerializer(
+                {
+                    "creation_options": options,
+                    "expires_in": settings.CARDREVEAL_PASSKEY_CHALLENGE_SECONDS,
+                }
+            ).data
+        )
+
+
+class PasskeyEnrolApi(ApiView):
+    """Finish adding a passkey with the platform's answer; it counts from then on."""
+
+    throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
+
+    class InputSerializer(serializers.Serializer[Any]):
+        name = serializers.CharField(max_length=64, help_text="e.g. 'Pixel 9'.")
+        credential = serializers.DictField(
+            help_text="The platform's answer to the creation options: RegistrationResponseJSON "
+            "(`id`, `rawId`, `type`, `response.clientDataJSON`, `response.attestationObject`, "
+            "`response.transports`, base64url)."
+        )
+
+        class Meta:
+            ref_name = "PasskeyAdd"
+
+    @extend_schema(
+        operation_id="otp_devices_passkey_add",
+        tags=["otp"],
+        summary="Finish adding a passkey",
+        description="Verifies the answer (its origin, the RP ID, user verification) against the "
+        "challenge from `POST /otp-devices/passkeys/options` (spent here), and saves the passkey. "
+        "Like a new authenticator, it pauses reveals for the cool-off and emails the cardholder.",
+        request=InputSerializer,
+        responses={
+            201: OtpDeviceSerializer,
+            **error_responses(
+                400,
+                415,
+                reads_body=True,
+                s400="`passkey_not_added` (the answer was not for our challenge, expired, made "
+                "for another site or could not be verified; the message says which), "
+                "`invalid_input`.",
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        device = passkey_enrol_complete(
+            user=signed_in(request),
+            credential=serializer.validated_data["credential"],
+            name=serializer.validated_data["name"],
+        )
+        output = OtpDeviceSerializer(
+            {
+                "id": device.pk,
+                "type": "passkey",
+                "name": device.name,
+                "confirmed": True,
+                "created_at": device.created_at,
+                "last_used_at": device.last_used_at,
+                "remaining_codes": None,
+            }
+        )
+        return Response(output.data, status=status.HTTP_201_CREATED)

@@ -185,6 +185,12 @@ class AuthEvent(ChainedRecord):
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
         REVEAL_DISOWNED = "reveal_disowned", "Reveal reported as not you"
         CARD_LOCKED = "card_locked", "Card lock at your bank"
+        INVITATION_SENT = "invitation_sent", "Invitation sent"
+        INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
+        INVITATION_USED = "invitation_used", "Invitation used"
+        INVITATION_REFUSED = "invitation_refused", "Invitation link refused"
+        PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset email sent"
+        PASSWORD_RESET = "password_reset", "Password reset by email"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

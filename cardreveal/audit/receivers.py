@@ -68,6 +68,8 @@ def on_login_failed(
 ) -> None:
     """Wrong password or unknown name. Only the name is read from `credentials` (Django has
     already masked the password; it is never touched here)."""
+    if "password" not in credentials:
+        return  # not a password attempt: the bank's sign-in reports its own refusals
     model = get_user_model()
     typed = str(credentials.get(model.USERNAME_FIELD) or credentials.get("username") or "")
     user = model._default_manager.filter(**{model.USERNAME_FIELD: typed}).first() if typed else None
@@ -182,6 +184,125 @@ def on_password_changed(sender: object, user: User, **kwargs: Any) -> None:
     )
 
 
+# ------------------------------------------------------------------------------ onboarding
+
+
+def _by(by: User | None) -> str:
+    name = str(getattr(by, "get_username", lambda: "")())
+    return f"by={name}" if name else "by=system"
+
+
+def on_invitation_sent(
+    sender: object,
+    user: User,
+    invitation: Any,
+    by: User | None = None,
+    revoked: int = 0,
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    auth_event_record(
+        event=Event.INVITATION_SENT,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        reason="resent" if revoked else "",
+        client=_client(client=client),
+        resource=f"invitation:{invitation.pk}",
+        detail=f"{_by(by)}; expires_at={invitation.expires_at.isoformat()}",
+    )
+
+
+def on_invitation_revoked(
+    sender: object,
+    user: User,
+    by: User | None = None,
+    revoked: int = 0,
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    auth_event_record(
+        event=Event.INVITATION_REVOKED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(client=client),
+        resource=f"user:{getattr(user, 'pk', '')}",
+        detail=f"{_by(by)}; revoked={revoked}",
+    )
+
+
+def on_invitation_used(
+    sender: object, user: User, invitation: Any, client: ClientInfo | None = None, **kwargs: Any
+) -> None:
+    auth_event_record(
+        event=Event.INVITATION_USED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(client=client),
+        resource=f"invitation:{invitation.pk}",
+    )
+
+
+def on_invitation_refused(
+    sender: object,
+    user: User,
+    invitation: Any,
+    reason: str = "",
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    auth_event_record(
+        event=Event.INVITATION_REFUSED,
+        outcome=Outcome.FAILURE,
+        user=user,
+        reason=reason,
+        client=_client(client=client),
+        resource=f"invitation:{invitation.pk}",
+    )
+
+
+def on_password_reset_requested(
+    sender: object, user: User, client: ClientInfo | None = None, **kwargs: Any
+) -> None:
+    auth_event_record(
+        event=Event.PASSWORD_RESET_REQUESTED,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(client=client),
+        resource=f"user:{getattr(user, 'pk', '')}",
+    )
+
+
+def on_password_reset_completed(
+    sender: object, user: User, client: ClientInfo | None = None, **kwargs: Any
+) -> None:
+    auth_event_record(
+        event=Event.PASSWORD_RESET,
+        outcome=Outcome.SUCCESS,
+        user=user,
+        client=_client(client=client),
+        resource=f"user:{getattr(user, 'pk', '')}",
+    )
+
+
+def on_external_sign_in_refused(
+    sender: object,
+    external_id: str = "",
+    reason: str = "",
+    client: ClientInfo | None = None,
+    **kwargs: Any,
+) -> None:
+    """The bank's identity provider vouched for someone no active cardholder here is linked to."""
+    auth_event_record(
+        event=Event.LOGIN_FAILED,
+        outcome=Outcome.FAILURE,
+        user=kwargs.get("user"),
+        reason=reason,
+        client=_client(client=client),
+        resource=f"external_id:{external_id}" if external_id else "",
+        detail="identity provider sign-in",
+    )
+
+
 # ------------------------------------------------------------------------------ OTP devices
 
 
@@ -268,6 +389,16 @@ def connect() -> None:
     account_signals.account_unlocked.connect(on_account_unlocked, dispatch_uid=uid + "unlocked")
     account_signals.password_changed.connect(on_password_changed, dispatch_uid=uid + "password")
     post_save.connect(on_admin_log_entry, sender=LogEntry, dispatch_uid=uid + "logentry")
+    for signal, receiver in (
+        (account_signals.invitation_sent, on_invitation_sent),
+        (account_signals.invitation_revoked, on_invitation_revoked),
+        (account_signals.invitation_used, on_invitation_used),
+        (account_signals.invitation_refused, on_invitation_refused),
+        (account_signals.password_reset_requested, on_password_reset_requested),
+        (account_signals.password_reset_completed, on_password_reset_completed),
+        (account_signals.external_sign_in_refused, on_external_sign_in_refused),
+    ):
+        signal.connect(receiver, dispatch_uid=uid + receiver.__name__)
 
     from django_otp.models import Device
 

@@ -32,6 +32,9 @@ CARDHOLDER_AUTH_EVENTS = (
     AuthEvent.Event.PASSWORD_CHANGED,
     AuthEvent.Event.REVEAL_DISOWNED,
     AuthEvent.Event.CARD_LOCKED,
+    AuthEvent.Event.INVITATION_USED,
+    AuthEvent.Event.PASSWORD_RESET_REQUESTED,
+    AuthEvent.Event.PASSWORD_RESET,
 )
 # Account events about one card (resource "card:<id>"): the activity page names the card.
 _CARD_EVENTS = (AuthEvent.Event.REVEAL_DISOWNED, AuthEvent.Event.CARD_LOCKED)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
+from cardreveal.cache_outage import CACHE_ERRORS
 from cardreveal.cards import cardholder_admin  # noqa: F401  (registers the cardholder's page)
 from cardreveal.cards.binding_check import Verdict, binding_check, health_failure_words
 from cardreveal.cards.bindings import (
@@ -38,7 +39,7 @@ from cardreveal.cards.provider_forms import (
     read_secret_upload,
     secret_form_field,
 )
-from providers.breaker import State
+from providers.breaker import BreakerSnapshot, State
 from providers.errors import ProviderConfigError, ProviderError
 from providers.http import check_url
 from providers.registry import provider_choices, provider_class, provider_kinds
@@ -266,7 +267,9 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Circuit breaker")
     def breaker_state(self, obj: ProviderBinding) -> str:
-        health = binding_health(obj)
+        health = _health(obj)
+        if health is None:
+            return HEALTH_UNKNOWN
         if health.state is State.OPEN and health.open_until is not None:
             return (
                 f"open (failing fast until {_when(health.open_until)}; "
@@ -282,12 +285,17 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     # noted after, as a failure: so this is the last answer, and Last failure says what failed.
     @admin.display(description="Last answer from the provider")
     def last_success(self, obj: ProviderBinding) -> str:
-        at = binding_health(obj).last_success
+        health = _health(obj)
+        if health is None:
+            return HEALTH_UNKNOWN
+        at = health.last_success
         return _when(at) if at is not None else "none recorded"
 
     @admin.display(description="Last failure")
     def last_failure(self, obj: ProviderBinding) -> str:
-        health = binding_health(obj)
+        health = _health(obj)
+        if health is None:
+            return HEALTH_UNKNOWN
         if health.last_failure is None:
             return "none recorded"
         code = health.last_failure_code
@@ -295,7 +303,9 @@ class ProviderBindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Recent latency")
     def recent_latency(self, obj: ProviderBinding) -> str:
-        health = binding_health(obj)
+        health = _health(obj)
+        if health is None:
+            return HEALTH_UNKNOWN
         if health.median_latency_ms is None:
             return "no calls recorded"
         return (
@@ -438,6 +448,19 @@ class BindingTestCardAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             f"signature) and says what it did not check. The card's identifiers: {examples}."
         )
         return form
+
+
+# The breaker's state lives in Redis alone: while it is down the panel says so, and the rest of
+# the page (the binding, its switch, its settings) still works.
+HEALTH_UNKNOWN = "unknown: Redis, which holds it, is unavailable"
+
+
+def _health(binding: ProviderBinding) -> BreakerSnapshot | None:
+    """The binding's breaker state and stats, or None while the cache fails."""
+    try:
+        return binding_health(binding)
+    except CACHE_ERRORS:
+        return None
 
 
 def _when(timestamp: float) -> str:

@@ -10,14 +10,21 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from django.utils import timezone
 
 from cardreveal.accounts.cooloff import cooloff_from
 from cardreveal.accounts.lockout import lock_end, lock_message, seconds_until, utc_clock
 from cardreveal.accounts.models import AccountSecurity
 from cardreveal.cards.models import Card
-from cardreveal.cards.quotas import QuotasUsedUp, reveal_quotas_used_up
+from cardreveal.cards.quotas import (
+    QUOTAS_UNAVAILABLE_MESSAGE,
+    QuotasUsedUp,
+    RevealQuotaUnavailable,
+    reveal_quotas_used_up,
+)
 from cardreveal.cards.reveal_switch import reveals_paused_expression
 from cardreveal.cards.selectors import LISTED_FIELDS, card_for_reveal
 
@@ -38,6 +45,7 @@ BLOCKER_CODES = (
     "card_disabled",
     "binding_disabled",
     "reveal_cooloff",
+    "quotas_unavailable",
     "quota_user_hour",
     "quota_card_day",
 )
@@ -173,6 +181,16 @@ def _blockers(
 
 def _quota_blockers(*, card: Card, quotas: QuotasUsedUp) -> list[RevealBlocker]:
     found: list[RevealBlocker] = []
+    if quotas.unavailable:
+        found.append(
+            RevealBlocker(
+                "quotas_unavailable",
+                QUOTAS_UNAVAILABLE_MESSAGE,
+                "Paused for a moment",
+                timezone.now() + timedelta(seconds=RevealQuotaUnavailable.retry_after),
+                account_wide=True,
+            )
+        )
     if quotas.user_hour is not None:
         found.append(
             RevealBlocker(

@@ -1,15 +1,16 @@
 """The cardholder's page in the admin (the User change page): their cards, authenticators, backup
-codes, lock state and recent activity, read-only. Never a TOTP key or a backup code
-(OTP_ADMIN_HIDE_SENSITIVE_DATA's rule, kept here too)."""
+codes, lock state, invitation and recent activity, read-only; invitations sent, resent and revoked.
+Never a TOTP key or a backup code (OTP_ADMIN_HIDE_SENSITIVE_DATA's rule, kept here too)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -20,9 +21,18 @@ from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.cooloff import cooloff_from
+from cardreveal.accounts.decorators import signed_in_user
+from cardreveal.accounts.invitations import (
+    InvitationError,
+    invitation_latest,
+    invitation_revoke,
+    invitation_send,
+)
 from cardreveal.accounts.lockout import account_security_read, utc_clock
+from cardreveal.accounts.models import ExternalIdentity, Invitation
 from cardreveal.audit.selectors import activity_for_user
 from cardreveal.cards.models import Card
+from cardreveal.client_info import client_info
 
 RECENT_ACTIVITY = 10
 
@@ -81,6 +91,16 @@ class BackupCodesInline(ReadOnlyInline):
         return int(obj.token_set.count())
 
 
+class ExternalIdentityInline(admin.StackedInline):  # type: ignore[type-arg]
+    """The bank's id for the cardholder (provisioning sets it; an admin may, for a cardholder added
+    by hand), matched at sign-in with the bank's identity provider."""
+
+    model = ExternalIdentity
+    can_delete = False
+    fields = ("external_id", "phone")
+    verbose_name_plural = "bank's id"
+
+
 User = get_user_model()
 admin.site.unregister(User)
 
@@ -90,15 +110,106 @@ class CardholderAdmin(UserAdmin):  # type: ignore[type-arg]
     """Django's user admin; a user's page also shows their cards, authenticators, backup codes,
     lock state, reveal cool-off and recent activity (read-only)."""
 
-    inlines = [CardInline, AuthenticatorInline, BackupCodesInline]
-    readonly_fields = ("sign_in_lock", "reveal_cooloff", "recent_activity")
+    inlines = [ExternalIdentityInline, CardInline, AuthenticatorInline, BackupCodesInline]
+    readonly_fields = ("invitation", "sign_in_lock", "reveal_cooloff", "recent_activity")
     fieldsets = (
         *(UserAdmin.fieldsets or ()),
         (
             "Security and activity",
-            {"fields": ("sign_in_lock", "reveal_cooloff", "recent_activity")},
+            {"fields": ("invitation", "sign_in_lock", "reveal_cooloff", "recent_activity")},
         ),
     )
+    # Adding a cardholder asks for their email: the invitation to choose a password goes there.
+    add_fieldsets = (
+        (
+            None,
+            {
+                "classes": ("wide",),
+                "fields": ("username", "email", "usable_password", "password1", "password2"),
+                "description": "Leave password-based authentication disabled to have the "
+                "cardholder choose their own password: an invitation is emailed to them when the "
+                "account is saved.",
+            },
+        ),
+    )
+    actions = ["send_invitation", "revoke_invitation"]
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None and "email" in form.base_fields:
+            form.base_fields["email"].required = True
+            form.base_fields["email"].help_text = "The invitation is emailed here."
+        return form
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change or obj.has_usable_password():
+            return
+        self._invite(request, obj, what="sent")
+
+    @admin.action(
+        description="Send an invitation (a new link; the earlier one stops working)",
+        permissions=["change"],
+    )
+    def send_invitation(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        for user in queryset:
+            self._invite(request, user, what="sent")
+
+    @admin.action(description="Revoke the pending invitation", permissions=["change"])
+    def revoke_invitation(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
+        revoked = []
+        for user in queryset:
+            if invitation_revoke(
+                user=user,
+                by=signed_in_user(request),
+                client=client_info(request, channel="admin"),
+            ):
+                self.log_change(request, user, "Revoked the pending invitation.")
+                revoked.append(user.get_username())
+        if revoked:
+            self.message_user(
+                request, f"Revoked the invitation of {', '.join(revoked)}.", messages.SUCCESS
+            )
+        else:
+            self.message_user(
+                request, "None of the selected cardholders had a pending invitation.", messages.INFO
+            )
+
+    def _invite(self, request: HttpRequest, user: Any, *, what: str) -> None:
+        try:
+            invitation = invitation_send(
+                user=user,
+                by=signed_in_user(request),
+                request=request,
+                client=client_info(request, channel="admin"),
+            )
+        except InvitationError as error:
+            self.message_user(request, f"No invitation sent: {error}", messages.WARNING)
+            return
+        self.log_change(request, user, f"Invitation {what}.")
+        self.message_user(
+            request,
+            f"Invitation emailed to {user.get_username()} at {user.email}; the link works until "
+            f"{utc_clock(invitation.expires_at)}.",
+            messages.SUCCESS,
+        )
+
+    @admin.display(description="Invitation")
+    def invitation(self, obj: Any) -> str:
+        latest = invitation_latest(user=obj)
+        if latest is None:
+            return "None sent."
+        status = latest.status(now=timezone.now())
+        sent = utc_clock(latest.created_at)
+        if status is Invitation.Status.PENDING:
+            return f"Sent {sent}; the link works until {utc_clock(latest.expires_at)}."
+        if status is Invitation.Status.USED:
+            return f"Sent {sent}; used {utc_clock(latest.used_at)}."  # type: ignore[arg-type]
+        if status is Invitation.Status.REVOKED:
+            return f"Sent {sent}; revoked {utc_clock(latest.revoked_at)}."  # type: ignore[arg-type]
+        return f"Sent {sent}; expired {utc_clock(latest.expires_at)} unused. Send a new one."
 
     def get_inlines(self, request: HttpRequest, obj: Any) -> list[Any]:
         return list(self.inlines) if obj is not None else []  # nothing to show while adding

@@ -6,11 +6,15 @@ unit of both quotas before its code is checked (so a full quota refuses without 
 and gives it back if the code or the provider then fails, so the quotas count successful reveals
 only. Counters hold numbers, never anything about a card. `reveal_quotas_used_up` reads them (for the
 pages and the API to say so before a code is spent) without taking anything.
+
+While the cache fails (Redis down) the quotas cannot be counted, so no reveal is allowed: reserving
+raises RevealQuotaUnavailable (a 503 to the cardholder), the read says so, and a unit that cannot
+be given back stays taken (docs/security.md, "Redis outage").
 """
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,13 +26,28 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+from cardreveal.cache_outage import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
     from cardreveal.cards.models import Card
 
+logger = logging.getLogger(__name__)
+
 _PREFIX = "cardreveal:reveal-quota"
+
+QUOTAS_UNAVAILABLE_MESSAGE = (
+    "Showing security codes is paused for a moment: the limits that protect your card cannot be "
+    "checked right now. Try again in a minute."
+)
+
+
+class RevealQuotaUnavailable(Exception):
+    """The quotas cannot be counted (the cache fails): no reveal may go ahead. Wait
+    `retry_after` seconds."""
+
+    retry_after = OUTAGE_RETRY_AFTER
 
 
 class RevealQuotaExceeded(Exception):
@@ -105,6 +124,8 @@ class QuotasUsedUp:
 
     user_hour: RevealQuotaExceeded | None
     card_day: dict[object, RevealQuotaExceeded]
+    # The counters could not be read (the cache fails): a reveal would be refused for that.
+    unavailable: bool = False
 
 
 def reveal_quotas_used_up(*, user: User, cards: Sequence[Card]) -> QuotasUsedUp:
@@ -114,7 +135,11 @@ def reveal_quotas_used_up(*, user: User, cards: Sequence[Card]) -> QuotasUsedUp:
     user_window = _user_window(user=user, now=now)
     card_windows = {card.pk: _card_window(card=card, now=now) for card in cards}
     keys = [user_window.key, *(w.key for w in card_windows.values())]
-    counts = cache.get_many(keys)
+    try:
+        counts = cache.get_many(keys)
+    except CACHE_ERRORS:
+        logger.warning("reveal quotas unreadable (Redis unavailable)")
+        return QuotasUsedUp(user_hour=None, card_day={}, unavailable=True)
 
     def used_up(window: _Window) -> bool:
         return int(counts.get(window.key) or 0) >= window.limit
@@ -127,12 +152,20 @@ def reveal_quotas_used_up(*, user: User, cards: Sequence[Card]) -> QuotasUsedUp:
 
 def reveal_quota_reserve(*, user: User, card: Card) -> QuotaReservation:
     """Take one unit of each quota (each counted atomically); raise
-    RevealQuotaExceeded (taking nothing) when either is used up. Concurrent reserves never take
-    more than the limit."""
+    RevealQuotaExceeded (taking nothing) when either is used up, RevealQuotaUnavailable when the
+    cache fails. Concurrent reserves never take more than the limit."""
     now = timezone.now().timestamp()
     windows = _windows(user=user, card=card, now=now)
-    counts = [_count_one(w.key, timeout=math.ceil(w.ends_at - now) + 60) for w in windows]
     reservation = QuotaReservation(tuple(w.key for w in windows))
+    counts: list[int] = []
+    for window in windows:
+        try:
+            counts.append(_count_one(window.key, timeout=math.ceil(window.ends_at - now) + 60))
+        except CACHE_ERRORS:
+            logger.warning("reveal quotas cannot be counted (Redis unavailable): refusing")
+            # Give back what was counted before the failure (best effort).
+            reveal_quota_release(QuotaReservation(reservation.keys[: len(counts)]))
+            raise RevealQuotaUnavailable() from None
     for window, count in zip(windows, counts, strict=True):
         if count > window.limit:
             reveal_quota_release(reservation)
@@ -153,7 +186,13 @@ def _count_one(key: str, *, timeout: int) -> int:
 
 
 def reveal_quota_release(reservation: QuotaReservation) -> None:
-    """Give back the units of a reveal that did not happen."""
+    """Give back the units of a reveal that did not happen. While the cache fails they stay taken
+    (counted against the cardholder, never in their favour), with a warning."""
     for key in reservation.keys:
-        with contextlib.suppress(ValueError):  # the window ended and its counter expired
+        try:
             cache.decr(key)
+        except ValueError:  # the window ended and its counter expired
+            continue
+        except CACHE_ERRORS:
+            logger.warning("reveal quota unit not given back (Redis unavailable)")
+            return

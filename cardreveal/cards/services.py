@@ -5,16 +5,19 @@ The web view and the API view are thin adapters over `reveal_cvv`; nothing else 
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 from django.db import transaction
+from django.http import HttpRequest
 from django.views.decorators.debug import sensitive_variables
 
 from cardreveal.accounts.lockout import (
@@ -23,7 +26,18 @@ from cardreveal.accounts.lockout import (
     lock_message,
     seconds_until,
 )
+from cardreveal.accounts.models import PasskeyChallenge
 from cardreveal.accounts.otp import OtpCheck, OtpFailure, throttle_message, verify_totp
+from cardreveal.accounts.passkeys import (
+    PasskeyCheck,
+    PasskeyFailure,
+    StepUp,
+    binding_digest,
+    has_passkey,
+    passkey_request_options,
+    step_up_policy,
+    verify_passkey,
+)
 from cardreveal.audit.models import ReceiptOutbox, RevealEvent
 from cardreveal.audit.receipts import receipt_draft, receipts_wake
 from cardreveal.audit.services import (
@@ -35,7 +49,9 @@ from cardreveal.cards.availability import standing_blockers
 from cardreveal.cards.bindings import binding_failure_note, card_ref, provider_for_binding
 from cardreveal.cards.models import Card
 from cardreveal.cards.quotas import (
+    QUOTAS_UNAVAILABLE_MESSAGE,
     RevealQuotaExceeded,
+    RevealQuotaUnavailable,
     reveal_quota_release,
     reveal_quota_reserve,
 )
@@ -84,6 +100,8 @@ _OTP_MESSAGES = {
     OtpFailure.LOCKED: "Too many failed attempts: this account is locked for now.",
 }
 _OTP_STATUS = {OtpFailure.THROTTLED: 429, OtpFailure.NO_DEVICE: 403, OtpFailure.LOCKED: 423}
+# A refused passkey assertion answers 403, but these (a lock is answered with its end, above).
+_PASSKEY_STATUS = {PasskeyFailure.MALFORMED: 400, PasskeyFailure.LOCKED: 423}
 
 CARD_NOT_FOUND_MESSAGE = "Card not found."
 INTERNAL_ERROR_MESSAGE = (
@@ -214,6 +232,16 @@ def _finish_or_fail(attempt: RevealAttempt, *, outcome: str, reason: str) -> Non
         raise _internal_error() from None
 
 
+PASSKEY_REQUIRED_MESSAGE = (
+    "Your bank asks for a passkey to show security codes on this account: use your passkey. "
+    "Codes from the authenticator app are not accepted for this."
+)
+PASSKEY_NOT_ALLOWED_MESSAGE = (
+    "Passkeys are not used to show security codes on this account: enter the code from your "
+    "authenticator app."
+)
+
+
 @sensitive_variables("result", "otp_code")
 def reveal_cvv(
     *,
@@ -222,6 +250,8 @@ def reveal_cvv(
     otp_code: str | None,
     client_public_key: str | None,
     client: ClientInfo,
+    passkey_assertion: Mapping[str, object] | str | None = None,
+    request: HttpRequest | None = None,
 ) -> RevealResult:
     """Reveal a card's CVV to its owner, sealed to the key they sent.
 
@@ -229,8 +259,10 @@ def reveal_cvv(
     missing card); nothing the pages show as standing in the way (`standing_blockers`: the global
     pause, the card or its binding off, a credential-change cool-off); the client key is usable;
     a unit of each reveal quota
-    is free (taken now, given back if the reveal then fails); `otp_code` is a fresh TOTP code,
-    consumed (failures count towards the lockout) in the transaction that opens the audit record,
+    is free (taken now, given back if the reveal then fails); the step-up: `passkey_assertion`
+    (a passkey's answer to a challenge from `reveal_passkey_challenge` for this card and key) or
+    else `otp_code` (a fresh TOTP code), as the user's step-up policy allows, consumed (failures
+    count towards the lockout) in the transaction that opens the audit record,
     committed before the provider is called; the provider answers; the CVV is sealed; the record
     is completed, with a receipt queued for the owner (emailed after the response).
 
@@ -245,7 +277,13 @@ def reveal_cvv(
             _check_blockers(target)
             client_key = _client_key(client_public_key)
             with _quota_taken(user=user, card=card):
-                _spend_code(attempt, code=otp_code)
+                _spend_code(
+                    attempt,
+                    code=otp_code,
+                    assertion=passkey_assertion,
+                    binding=reveal_binding(card=card, client_key=client_key),
+                    request=request,
+                )
                 result = _fetch_cvv(attempt, card=card, client_key=client_key)
                 scheme, sealed = seal(result, client_key)
                 del result
@@ -321,6 +359,10 @@ def _quota_taken(*, user: User, card: Card) -> Iterator[None]:
         quota = reveal_quota_reserve(user=user, card=card)
     except RevealQuotaExceeded as exc:
         raise RevealError(exc.code, exc.message, 429, retry_after=exc.retry_after) from None
+    except RevealQuotaUnavailable as exc:  # Redis down: the quotas fail closed
+        raise RevealError(
+            "quotas_unavailable", QUOTAS_UNAVAILABLE_MESSAGE, 503, retry_after=exc.retry_after
+        ) from None
     try:
         yield
     except BaseException:
@@ -328,25 +370,105 @@ def _quota_taken(*, user: User, card: Card) -> Iterator[None]:
         raise
 
 
-def _spend_code(attempt: RevealAttempt, *, code: str | None) -> None:
-    """Check and consume the code, and write the attempt's record, in one durable transaction:
-    accepted, the record is opened (pending) and both are committed before anything calls the
-    provider, so no crash can make the code work twice or leave a provider call unrecorded;
-    refused, the refusal is recorded with the failure count."""
+def _spend_code(
+    attempt: RevealAttempt,
+    *,
+    code: str | None,
+    assertion: Mapping[str, object] | str | None = None,
+    binding: bytes = b"",
+    request: HttpRequest | None = None,
+) -> None:
+    """Check and consume the step-up (a passkey assertion bound to this card and key, or a TOTP
+    code, as the user's policy allows), and write the attempt's record, in one durable
+    transaction: accepted, the record is opened (pending) and both are committed before anything
+    calls the provider, so no crash can make the code or assertion work twice or leave a provider
+    call unrecorded; refused, the refusal is recorded with the failure count."""
+    use_passkey = assertion is not None and assertion != ""
+    policy = step_up_policy(user=attempt.user)
+    if use_passkey and policy is StepUp.TOTP_ONLY:
+        raise RevealError("passkey_not_allowed", PASSKEY_NOT_ALLOWED_MESSAGE, 403)
+    if not use_passkey and policy is StepUp.PASSKEY_REQUIRED:
+        raise RevealError("passkey_required", PASSKEY_REQUIRED_MESSAGE, 403)
     try:
         with transaction.atomic(durable=True):
-            otp = verify_totp(user=attempt.user, code=code, client=attempt.client)
-            if otp.ok:
+            refusal: RevealError | None
+            if use_passkey:
+                _, check = verify_passkey(
+                    user=attempt.user,
+                    assertion=assertion,
+                    purpose=PasskeyChallenge.Purpose.REVEAL,
+                    binding=binding,
+                    context="reveal",
+                    client=attempt.client,
+                    request=request,
+                )
+                refusal = None if check.ok else _passkey_refusal(check)
+            else:
+                otp = verify_totp(user=attempt.user, code=code, client=attempt.client)
+                refusal = None if otp.ok else _code_refusal(otp)
+            if refusal is None:
                 opened = attempt.open()
             else:
-                refusal = _code_refusal(otp)
                 attempt.finish(outcome=refusal.outcome, reason=refusal.code)
     except BaseException:
         attempt.finished = False  # rolled back: nothing of it was written
         raise
-    if not otp.ok:
+    if refusal is not None:
         raise refusal
     attempt.opened = opened
+
+
+def reveal_binding(*, card: Card, client_key: ClientKey) -> bytes:
+    """What a reveal's passkey challenge is bound to: the card and the SHA-256 of the key (DER
+    SubjectPublicKeyInfo) the CVV will be sealed to. An assertion for another card or another
+    key does not match."""
+    der = client_key.public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return binding_digest("reveal", str(card.pk), hashlib.sha256(der).digest())
+
+
+def _passkey_refusal(check: PasskeyCheck) -> RevealError:
+    if check.locked_until is not None:
+        return RevealError(
+            "account_locked",
+            lock_message(check.locked_until),
+            423,
+            retry_after=seconds_until(check.locked_until),
+        )
+    failure = check.failure or PasskeyFailure.INVALID
+    return RevealError(failure.value, check.message, _PASSKEY_STATUS.get(failure, 403))
+
+
+def reveal_passkey_challenge(
+    *,
+    user: User,
+    card_id: uuid.UUID,
+    client_public_key: str | None,
+    request: HttpRequest | None = None,
+) -> dict[str, object]:
+    """WebAuthn request options for revealing this card's CVV sealed to this key: a challenge
+    bound to both (`reveal_binding`), single use, good for 2 minutes.
+
+    Everything that would refuse the reveal before the step-up is checked first and raised as
+    the same RevealError (the lock, the card, the standing blockers, the key), and so is a
+    policy or account that has no passkey to use, so nobody is asked for a passkey in vain.
+    Not a reveal attempt: nothing is audited until the assertion comes back with the reveal.
+    """
+    target = _reveal_target(user=user, card_id=card_id)
+    _check_blockers(target)
+    client_key = _client_key(client_public_key)
+    if step_up_policy(user=user) is StepUp.TOTP_ONLY:
+        raise RevealError("passkey_not_allowed", PASSKEY_NOT_ALLOWED_MESSAGE, 403)
+    if not has_passkey(user=user):
+        no_device = PasskeyCheck(None, PasskeyFailure.NO_DEVICE).message
+        raise RevealError("passkey_no_device", no_device, 403)
+    return passkey_request_options(
+        user=user,
+        purpose=PasskeyChallenge.Purpose.REVEAL,
+        binding=reveal_binding(card=target.card, client_key=client_key),
+        request=request,
+    )
 
 
 def _code_refusal(otp: OtpCheck) -> RevealError:

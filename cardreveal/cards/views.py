@@ -13,10 +13,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from cardreveal.accounts.decorators import signed_in_user, verified_required
 from cardreveal.accounts.lockout import seconds_until, utc_clock
+from cardreveal.accounts.passkeys import StepUp, has_passkey, step_up_policy
 from cardreveal.audit.selectors import activity_page_for_user
 from cardreveal.cards.availability import card_list_availability, reveal_availability
 from cardreveal.cards.bindings import client_key_hash
-from cardreveal.cards.services import RevealError, reveal_cvv
+from cardreveal.cards.services import RevealError, reveal_cvv, reveal_passkey_challenge
 from cardreveal.client_info import client_info
 
 MAX_EXTENSIONS = 10
@@ -47,6 +48,9 @@ def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
     if availability is None:
         raise Http404("Card not found.")
     until = availability.until
+    user = signed_in_user(request)
+    policy = step_up_policy(user=user)
+    passkey_ready = policy is not StepUp.TOTP_ONLY and has_passkey(user=user)
     return render(
         request,
         "cards/detail.html",
@@ -62,16 +66,50 @@ def card_detail(request: HttpRequest, card_id: uuid.UUID) -> HttpResponse:
             # The page's key opens only the RSA-OAEP hash it is made with (Mastercard's
             # pass-through may encrypt with SHA-1).
             "key_hash": client_key_hash(availability.card.binding),
+            # The passkey is offered first when the cardholder has one; the code is the
+            # fallback unless the policy takes passkeys only.
+            "passkey_ready": passkey_ready,
+            "passkey_required": policy is StepUp.PASSKEY_REQUIRED,
+            "code_allowed": policy is not StepUp.PASSKEY_REQUIRED,
         },
     )
 
 
+def _error_response(exc: RevealError) -> JsonResponse:
+    response = JsonResponse(
+        {"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code
+    )
+    if exc.retry_after:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
 @never_cache
-@sensitive_post_parameters("otp_code", "public_key")
+@sensitive_post_parameters("public_key")
+@require_POST
+@verified_required
+def card_reveal_challenge(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
+    """POST public_key; answer the WebAuthn request options for a passkey to authorise one
+    reveal of this card to this key, or the error that would refuse the reveal anyway."""
+    try:
+        options = reveal_passkey_challenge(
+            user=signed_in_user(request),
+            card_id=card_id,
+            client_public_key=request.POST.get("public_key"),
+            request=request,
+        )
+    except RevealError as exc:
+        return _error_response(exc)
+    return JsonResponse({"request_options": options})
+
+
+@never_cache
+@sensitive_post_parameters("otp_code", "public_key", "passkey_assertion")
 @require_POST
 @verified_required
 def card_reveal(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
-    """POST otp_code and public_key; answer JSON with the CVV sealed to that key, or an error."""
+    """POST public_key and otp_code or passkey_assertion (the passkey's answer, as JSON); answer
+    JSON with the CVV sealed to that key, or an error."""
     try:
         result = reveal_cvv(
             user=signed_in_user(request),
@@ -79,14 +117,11 @@ def card_reveal(request: HttpRequest, card_id: uuid.UUID) -> JsonResponse:
             otp_code=request.POST.get("otp_code"),
             client_public_key=request.POST.get("public_key"),
             client=client_info(request, channel="web"),
+            passkey_assertion=request.POST.get("passkey_assertion") or None,
+            request=request,
         )
     except RevealError as exc:
-        response = JsonResponse(
-            {"error": {"code": exc.code, "message": exc.message}}, status=exc.status_code
-        )
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return _error_response(exc)
     return JsonResponse(
         {
             "scheme": result.scheme,

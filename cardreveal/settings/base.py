@@ -7,7 +7,15 @@ from pathlib import Path
 
 from csp.constants import NONCE, NONE, SELF
 
-from cardreveal.settings.env import env_bank_contact, env_choice, env_email, env_int, env_str
+from cardreveal.settings.env import (
+    env_bank_contact,
+    env_bool,
+    env_choice,
+    env_email,
+    env_int,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
@@ -17,6 +25,8 @@ INSTALLED_APPS = [
     # django.contrib.admin, its site being ours: one-step OTP sign-in (cardreveal/admin_site.py).
     "cardreveal.admin_apps.CardrevealAdminConfig",
     "django.contrib.auth",
+    # Sign-in with the bank's identity provider (OpenID Connect), when a deployment turns it on.
+    "mozilla_django_oidc",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
@@ -25,6 +35,8 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    # passkeys: WebAuthn credentials as django-otp devices (cardreveal/accounts/passkeys.py)
+    "django_otp_webauthn",
     "csp",
     "rest_framework",
     "knox",
@@ -56,9 +68,18 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "cardreveal.middleware.SecurityHeadersMiddleware",
+    # Refuses a body by its declared length (413 over DATA_UPLOAD_MAX_MEMORY_SIZE, 411 chunked, 400
+    # not a number) before CSRF, a form or the API's parser reads it; after the request id is set.
+    "cardreveal.middleware.RequestBodyLimitMiddleware",
+    # A page that fails because Redis does answers 503 with Retry-After, not 500.
+    "cardreveal.cache_outage.CacheOutageMiddleware",
     # Keeps the request at hand for audit records written from signals; audits bulk admin actions.
     "cardreveal.audit.middleware.AuditContextMiddleware",
 ]
+
+# The largest request body read (Django's default, stated): a bigger one is refused with 413 before
+# it is read (cardreveal/middleware.py); the API's bodies are a few KB, the admin's forms no more.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 ROOT_URLCONF = "cardreveal.urls"
 WSGI_APPLICATION = "cardreveal.wsgi.application"
@@ -95,9 +116,54 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Django's model backend that also refuses locked accounts (cardreveal/accounts/lockout.py).
 AUTHENTICATION_BACKENDS = ["cardreveal.accounts.backends.LockoutModelBackend"]
+
+# Sign-in with the bank's identity provider (OpenID Connect through mozilla-django-oidc,
+# cardreveal/accounts/oidc.py), per deployment: off unless CARDREVEAL_OIDC_ENABLED. When on, the
+# provider replaces the cardholders' password step (staff keep theirs, at /admin/), every value
+# below is required (`manage.py check`: cardreveal.accounts.E101...), and cardholders are matched
+# by the claim CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM against their external id; none is ever created.
+CARDREVEAL_OIDC_ENABLED = env_bool("CARDREVEAL_OIDC_ENABLED", False)
+CARDREVEAL_OIDC_ISSUER = env_str("CARDREVEAL_OIDC_ISSUER", "")
+CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM = env_str("CARDREVEAL_OIDC_EXTERNAL_ID_CLAIM", "sub")
+# The provider's name on the sign-in button ("Sign in with ..."); the bank's name when empty.
+CARDREVEAL_OIDC_PROVIDER_NAME = env_str("CARDREVEAL_OIDC_PROVIDER_NAME", "")
+OIDC_RP_CLIENT_ID = env_str("CARDREVEAL_OIDC_CLIENT_ID", "")
+OIDC_RP_CLIENT_SECRET = env_str("CARDREVEAL_OIDC_CLIENT_SECRET", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env_str("CARDREVEAL_OIDC_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = env_str("CARDREVEAL_OIDC_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = env_str("CARDREVEAL_OIDC_USERINFO_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = env_str("CARDREVEAL_OIDC_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = env_choice(
+    "CARDREVEAL_OIDC_SIGN_ALGO", "RS256", ("rs256", "rs384", "rs512", "es256", "es384", "es512")
+).upper()
+OIDC_RP_SCOPES = env_str("CARDREVEAL_OIDC_SCOPES", "openid")
+OIDC_USE_NONCE = True
+OIDC_USE_PKCE = True
+OIDC_CREATE_USER = False
+OIDC_STORE_ACCESS_TOKEN = False
+OIDC_STORE_ID_TOKEN = False
+OIDC_TIMEOUT = 10
+OIDC_AUTHENTICATION_CALLBACK_URL = "accounts:oidc_callback"
+LOGIN_REDIRECT_URL_FAILURE = "/accounts/bank/refused/"
+if CARDREVEAL_OIDC_ENABLED:
+    AUTHENTICATION_BACKENDS = [
+        *AUTHENTICATION_BACKENDS,
+        "cardreveal.accounts.oidc.BankIdentityBackend",
+    ]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "cards:list"
 LOGOUT_REDIRECT_URL = "accounts:login"
+# Password reset links (Django's PasswordResetView) work for an hour, once; requests are limited
+# per email address and per client address each hour (cardreveal/accounts/password_reset.py).
+PASSWORD_RESET_TIMEOUT = 60 * 60
+CARDREVEAL_PASSWORD_RESET_PER_EMAIL_HOUR = env_int(
+    "CARDREVEAL_PASSWORD_RESET_PER_EMAIL_HOUR", 3, minimum=1, maximum=100
+)
+CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR = env_int(
+    "CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR", 20, minimum=1, maximum=10_000
+)
+# An invitation's link (cardreveal/accounts/invitations.py) works once, for this many hours.
+CARDREVEAL_INVITATION_HOURS = env_int("CARDREVEAL_INVITATION_HOURS", 72, minimum=1, maximum=30 * 24)
 
 # django-otp: admins never see TOTP keys or static tokens. Its per-device throttling is off (its
 # documented factor 0): the back-off is ours, per account, on the count of wrong codes in a row
@@ -112,6 +178,33 @@ OTP_STATIC_THROTTLE_FACTOR = 0
 # lockout counts both.
 CARDREVEAL_OTP_FREE_FAILURES = env_int("CARDREVEAL_OTP_FREE_FAILURES", 2, minimum=0, maximum=3)
 CARDREVEAL_OTP_BACKOFF_SECONDS = 1
+
+# Passkeys (docs/passkeys.md): django-otp-webauthn devices, checked by cardreveal/accounts/passkeys.py.
+# The RP ID is the domain passkeys are made for (never changed once cardholders have them); the
+# origins are where assertions may come from: the site's https:// origin(s) and the Android app's
+# "android:apk-key-hash:..." origin. Production takes both from the environment (checked against
+# ALLOWED_HOSTS by `manage.py check`); the demo's are for http://localhost:8000.
+OTP_WEBAUTHN_RP_ID = env_str("CARDREVEAL_PASSKEY_RP_ID", "localhost")
+OTP_WEBAUTHN_RP_NAME = env_str("CARDREVEAL_PASSKEY_RP_NAME", "cardreveal")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("CARDREVEAL_PASSKEY_ORIGINS", ["http://localhost:8000"])
+OTP_WEBAUTHN_HELPER_CLASS = "cardreveal.accounts.passkeys.PasskeyHelper"
+# Passwordless sign-in (a passkey alone, no password) only when the bank turns it on.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = env_bool("CARDREVEAL_PASSKEY_PASSWORDLESS", False)
+OTP_WEBAUTHN_TIMEOUT_SECONDS = 120
+# A passkey challenge is single use and lasts this long.
+CARDREVEAL_PASSKEY_CHALLENGE_SECONDS = 120
+# How each reveal is authorised: "passkey_required" (a passkey, never a code), "passkey_preferred"
+# (a passkey, or a code from the authenticator app), "totp_only". Overridable per user in the admin.
+CARDREVEAL_STEP_UP_POLICY = env_choice(
+    "CARDREVEAL_STEP_UP_POLICY",
+    "passkey_preferred",
+    ("passkey_required", "passkey_preferred", "totp_only"),
+)
+# The mobile apps allowed to use the site's passkeys, served at /.well-known/assetlinks.json
+# (Android: "package.name:SHA256_FINGERPRINT", the fingerprint in AA:BB:.. form) and
+# /.well-known/apple-app-site-association (iOS: "TEAMID.bundle.id").
+CARDREVEAL_ANDROID_APPS = env_list("CARDREVEAL_ANDROID_APPS", [])
+CARDREVEAL_IOS_APPS = env_list("CARDREVEAL_IOS_APPS", [])
 
 # ------------------------------------------------------------------------------ sessions and cookies
 SESSION_COOKIE_AGE = 15 * 60  # idle timeout: activity pushes the expiry out again
@@ -281,7 +374,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["cardreveal.api.permissions.IsVerifiedCardholder"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser with a size and a nesting-depth limit (400 json_too_deep, 413).
+    "DEFAULT_PARSER_CLASSES": ["cardreveal.api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": [
         "cardreveal.api.throttles.PerUserThrottle",

@@ -26,6 +26,11 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 CARDREVEAL_FIELD_KEYS = env_list("CARDREVEAL_FIELD_KEYS")
 
+# Passkeys: the domain they are made for and the origins assertions may name, with no defaults
+# (`manage.py check` compares them with ALLOWED_HOSTS; docs/passkeys.md).
+OTP_WEBAUTHN_RP_ID = env_str("CARDREVEAL_PASSKEY_RP_ID")
+OTP_WEBAUTHN_ALLOWED_ORIGINS = env_list("CARDREVEAL_PASSKEY_ORIGINS")
+
 # ------------------------------------------------------------------------------ data stores
 DATABASES = {
     "default": dj_database_url.parse(
@@ -41,18 +46,22 @@ DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
 )
 # Redis holds everything workers share: throttles, lockout and quota counters, breaker state.
 # Short socket timeouts: a Redis that hangs fails the request instead of holding the worker.
+# What an outage of it means is in docs/security.md ("Redis outage").
+_REDIS = {
+    "LOCATION": env_str("REDIS_URL"),
+    "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "cardreveal"),
+    "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+}
 CACHES = {
-    "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": env_str("REDIS_URL"),
-        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "cardreveal"),
-        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
-    },
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS},
+    # The same Redis for the sessions' copies, through a backend that treats its failure as a miss.
+    "sessions": {"BACKEND": "cardreveal.cache_outage.SessionCopyCache", **_REDIS},
 }
 # Sessions live in PostgreSQL with the users they belong to (shared by every host, durable across
 # Redis restarts, deletable per user: sign out everywhere), with a copy in Redis that requests read
 # instead of the database. Writes go to both; a Redis miss or outage falls back to PostgreSQL.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+SESSION_CACHE_ALIAS = "sessions"
 # collectstatic writes here; WhiteNoise serves it. Build it into the image or run `make serve`.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(BASE_DIR / "var" / "staticfiles")))
 

@@ -1,5 +1,6 @@
 // Reveals one CVV: makes a fresh non-extractable RSA-OAEP key, sends its public half with the
-// one-time code, opens the sealed answer here, shows it for a limited time, then wipes it.
+// one-time code or a passkey's answer to a challenge bound to this card and key, opens the sealed
+// answer here, shows it for a limited time, then wipes it.
 //
 // The plaintext exists only in the decrypted buffer (zeroed once read), one local string, and the
 // one text node of #cvv-value; nothing is kept in attributes, storage, cookies or globals.
@@ -31,6 +32,9 @@
   const hideButton = document.getElementById("cvv-hide");
   const extendButton = document.getElementById("cvv-extend");
   const copyButton = document.getElementById("cvv-copy");
+  const passkeyButtonEl = document.getElementById("passkey-button");
+  const passkeyStepEl = document.getElementById("passkey-step");
+  const fallbackEl = document.getElementById("code-fallback");
   const defaultSeconds = parseInt(section.dataset.displaySeconds, 10) || 30;
   const maxSecondsSetting = parseInt(section.dataset.maxDisplaySeconds, 10) || defaultSeconds;
   const idleLabel = buttonLabel.textContent;
@@ -166,6 +170,7 @@
     section.setAttribute("aria-busy", busy ? "true" : "false");
     section.classList.toggle("is-loading", busy);
     button.disabled = busy || lockTimer !== null || blocked;
+    if (passkeyButtonEl) passkeyButtonEl.disabled = busy || lockTimer !== null || blocked;
     buttonLabel.textContent = busy ? "Checking…" : idleLabel;
   }
 
@@ -176,6 +181,7 @@
     const notice = document.getElementById("reveal-blockers");
     if (notice) notice.hidden = true;
     codeInput.disabled = false;
+    if (passkeyButtonEl) passkeyButtonEl.disabled = lockTimer !== null;
     codeInput.setAttribute("aria-describedby", "otp-hint reveal-error");
     button.removeAttribute("aria-describedby");
     button.disabled = lockTimer !== null;
@@ -196,12 +202,14 @@
     section.classList.add("is-locked");
     button.disabled = true;
     codeInput.disabled = true;
+    if (passkeyButtonEl) passkeyButtonEl.disabled = true;
     if (lockTimer) clearTimeout(lockTimer);
     lockTimer = setTimeout(function () {
       lockTimer = null;
       section.classList.remove("is-locked");
       button.disabled = blocked;
       codeInput.disabled = blocked;
+      if (passkeyButtonEl) passkeyButtonEl.disabled = blocked;
       clearError();
       announce("You can try again now.");
     }, Math.max(1, seconds) * 1000);
@@ -241,6 +249,8 @@
     section.classList.remove("is-showing");
     deadline = 0;
     form.hidden = false;
+    if (passkeyStepEl) passkeyStepEl.hidden = false;
+    if (fallbackEl) fallbackEl.hidden = false;
     codeInput.value = "";
     let message = reason;
     if (copied) {
@@ -254,12 +264,17 @@
       }
     }
     announce(message);
-    if (focusWasInside && !document.hidden) codeInput.focus();
+    if (focusWasInside && !document.hidden) {
+      if (passkeyButtonEl && !passkeyButtonEl.disabled) passkeyButtonEl.focus();
+      else codeInput.focus();
+    }
   }
 
   function show(cvv, seconds) {
     clearError();
     form.hidden = true;
+    if (passkeyStepEl) passkeyStepEl.hidden = true;
+    if (fallbackEl) fallbackEl.hidden = true;
     shownSeconds = seconds;
     warned = false;
     const now = performance.now();
@@ -284,6 +299,61 @@
     return "Something went wrong. Please try again.";
   }
 
+  // Sends the reveal with the step-up `fields` (a code, or a passkey's answer) and this page's
+  // fresh key; opens and shows the answer. The caller made `keys` and dropped nothing yet.
+  async function sendReveal(keys, spki, fields) {
+    // A plain form encoding, not multipart: the server parses it at a fraction of the cost.
+    const body = new URLSearchParams();
+    Object.keys(fields).forEach(function (name) { body.set(name, fields[name]); });
+    body.set("public_key", bytesToB64(spki));
+    const response = await postForm(section.dataset.revealUrl, body);
+    if (response === null) return;
+    const isJson = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
+    let data = isJson ? await response.json().catch(function () { return null; }) : null;
+    if (!response.ok || !data || !data.sealed) {
+      refused(response, data);
+      return;
+    }
+    const opener = OPENERS[data.scheme];
+    if (!opener) {
+      announce("");
+      showError("Your bank sent the code in a form this browser cannot open. Please contact support.");
+      return;
+    }
+    const seconds = parseInt(data.display_seconds, 10) || defaultSeconds;
+    const cvv = await opener(String(data.sealed), keys.privateKey);
+    data = null;
+    if (!cvv) throw new Error("not a security code");
+    setBusy(false);
+    show(cvv, seconds);
+  }
+
+  function postForm(url, body) {
+    return fetch(url, {
+      method: "POST", body: body, credentials: "same-origin", cache: "no-store", redirect: "error",
+      headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
+    }).catch(function () {
+      announce("");
+      showError("Could not reach the server. Check your connection, or reload the page and sign in again.");
+      return null;
+    });
+  }
+
+  // The server said no: say why, in its words, and lock the form for a wait it names.
+  function refused(response, data) {
+    announce("");
+    const message = errorMessage(response, data);
+    const errorCode = data && data.error ? String(data.error.code) : "";
+    const retry = parseInt(response.headers.get("Retry-After") || "", 10);
+    codeInput.value = "";
+    if (response.status === 429 || response.status === 423) {
+      lock(retry || 30, message);
+    } else {
+      showError(message, errorCode.indexOf("otp_") === 0 ? "code" : "error");
+      if (!codeInput.closest("[hidden]") && codeInput.offsetParent !== null) codeInput.focus();
+    }
+  }
+
   form.addEventListener("submit", async function (event) {
     event.preventDefault();
     if (lockTimer || blocked) return;
@@ -300,47 +370,7 @@
     try {
       keys = await newKeyPair();
       const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
-      // A plain form encoding, not multipart: the server parses it at a fraction of the cost.
-      const body = new URLSearchParams();
-      body.set("otp_code", code);
-      body.set("public_key", bytesToB64(spki));
-      const response = await fetch(section.dataset.revealUrl, {
-        method: "POST", body: body, credentials: "same-origin", cache: "no-store", redirect: "error",
-        headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
-      }).catch(function () { return null; });
-      if (response === null) {
-        announce("");
-        showError("Could not reach the server. Check your connection, or reload the page and sign in again.");
-        return;
-      }
-      const isJson = (response.headers.get("Content-Type") || "").indexOf("application/json") === 0;
-      let data = isJson ? await response.json().catch(function () { return null; }) : null;
-      if (!response.ok || !data || !data.sealed) {
-        announce("");
-        const message = errorMessage(response, data);
-        const errorCode = data && data.error ? String(data.error.code) : "";
-        const retry = parseInt(response.headers.get("Retry-After") || "", 10);
-        codeInput.value = "";
-        if (response.status === 429 || response.status === 423) {
-          lock(retry || 30, message);
-        } else {
-          showError(message, errorCode.indexOf("otp_") === 0 ? "code" : "error");
-          codeInput.focus();
-        }
-        return;
-      }
-      const opener = OPENERS[data.scheme];
-      if (!opener) {
-        announce("");
-        showError("Your bank sent the code in a form this browser cannot open. Please contact support.");
-        return;
-      }
-      const seconds = parseInt(data.display_seconds, 10) || defaultSeconds;
-      const cvv = await opener(String(data.sealed), keys.privateKey);
-      data = null;
-      if (!cvv) throw new Error("not a security code");
-      setBusy(false);
-      show(cvv, seconds);
+      await sendReveal(keys, spki, { otp_code: code });
     } catch (e) {
       announce("");
       showError("The security code could not be opened in this browser. Please try again with a new code.");
@@ -349,6 +379,64 @@
       setBusy(false);
     }
   });
+
+  // ------------------------------------------------------------------ the passkey
+
+  // The passkey signs a challenge bound to this card and to this page's fresh key: the server
+  // makes it, the passkey (after the person's fingerprint, face or PIN) answers it for this
+  // site's origin only, and the reveal is sent with that answer instead of a code.
+  const passkeyStep = passkeyStepEl;
+  const passkeyButton = passkeyButtonEl;
+  const canUsePasskey = Boolean(window.PublicKeyCredential && navigator.credentials &&
+    PublicKeyCredential.parseRequestOptionsFromJSON);
+  if (passkeyStep && !canUsePasskey) {
+    passkeyButton.disabled = true;
+    const note = document.getElementById("passkey-unsupported");
+    if (note) note.hidden = false;
+  }
+  if (passkeyStep && canUsePasskey) {
+    passkeyButton.addEventListener("click", async function () {
+      if (lockTimer || blocked) return;
+      clearError();
+      setBusy(true);
+      passkeyButton.disabled = true;
+      announce("Use your passkey when your device asks…");
+      let keys = null;
+      try {
+        keys = await newKeyPair();
+        const spki = new Uint8Array(await crypto.subtle.exportKey("spki", keys.publicKey));
+        const start = new URLSearchParams();
+        start.set("public_key", bytesToB64(spki));
+        const response = await postForm(passkeyStep.dataset.challengeUrl, start);
+        if (response === null) return;
+        const data = await response.json().catch(function () { return null; });
+        if (!response.ok || !data || !data.request_options) {
+          refused(response, data);
+          return;
+        }
+        let credential = null;
+        try {
+          credential = await navigator.credentials.get({
+            publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(data.request_options),
+          });
+        } catch (e) {
+          announce("");
+          showError("The passkey was not used (cancelled, timed out, or not on this device). " +
+            "Try again, or use a code from your authenticator app.");
+          return;
+        }
+        announce("Checking your passkey and asking your bank…");
+        await sendReveal(keys, spki, { passkey_assertion: JSON.stringify(credential.toJSON()) });
+      } catch (e) {
+        announce("");
+        showError("The security code could not be opened in this browser. Please try again.");
+      } finally {
+        keys = null;
+        setBusy(false);
+        passkeyButton.disabled = lockTimer !== null || blocked;
+      }
+    });
+  }
 
   // ------------------------------------------------------------------ controls
 
@@ -397,7 +485,10 @@
 
   // The code field is what the page is for: the cursor waits there (as autofocus would, but only
   // once the form is shown, and not when the field is disabled or focus is already elsewhere).
-  if (!codeInput.disabled && (document.activeElement === document.body || !document.activeElement)) {
+  const nothingFocused = document.activeElement === document.body || !document.activeElement;
+  if (passkeyButtonEl && !passkeyButtonEl.disabled && nothingFocused) {
+    passkeyButtonEl.focus();
+  } else if (!codeInput.disabled && nothingFocused) {
     codeInput.focus();
   }
 })();

@@ -1,9 +1,9 @@
 """The sign-in limits live in Redis: failures counted by another host count here, and a Redis
-outage leaves the doors open with the per-account lockout (in the database) still holding."""
+outage closes every sign-in door with a 503 (the limits cannot be counted) before any password is
+checked."""
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client
 
-from cardreveal.accounts.lockout import account_locked_until
+from cardreveal.accounts.models import AccountSecurity
 
 REPO = Path(__file__).resolve().parents[2]
 REDIS_URL = "redis://127.0.0.1:6379/9"  # this suite's own database number for these tests
@@ -105,20 +105,29 @@ def test_failures_counted_by_another_host_pause_this_ones_door(alice, settings):
             store.delete(key)
 
 
-def test_a_redis_outage_leaves_sign_in_open_and_the_lockout_holding(
-    alice, settings, wall_clock, caplog
+def test_a_redis_outage_pauses_every_sign_in_door_with_a_503_before_any_password_is_checked(
+    alice, settings
 ):
     with socket.socket() as probe:  # a port nothing listens on: Redis is down
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     settings.CACHES = _redis_cache(f"redis://127.0.0.1:{port}/0")
-    caplog.set_level(logging.WARNING, logger="cardreveal.accounts.sign_in_limits")
-    browser = Client(REMOTE_ADDR=ATTACKER)
-    for _ in range(10):
-        response = browser.post("/accounts/login/", {"username": "alice", "password": "guess"})
-        assert response.status_code == 200  # a wrong password, not an error page
-    assert account_locked_until(user=alice.user) is not None  # the lockout held
-    assert "sign-in limits: the cache cannot be" in caplog.text
-    wall_clock.advance(minutes=30)
-    response = Client().post("/accounts/login/", {"username": "alice", "password": alice.password})
-    assert response.status_code == 302  # the doors stay open to the right password
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    web = Client(REMOTE_ADDR=ATTACKER).post(
+        "/accounts/login/", {"username": "alice", "password": alice.password}
+    )
+    admin = Client(REMOTE_ADDR=ATTACKER).post(
+        "/admin/login/", {"username": "alice", "password": "guess", "code": "123456"}
+    )
+    api = Client(REMOTE_ADDR=ATTACKER).post(
+        "/api/v1/auth/login",
+        {"username": "alice", "password": "guess", "code": "123456"},
+        content_type="application/json",
+    )
+    for response in (web, admin, api):
+        assert response.status_code == 503, response.content[:300]
+        assert response["Retry-After"] == "30"
+    assert b"Try again in a minute" in web.content
+    assert api.json()["error"]["code"] in {"temporarily_unavailable", "limits_unavailable"}
+    # no password was checked, so no failure was counted against the account
+    assert not AccountSecurity.objects.filter(user=alice.user, failed_attempts__gt=0).exists()

@@ -83,7 +83,10 @@ def test_the_reveal_operation_documents_the_sealed_format(schema):
     ):
         assert needle in text, needle
     request = schema["components"]["schemas"]["RevealRequest"]
-    assert set(request["required"]) == {"otp_code", "public_key"}
+    # The step-up is one of two fields: a code, or a passkey's assertion.
+    assert set(request["required"]) == {"public_key"}
+    assert {"otp_code", "passkey_assertion"} <= set(request["properties"])
+    assert "passkey_assertion" in request["properties"]["otp_code"]["description"]
     assert "SubjectPublicKeyInfo" in request["properties"]["public_key"]["description"]
     assert operation["requestBody"]["content"]["application/json"]["examples"]
 

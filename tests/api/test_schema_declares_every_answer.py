@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from cardreveal.accounts.otp import OtpFailure
+from cardreveal.accounts.passkeys import PasskeyFailure
 from cardreveal.cards import quotas
 from cardreveal.cards import services as reveal_services
 from providers.errors import ProviderError
@@ -28,6 +29,10 @@ REVEAL = ("/api/v1/cards/{card_id}/reveal", "post")
 FRAMEWORK_ANSWERS = {
     ("invalid_input", 400),
     ("malformed_json", 400),
+    ("json_too_deep", 400),
+    ("invalid_content_length", 400),
+    ("length_required", 411),
+    ("request_too_large", 413),
     ("not_authenticated", 401),
     ("authentication_failed", 401),
     ("otp_required", 403),
@@ -37,15 +42,17 @@ FRAMEWORK_ANSWERS = {
     ("unsupported_media_type", 415),
     ("throttled", 429),
     ("server_error", 500),
+    ("limits_unavailable", 503),
+    ("temporarily_unavailable", 503),
 }
 
 # The RevealErrors whose code is not written where they are raised: `exc.code` of a used-up quota
 # and of a provider that cannot be set up or fails (ProviderError), `failure.value` and
-# `OtpFailure.THROTTLED.value` of an OTP check, `first.code` of a standing blocker. Each source is
-# enumerated in `reveal_answers`.
+# `OtpFailure.THROTTLED.value` of an OTP check, `failure.value` of a passkey check too, `first.code`
+# of a standing blocker. Each source is enumerated in `reveal_answers`.
 DYNAMIC_CODES = {
     "exc.code": 2,
-    "failure.value": 1,
+    "failure.value": 2,
     "OtpFailure.THROTTLED.value": 1,
     "first.code": 1,
 }
@@ -86,6 +93,10 @@ def reveal_answers() -> set[tuple[str, int]]:
     # A new kind of dynamic code needs its source added below before this walk is complete.
     assert dynamic == DYNAMIC_CODES, dynamic
     otp = {(failure.value, reveal_services._OTP_STATUS.get(failure, 403)) for failure in OtpFailure}
+    otp |= {
+        (failure.value, reveal_services._PASSKEY_STATUS.get(failure, 403))
+        for failure in PasskeyFailure
+    }
     fake = types.SimpleNamespace(pk=1)
     quota = {(w.code, 429) for w in quotas._windows(user=fake, card=fake, now=0.0)}
     blockers = set(reveal_services._BLOCKER_STATUS.items())
@@ -152,10 +163,22 @@ def test_docs_error_table_has_a_row_for_every_status_the_schema_declares(schema)
     assert declared <= set(_error_table()) | {405}
 
 
-def test_every_operation_declares_negotiation_throttling_and_server_errors(schema):
+def test_every_operation_declares_length_negotiation_throttling_server_errors_and_outages(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
-            assert {"406", "429", "500"} <= set(operation["responses"]), (path, method)
+            responses = operation["responses"]
+            assert {"400", "406", "411", "413", "429", "500", "503"} <= set(responses)
+            assert "`temporarily_unavailable`" in responses["503"]["description"], (path, method)
+            assert "`invalid_content_length`" in responses["400"]["description"], (path, method)
+
+
+def test_every_operation_that_reads_a_body_declares_the_bodys_refusals(schema):
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                description = operation["responses"]["400"]["description"]
+                assert "`malformed_json`" in description, (path, method)
+                assert "`json_too_deep`" in description, (path, method)
 
 
 def test_403_is_declared_exactly_where_a_browser_session_may_call(schema):

@@ -48,7 +48,7 @@ def test_a_cardholder_in_cool_off_sees_why_and_a_disabled_form_before_typing_a_c
     banner = page.locator("#account-blockers")
     assert banner.is_visible()
     assert re.search(
-        r"cannot be shown until \d\d:\d\d UTC because a new authenticator app was added",
+        r"cannot be shown until \d\d:\d\d UTC because a new authenticator app or passkey was added",
         banner.inner_text(),
     )
     assert page.get_by_role("link", name="Show CVV for Everyday").count() == 0

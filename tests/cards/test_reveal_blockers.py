@@ -90,7 +90,7 @@ BLOCKERS = {
         cool_off,
         Blocked(
             "reveal_cooloff",
-            "cannot be shown until 11:00 UTC because a new authenticator app was added",
+            "cannot be shown until 11:00 UTC because a new authenticator app or passkey was added",
             "",
             "2030-01-15T11:00:00Z",
             account_wide=True,

@@ -162,3 +162,48 @@ def test_a_sign_in_code_check_waits_for_the_disk(alice, clock, monkeypatch):
     seen = _setting_while_checking(monkeypatch)
     assert verify_sign_in_code(user=alice.user, code=totp_code(alice.device, clock)).ok
     assert seen == ["on"]
+
+
+def test_one_passkey_assertion_sent_by_many_requests_at_once_reveals_exactly_once(
+    alice, make_card, client_key, provider_calls, settings
+):
+    from cardreveal.cards.services import reveal_cvv, reveal_passkey_challenge
+    from tests.cards.test_reveal_service import CLIENT
+    from tests.passkey_authenticator import (
+        SITE_ORIGIN,
+        SoftAuthenticator,
+        enrol_directly,
+        passkey_settings,
+    )
+
+    passkey_settings(settings)
+    phone = SoftAuthenticator(origin=SITE_ORIGIN)
+    enrol_directly(alice.user, phone)
+    card = make_card(alice.user)
+    AccountSecurity.objects.create(user=alice.user)
+    calls = provider_calls("mastercard")
+    options = reveal_passkey_challenge(
+        user=alice.user, card_id=card.pk, client_public_key=client_key.public_b64
+    )
+    assertion = phone.get(options)
+
+    results = run_together(
+        THREADS,
+        lambda _: reveal_cvv(
+            user=alice.user,
+            card_id=card.pk,
+            otp_code=None,
+            client_public_key=client_key.public_b64,
+            client=CLIENT,
+            passkey_assertion=assertion,
+        ),
+    )
+
+    revealed = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, RevealError)]
+    assert len(revealed) == 1
+    assert client_key.open(revealed[0].sealed) == "347"
+    assert {r.code for r in refused} == {"passkey_replayed"}
+    assert len(refused) == THREADS - 1
+    assert calls.count == 1
+    assert RevealEvent.objects.filter(outcome="revealed").count() == 1

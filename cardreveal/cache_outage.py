@@ -1,0 +1,115 @@
+"""What a Redis outage means (docs/security.md): the errors it raises, the wait to advise, a session
+cache that falls back to the database, and a 503 page instead of a 500."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.core.cache.backends.redis import RedisCache
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+# What Django's Redis cache raises when Redis is down, unreachable, too slow or restarting.
+CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError,)
+
+# Seconds a refusal for want of Redis tells the client to wait (Retry-After): a restart or a
+# failover takes about this long.
+OUTAGE_RETRY_AFTER = 30
+
+OUTAGE_MESSAGE = (
+    "Part of our system is unavailable for a moment, so this was not done. Try again in a minute."
+)
+
+
+class SessionCopyCache(RedisCache):
+    """Django's Redis cache for the copies of sessions that `cached_db` keeps (their database rows
+    are the truth): while Redis fails, a read is a miss and a write is skipped, so sessions are read
+    from and written to the database alone and nobody is signed out or kept from signing in.
+
+    A failed delete is logged: a copy left in a Redis that was unreachable but kept its data
+    outlives the sign-out until it expires (at most the idle timeout, SESSION_COOKIE_AGE).
+    """
+
+    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
+        try:
+            return super().get(key, default, version)
+        except CACHE_ERRORS:
+            _warn("read")
+            return default
+
+    def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
+        try:
+            return super().get_many(keys, version)
+        except CACHE_ERRORS:
+            _warn("read")
+            return {}
+
+    def has_key(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return bool(super().has_key(key, version))
+        except CACHE_ERRORS:
+            _warn("read")
+            return False
+
+    def set(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> None:
+        try:
+            super().set(key, value, timeout, version)
+        except CACHE_ERRORS:
+            _warn("write")
+
+    def add(self, key: Any, value: Any, timeout: Any = None, version: int | None = None) -> bool:
+        try:
+            return bool(super().add(key, value, timeout, version))
+        except CACHE_ERRORS:
+            _warn("write")
+            return False
+
+    def touch(self, key: Any, timeout: Any = None, version: int | None = None) -> bool:
+        try:
+            return bool(super().touch(key, timeout, version))
+        except CACHE_ERRORS:
+            _warn("write")
+            return False
+
+    def delete(self, key: Any, version: int | None = None) -> bool:
+        try:
+            return bool(super().delete(key, version))
+        except CACHE_ERRORS:
+            logger.error(
+                "session copy not deleted from the cache (Redis unavailable): it lapses at its "
+                "expiry; the database row is gone"
+            )
+            return False
+
+
+def _warn(what: str) -> None:
+    logger.warning("session cache %s failed (Redis unavailable): using the database alone", what)
+
+
+class CacheOutageMiddleware:
+    """A page that fails because Redis does is a 503 with Retry-After and a plain sentence, not a
+    500. (The API's exception handler does the same in its own shape.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, CACHE_ERRORS):
+            return None
+        logger.warning(
+            "page %s failed: Redis unavailable (%s)", request.path, type(exception).__name__
+        )
+        response = TemplateResponse(
+            request, "service_unavailable.html", {"message": OUTAGE_MESSAGE}, status=503
+        )
+        response.render()
+        response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+        return response
