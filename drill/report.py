@@ -129,7 +129,8 @@ def checks_table(checks: Sequence[Check]) -> str:
     lines = ["| check | result | evidence |", "|---|---|---|"]
     for check in checks:
         result = "note" if check.note else "passed" if check.ok else "**FAILED**"
-        lines.append(f"| {check.name} | {result} | {check.detail} |")
+        detail = " ".join(check.detail.split()).replace("|", "/")  # one table row, whatever it says
+        lines.append(f"| {check.name} | {result} | {detail} |")
     return "\n".join(lines)
 
 

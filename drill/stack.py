@@ -136,7 +136,10 @@ def _env(
         "PYTHONDONTWRITEBYTECODE": "1",
         "DJANGO_SETTINGS_MODULE": DRILL_SETTINGS,
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": LOOPBACK,
+        "DJANGO_ALLOWED_HOSTS": f"{LOOPBACK},localhost",
+        # The drill authorises reveals with codes; passkeys need a name, not an address.
+        "CARDREVEAL_PASSKEY_RP_ID": "localhost",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://localhost",
         "DATABASE_URL": f"postgres://postgres@{gateway}:{pg_port}/{database}",
         "REDIS_URL": f"redis://{gateway}:{redis_port}/0",
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),

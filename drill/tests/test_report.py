@@ -88,6 +88,11 @@ def test_a_failed_check_stands_out_and_a_note_is_neither():
     assert "| c | note | 3 |" in table
 
 
+def test_a_check_whose_evidence_spans_lines_stays_one_row():
+    table = checks_table([Check("a", False, "Error:\n\nERRORS: a | b")])
+    assert table.splitlines()[-1] == "| a | **FAILED** | Error: ERRORS: a / b |"
+
+
 def test_the_report_replaces_only_its_block(tmp_path):
     doc = tmp_path / "reliability.md"
     doc.write_text(f"# Reliability\n\nbefore\n\n{START_MARKER}\nold\n{END_MARKER}\n\nafter\n")
