@@ -78,6 +78,20 @@ test: lint typecheck migrations-check pytest
 test-bench: install
 	$(VENV)/bin/pytest bench/tests $(PYTEST_ARGS)
 
+## drill: the multi-host drill (drill/run.py), as root: app hosts in network namespaces behind
+## HAProxy (installed with apt-get when missing) on the machine's PostgreSQL, one fault at a time
+## under load, the nothing-lost checks and the restore drill; writes docs/reliability.md.
+## DRILL_ARGS="--short" for the CI version, "--real-pg-restart" to restart the machine's PostgreSQL.
+.PHONY: drill test-drill
+drill: install
+	@command -v haproxy >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q haproxy)
+	$(PY) -m drill.run --write docs/reliability.md $(DRILL_ARGS)
+
+## test-drill: the drill's own tests (drill/tests), the restore drill's on the machine's PostgreSQL.
+test-drill: install
+	DRILL_POSTGRES_URL=$${DRILL_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres} \
+	  $(VENV)/bin/pytest drill/tests $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

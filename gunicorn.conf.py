@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 
@@ -72,3 +73,36 @@ def post_worker_init(worker: object) -> None:
 
     gc.freeze()
     gc.set_threshold(_int("GUNICORN_GC_GEN0_THRESHOLD", 50_000), 20, 100)
+
+
+# Metrics (/metrics, cardreveal/monitoring.py): every worker writes its counters to files in one
+# directory and a scrape sums them (prometheus-client's multiprocess mode), so the figures are the
+# host's whatever worker answers, and a worker that exits or is recycled keeps its counts. Set
+# before any worker imports the app; one directory per gunicorn, emptied when it starts.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+_metrics_dir_ours = not _metrics_dir
+if _metrics_dir_ours:
+    _tmp_root = "/dev/shm" if Path("/dev/shm").is_dir() else None  # noqa: S108
+    _metrics_dir = tempfile.mkdtemp(prefix="cardreveal-metrics-", dir=_tmp_root)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+
+
+def on_starting(server: object) -> None:
+    """Forget the counts an earlier run of this gunicorn left in the metrics directory."""
+    for stale in Path(_metrics_dir).glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: object, worker: object) -> None:
+    """Let the metrics drop the live-only gauges of a worker that exited (its counters stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[attr-defined]
+
+
+def on_exit(server: object) -> None:
+    """Remove the metrics directory this gunicorn made for itself."""
+    if _metrics_dir_ours:
+        import shutil
+
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -9,11 +9,12 @@ from bench.processes import LOOPBACK
 
 
 class SmtpSink(threading.Thread):
-    """Accepts and discards mail on loopback; `messages` counts what it accepted."""
+    """Accepts and discards mail on `host` (loopback by default); `messages` counts what it accepted."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, *, host: str = LOOPBACK) -> None:
         super().__init__(daemon=True, name="smtp-sink")
         self.port = port
+        self.host = host
         self.messages = 0
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
@@ -41,7 +42,7 @@ class SmtpSink(threading.Thread):
     def run(self) -> None:
         asyncio.set_event_loop(self.loop)
         server = self.loop.run_until_complete(
-            asyncio.start_server(self._session, LOOPBACK, self.port, backlog=256)
+            asyncio.start_server(self._session, self.host, self.port, backlog=256)
         )
         self.ready.set()
         try:

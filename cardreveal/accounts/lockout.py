@@ -23,6 +23,7 @@ from cardreveal.accounts.models import AccountSecurity
 from cardreveal.accounts.signals import account_locked, account_unlocked
 from cardreveal.client_info import ClientInfo
 from cardreveal.db import unique_or_none
+from cardreveal.metrics import lockout_counted
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -140,6 +141,7 @@ def failure_record(
     )
     if not locked:
         return None
+    transaction.on_commit(lockout_counted)
     account_locked.send(
         sender=AccountSecurity,
         user=user,

@@ -1,4 +1,4 @@
-"""System checks for cards: the field-encryption keys must be usable before anything is stored."""
+"""System checks for cards: usable field-encryption keys before anything is stored; a long metrics token."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ from typing import Any
 
 from django.core.checks import CheckMessage, Error, register
 from django.core.exceptions import ImproperlyConfigured
+
+from cardreveal.metrics import metrics_token_check
+
+register(metrics_token_check)
 
 
 @register()

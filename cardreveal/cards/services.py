@@ -59,6 +59,7 @@ from cardreveal.cards.sealing import ClientKeyError, parse_client_key, seal
 from cardreveal.cards.selectors import RevealTarget, card_for_reveal
 from cardreveal.client_info import ClientInfo
 from cardreveal.errors import ServiceError
+from cardreveal.metrics import provider_call_timed, reveal_counted
 from providers.base import ClientKey, PlainCvv, ProviderSealedCvv
 from providers.errors import ProviderError
 
@@ -269,26 +270,37 @@ def reveal_cvv(
     with the reason; returns a RevealResult.
     """
     attempt = RevealAttempt(user=user, client=client, card_id=card_id)
-    with _audited(attempt):
-        target = _reveal_target(user=user, card_id=card_id)
-        attempt.card = card = target.card
-        _check_blockers(target)
-        client_key = _client_key(client_public_key)
-        with _quota_taken(user=user, card=card):
-            _spend_code(
-                attempt,
-                code=otp_code,
-                assertion=passkey_assertion,
-                binding=reveal_binding(card=card, client_key=client_key),
-                request=request,
-            )
-            result = _fetch_cvv(attempt, card=card, client_key=client_key)
-            scheme, sealed = seal(result, client_key)
-            del result
-            _finish_revealed(attempt, card=card)
+    try:
+        with _audited(attempt):
+            target = _reveal_target(user=user, card_id=card_id)
+            attempt.card = card = target.card
+            _check_blockers(target)
+            client_key = _client_key(client_public_key)
+            with _quota_taken(user=user, card=card):
+                _spend_code(
+                    attempt,
+                    code=otp_code,
+                    assertion=passkey_assertion,
+                    binding=reveal_binding(card=card, client_key=client_key),
+                    request=request,
+                )
+                result = _fetch_cvv(attempt, card=card, client_key=client_key)
+                scheme, sealed = seal(result, client_key)
+                del result
+                _finish_revealed(attempt, card=card)
+    except RevealError as exc:
+        _counted(attempt, outcome=exc.outcome, reason=exc.code)
+        raise
+    _counted(attempt, outcome=RevealEvent.Outcome.REVEALED, reason="ok")
     return RevealResult(
         card=card, scheme=scheme, sealed=sealed, display_seconds=settings.CARDREVEAL_REVEAL_SECONDS
     )
+
+
+def _counted(attempt: RevealAttempt, *, outcome: str, reason: str) -> None:
+    """The answered attempt in the reveal counter (/metrics), by its provider's kind."""
+    card = attempt.card
+    reveal_counted(outcome=outcome, reason=reason, provider=card.binding.kind if card else "")
 
 
 def _reveal_target(*, user: User, card_id: uuid.UUID) -> RevealTarget:
@@ -478,6 +490,7 @@ def _code_refusal(otp: OtpCheck) -> RevealError:
     return RevealError(failure.value, _OTP_MESSAGES[failure], _OTP_STATUS.get(failure, 403))
 
 
+@sensitive_variables("answer")
 def _fetch_cvv(
     attempt: RevealAttempt, *, card: Card, client_key: ClientKey
 ) -> PlainCvv | ProviderSealedCvv:
@@ -494,13 +507,23 @@ def _fetch_cvv(
         ) from None
     except ProviderError as exc:  # the binding's own settings cannot make a provider
         raise _provider_refusal(exc, card=card) from None
-    attempt.provider_asked_at = time.monotonic()
+    attempt.provider_asked_at = asked = time.monotonic()
+    result = "internal_error"
     try:
-        return provider.fetch_cvv(card=card_ref(card), client_key=client_key)
+        answer = provider.fetch_cvv(card=card_ref(card), client_key=client_key)
+        result = "ok"
+        return answer
     except ProviderError as exc:
         failure = exc
+        result = exc.code
     finally:
-        attempt.provider_answered_at = time.monotonic()
+        attempt.provider_answered_at = answered = time.monotonic()
+        provider_call_timed(
+            binding=str(card.binding_id),
+            provider=card.binding.kind,
+            result=result,
+            seconds=answered - asked,
+        )
     # An answer that did not decrypt or made no sense is a failure on the health panel too.
     binding_failure_note(binding=card.binding, error=failure)
     raise _provider_refusal(failure, card=card) from None

@@ -53,6 +53,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # /healthz and /readyz, answered before sessions and host checks (cardreveal/health.py).
     "cardreveal.health.HealthCheckMiddleware",
+    # /metrics for Prometheus, with its bearer token, answered the same way (cardreveal/monitoring.py).
+    "cardreveal.monitoring.MetricsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Django's sessions, written back only when changed or once a minute for the idle expiry.
     "cardreveal.accounts.middleware.IdleSessionMiddleware",
@@ -285,6 +287,8 @@ CARDREVEAL_SESSION_MAX_SECONDS = env_int(
 # Reveal receipts (cardreveal/audit): links in emails start with this URL (e.g. https://cards.example);
 # when empty, with the host of the request being served. The "This wasn't me" link lasts this long.
 CARDREVEAL_SITE_URL = env_str("CARDREVEAL_SITE_URL", "")
+# The bearer token Prometheus sends to /metrics (cardreveal/monitoring.py); empty turns it off.
+CARDREVEAL_METRICS_TOKEN = env_str("CARDREVEAL_METRICS_TOKEN", "")
 # Receipts are emailed after the reveal's response (cardreveal/audit/receipts.py); off, they are
 # sent during the request (the tests do this). Who sends them: "thread", a background thread of
 # each app process; or "process", a separate `manage.py send_receipts --follow` process (or

@@ -69,6 +69,9 @@ class SandboxServer(ThreadingHTTPServer):
     ) -> None:
         self.emulators = {emulator.kind: emulator for emulator in emulators}
         self.faults = FaultTable()
+        # Called with (kind, request) as each request for an emulator arrives, before any fault
+        # applies (the drill logs the provider calls it sees); must not raise.
+        self.observer: Callable[[str, SandboxRequest], None] | None = None
         self.tls = tls
         super().__init__(address, _Handler)
         if tls is not None:
@@ -147,6 +150,8 @@ class _Handler(BaseHTTPRequestHandler):
                 logger.exception("sandbox %s crashed", kind)
                 return SandboxResponse.json(500, {"error": "sandbox failure"})
 
+        if self.server.observer is not None:
+            self.server.observer(kind, request)
         fault = self.server.faults.match(kind, parts.path, body)
         if fault is None:
             self._write(answer())

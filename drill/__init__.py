@@ -1,0 +1,1 @@
+"""The multi-host drill: app hosts in network namespaces behind HAProxy, faults under load, checks after."""
