@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.db import InterfaceError, OperationalError
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -25,7 +26,7 @@ def on_private_redis(settings, redis_server: RedisServer) -> RedisServer:  # noq
         "default": redis_server.cache_settings(),
         "sessions": {
             **redis_server.cache_settings(),
-            "BACKEND": "cardreveal.cache_outage.SessionCopyCache",
+            "BACKEND": "cardreveal.outages.SessionCopyCache",
         },
     }
     settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -127,7 +128,7 @@ def test_a_page_that_fails_for_want_of_redis_is_a_503_page_not_a_500(rf, db):
     from django.http import HttpResponse
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from cardreveal.cache_outage import CacheOutageMiddleware
+    from cardreveal.outages import CacheOutageMiddleware
 
     request = rf.get("/")
     request.user = AnonymousUser()
@@ -138,6 +139,31 @@ def test_a_page_that_fails_for_want_of_redis_is_a_503_page_not_a_500(rf, db):
     assert response["Retry-After"] == "30"
     assert "Try again in a minute" in response.content.decode()
     assert middleware.process_exception(request, ValueError("other")) is None
+
+
+@pytest.mark.parametrize(
+    "error",
+    [OperationalError("server closed the connection"), InterfaceError("connection closed")],
+    ids=["operational", "interface"],
+)
+def test_a_page_or_api_call_that_fails_for_want_of_the_database_is_a_503(rf, db, error):
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+
+    from cardreveal.api.exceptions import api_exception_handler
+    from cardreveal.outages import CacheOutageMiddleware
+
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    page = CacheOutageMiddleware(lambda r: HttpResponse()).process_exception(request, error)
+    assert page is not None
+    assert (page.status_code, page["Retry-After"]) == (503, "30")
+    assert "Try again in a minute" in page.content.decode()
+    answer = api_exception_handler(error, {"request": request})
+    assert answer is not None
+    assert (answer.status_code, answer["Retry-After"]) == (503, "30")
+    assert answer.data["error"]["code"] == "temporarily_unavailable"
+    assert "server closed" not in str(answer.data)  # the driver's words stay in the log
 
 
 def test_a_breaker_steps_aside_while_redis_is_down(on_private_redis, card):

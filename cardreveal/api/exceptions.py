@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from cardreveal.api.parsers import JsonTooDeep, RequestTooLarge
-from cardreveal.cache_outage import CACHE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER
+from cardreveal.outages import OUTAGE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER, outage_store
 from cardreveal.errors import ServiceError
 
 logger = logging.getLogger(__name__)
@@ -81,13 +81,18 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     A service's refusal (ServiceError, RevealError among them) keeps its code, message, status and
     Retry-After, and is not rolled back: what the service recorded before refusing (a reveal's
-    audit record) stands. Redis failing where no service decided what that means is a 503
-    `temporarily_unavailable` with Retry-After. Anything unexpected is logged with its traceback
+    audit record) stands. Redis or the database failing where no service decided what that means
+    is a 503 `temporarily_unavailable` with Retry-After. Anything unexpected is logged with its traceback
     (for the server's eyes only) and answered with a plain 500 in the same shape.
     """
     request = context.get("request")
-    if isinstance(exc, CACHE_ERRORS):  # Redis failed where nothing decided what that means
-        logger.warning("API %s failed: Redis unavailable", getattr(request, "path", "?"))
+    if isinstance(exc, OUTAGE_ERRORS):  # a store failed where nothing decided what that means
+        logger.warning(
+            "API %s failed: %s unavailable (%s)",
+            getattr(request, "path", "?"),
+            outage_store(exc),
+            type(exc).__name__,
+        )
         exc = ServiceError(
             "temporarily_unavailable", OUTAGE_MESSAGE, 503, retry_after=OUTAGE_RETRY_AFTER
         )

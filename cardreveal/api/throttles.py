@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from cardreveal.cache_outage import CACHE_ERRORS, OUTAGE_RETRY_AFTER
+from cardreveal.outages import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 from cardreveal.errors import ServiceError
 
 logger = logging.getLogger(__name__)

@@ -13,6 +13,9 @@ REASON_TEXTS: dict[str, str] = {
     "reveal_cooloff": "Held back after a recent password or authenticator change",
     "quota_exceeded": "Too many requests",
     "internal_error": "A fault on our side",
+    "quotas_unavailable": "Paused for a moment: part of our system was unavailable",
+    "limits_unavailable": "Paused for a moment: part of our system was unavailable",
+    "temporarily_unavailable": "Part of our system was unavailable for a moment",
     # codes and sign-in
     "otp_missing": "No code entered",
     "otp_malformed": "The code was not 6 digits",

@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from cardreveal.cache_outage import CACHE_ERRORS
+from cardreveal.outages import CACHE_ERRORS
 from cardreveal.cards import cardholder_admin  # noqa: F401  (registers the cardholder's page)
 from cardreveal.cards.binding_check import Verdict, binding_check, health_failure_words
 from cardreveal.cards.bindings import (

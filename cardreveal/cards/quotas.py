@@ -26,7 +26,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
-from cardreveal.cache_outage import CACHE_ERRORS, OUTAGE_RETRY_AFTER
+from cardreveal.outages import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User

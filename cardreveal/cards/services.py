@@ -60,6 +60,7 @@ from cardreveal.cards.selectors import RevealTarget, card_for_reveal
 from cardreveal.client_info import ClientInfo
 from cardreveal.errors import ServiceError
 from cardreveal.metrics import provider_call_timed, reveal_counted
+from cardreveal.outages import OUTAGE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER, outage_store
 from providers.base import ClientKey, PlainCvv, ProviderSealedCvv
 from providers.errors import ProviderError
 
@@ -113,6 +114,17 @@ INTERNAL_ERROR_MESSAGE = (
 def _internal_error() -> RevealError:
     return RevealError(
         "internal_error", INTERNAL_ERROR_MESSAGE, 500, outcome=RevealEvent.Outcome.FAILED
+    )
+
+
+def _outage_error() -> RevealError:
+    """Redis or the database failed where no step decided what that means: try again soon."""
+    return RevealError(
+        "temporarily_unavailable",
+        OUTAGE_MESSAGE,
+        503,
+        OUTAGE_RETRY_AFTER,
+        outcome=RevealEvent.Outcome.FAILED,
     )
 
 
@@ -200,9 +212,11 @@ class RevealAttempt:
 def _audited(attempt: RevealAttempt) -> Iterator[RevealAttempt]:
     """The single exit of a reveal: whatever leaves the block, the attempt's record is written.
 
-    A RevealError is recorded with its code; any other exception is logged with its traceback,
-    recorded as `internal_error` and answered as a RevealError. When the record itself cannot be
-    written the answer is `internal_error` too (a record opened before the provider was asked
+    A RevealError is recorded with its code. Redis or the database failing (`OUTAGE_ERRORS`) is
+    recorded, where the record can still be written, as `temporarily_unavailable` and answered
+    503 with Retry-After; any other exception is logged with its traceback, recorded as
+    `internal_error` and answered 500. When the record itself cannot be written the answer is the
+    same 503 for an outage, else `internal_error` (a record opened before the provider was asked
     stays `pending`: the evidence that it was).
     """
     try:
@@ -210,6 +224,18 @@ def _audited(attempt: RevealAttempt) -> Iterator[RevealAttempt]:
     except RevealError as exc:
         _finish_or_fail(attempt, outcome=exc.outcome, reason=exc.code)
         raise
+    except OUTAGE_ERRORS as exc:
+        logger.warning(
+            "reveal failed: %s unavailable (%s): card=%s channel=%s",
+            outage_store(exc),
+            type(exc).__name__,
+            attempt.requested_card_id,
+            attempt.client.channel,
+        )
+        _finish_or_fail(
+            attempt, outcome=RevealEvent.Outcome.FAILED, reason="temporarily_unavailable"
+        )
+        raise _outage_error() from None
     except Exception:
         logger.exception(
             "reveal failed unexpectedly: card=%s channel=%s",
@@ -225,6 +251,14 @@ def _finish_or_fail(attempt: RevealAttempt, *, outcome: str, reason: str) -> Non
         return
     try:
         attempt.finish(outcome=outcome, reason=reason)
+    except OUTAGE_ERRORS as exc:
+        logger.error(
+            "reveal attempt not recorded (%s unavailable): card=%s reason=%s",
+            outage_store(exc),
+            attempt.requested_card_id,
+            reason,
+        )
+        raise _outage_error() from None
     except Exception:
         logger.exception(
             "reveal attempt not recorded: card=%s reason=%s", attempt.requested_card_id, reason

@@ -72,7 +72,7 @@ MIDDLEWARE = [
     # not a number) before CSRF, a form or the API's parser reads it; after the request id is set.
     "cardreveal.middleware.RequestBodyLimitMiddleware",
     # A page that fails because Redis does answers 503 with Retry-After, not 500.
-    "cardreveal.cache_outage.CacheOutageMiddleware",
+    "cardreveal.outages.CacheOutageMiddleware",
     # Keeps the request at hand for audit records written from signals; audits bulk admin actions.
     "cardreveal.audit.middleware.AuditContextMiddleware",
 ]

@@ -55,7 +55,7 @@ _REDIS = {
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", **_REDIS},
     # The same Redis for the sessions' copies, through a backend that treats its failure as a miss.
-    "sessions": {"BACKEND": "cardreveal.cache_outage.SessionCopyCache", **_REDIS},
+    "sessions": {"BACKEND": "cardreveal.outages.SessionCopyCache", **_REDIS},
 }
 # Sessions live in PostgreSQL with the users they belong to (shared by every host, durable across
 # Redis restarts, deletable per user: sign out everywhere), with a copy in Redis that requests read

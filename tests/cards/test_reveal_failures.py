@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 import cardreveal.cards.services as services
 from cardreveal.audit.chain import chain_verify
@@ -173,3 +173,49 @@ def test_a_record_that_cannot_be_written_at_all_means_no_provider_call(
     assert info.value.code == "internal_error"
     assert calls.count == 0
     assert not RevealEvent.objects.exists()
+
+
+OUTAGES = [
+    Step(
+        "card read", patch("card_for_reveal", OperationalError("server closed")), 0, "failed", False
+    ),
+    Step(
+        "code check",
+        patch("verify_totp", InterfaceError("connection already closed")),
+        0,
+        "failed",
+        False,
+    ),
+    Step(
+        "audit completion, every time",
+        patch("reveal_event_complete", OperationalError("server closed"), times=99),
+        1,
+        "pending",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize("step", OUTAGES, ids=[s.name for s in OUTAGES])
+def test_a_database_outage_at_a_step_is_a_503_to_try_again_never_a_500(
+    step, transactional_db, alice, make_card, clock, client_key, provider_calls, monkeypatch
+):
+    card = make_card(alice.user)
+    calls = provider_calls("mastercard")
+    step.inject(monkeypatch)
+    with pytest.raises(RevealError) as info:
+        reveal_cvv(
+            user=alice.user,
+            card_id=card.pk,
+            otp_code=totp_code(alice.device, clock),
+            client_public_key=client_key.public_b64,
+            client=CLIENT,
+        )
+    assert (info.value.code, info.value.status_code) == ("temporarily_unavailable", 503)
+    assert info.value.retry_after == 30
+    assert "Try again in a minute" in info.value.message
+    (record,) = RevealEvent.objects.filter(requested_card_id=str(card.pk))
+    assert record.outcome == step.outcome
+    assert record.reason == ("" if step.outcome == "pending" else "temporarily_unavailable")
+    assert calls.count == step.provider_calls
+    assert chain_verify(RevealEvent).ok

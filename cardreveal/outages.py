@@ -1,5 +1,5 @@
-"""What a Redis outage means (docs/security.md): the errors it raises, the wait to advise, a session
-cache that falls back to the database, and a 503 page instead of a 500."""
+"""What an outage of Redis or PostgreSQL means (docs/reliability.md): the errors each raises, the
+wait to advise, a session cache that falls back to the database, and a 503 page instead of a 500."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from redis.exceptions import RedisError
@@ -16,6 +17,13 @@ logger = logging.getLogger(__name__)
 
 # What Django's Redis cache raises when Redis is down, unreachable, too slow or restarting.
 CACHE_ERRORS: tuple[type[Exception], ...] = (RedisError,)
+
+# What Django raises when the database cannot be reached or its connection breaks (server down,
+# restarting or failing over; also a lock or serialisation conflict it asks to retry).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+
+# Either store failing: answered 503 with Retry-After, never 500.
+OUTAGE_ERRORS: tuple[type[Exception], ...] = CACHE_ERRORS + DATABASE_ERRORS
 
 # Seconds a refusal for want of Redis tells the client to wait (Retry-After): a restart or a
 # failover takes about this long.
@@ -92,8 +100,8 @@ def _warn(what: str) -> None:
 
 
 class CacheOutageMiddleware:
-    """A page that fails because Redis does is a 503 with Retry-After and a plain sentence, not a
-    500. (The API's exception handler does the same in its own shape.)"""
+    """A page that fails because Redis or the database does is a 503 with Retry-After and a plain
+    sentence, not a 500. (The API's exception handler does the same in its own shape.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -102,10 +110,13 @@ class CacheOutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, CACHE_ERRORS):
+        if not isinstance(exception, OUTAGE_ERRORS):
             return None
         logger.warning(
-            "page %s failed: Redis unavailable (%s)", request.path, type(exception).__name__
+            "page %s failed: %s unavailable (%s)",
+            request.path,
+            outage_store(exception),
+            type(exception).__name__,
         )
         response = TemplateResponse(
             request, "service_unavailable.html", {"message": OUTAGE_MESSAGE}, status=503
@@ -113,3 +124,8 @@ class CacheOutageMiddleware:
         response.render()
         response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
         return response
+
+
+def outage_store(exception: BaseException) -> str:
+    """Which store an OUTAGE_ERRORS exception says is unavailable: "Redis" or "the database"."""
+    return "Redis" if isinstance(exception, CACHE_ERRORS) else "the database"
