@@ -245,9 +245,7 @@ def test_readyz_is_200_when_database_and_cache_answer(client) -> None:
 
 
 @pytest.mark.django_db
-def test_readyz_stays_200_but_names_the_cache_degraded_when_redis_is_down(
-    client, settings
-) -> None:
+def test_readyz_stays_200_but_names_the_cache_degraded_when_redis_is_down(client, settings) -> None:
     # Redis is shared by every host: failing readiness for it would take them all out at once.
     with socket.socket() as sock:  # a port nothing listens on once closed
         sock.bind(("127.0.0.1", 0))

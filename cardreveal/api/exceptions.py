@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from cardreveal.api.parsers import JsonTooDeep, RequestTooLarge
-from cardreveal.outages import OUTAGE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER, outage_store
 from cardreveal.errors import ServiceError
+from cardreveal.outages import OUTAGE_ERRORS, OUTAGE_MESSAGE, OUTAGE_RETRY_AFTER, outage_store
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from cardreveal.outages import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 from cardreveal.errors import ServiceError
+from cardreveal.outages import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 
 logger = logging.getLogger(__name__)
 

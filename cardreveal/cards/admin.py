@@ -23,7 +23,6 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 
-from cardreveal.outages import CACHE_ERRORS
 from cardreveal.cards import cardholder_admin  # noqa: F401  (registers the cardholder's page)
 from cardreveal.cards.binding_check import Verdict, binding_check, health_failure_words
 from cardreveal.cards.bindings import (
@@ -39,6 +38,7 @@ from cardreveal.cards.provider_forms import (
     read_secret_upload,
     secret_form_field,
 )
+from cardreveal.outages import CACHE_ERRORS
 from providers.breaker import BreakerSnapshot, State
 from providers.errors import ProviderConfigError, ProviderError
 from providers.http import check_url
