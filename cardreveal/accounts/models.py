@@ -42,3 +42,36 @@ class AccountSecurity(models.Model):
     def lock_active(self, *, now: datetime) -> bool:
         """True while the lock holds at `now`; it ends exactly at `locked_until`."""
         return self.locked_until is not None and now < self.locked_until
+
+
+class ExternalIdentity(models.Model):
+    """A cardholder as the bank knows them: its own id for them (from provisioning) and their phone.
+
+    Written by the provisioning service (`cardreveal.provisioning.services`); the bank's id is
+    how its systems, and a sign-in through its identity provider, find the cardholder here.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="external_identity",
+    )
+    external_id = models.CharField(
+        "bank's id",
+        max_length=100,
+        unique=True,
+        help_text="The bank's own id for this cardholder, as its systems send it.",
+    )
+    phone = models.CharField(
+        max_length=16, blank=True, help_text="International format, e.g. +447700900123."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "bank's id for a cardholder"
+        verbose_name_plural = "bank's ids for cardholders"
+
+    def __str__(self) -> str:
+        return self.external_id

@@ -41,3 +41,10 @@ password_changed = Signal()
 # A TOTP authenticator was confirmed (enrolment) or added confirmed in the admin.
 # kwargs: user, device, added_at, cooloff_until, by (the admin user, or None for the cardholder).
 authenticator_added = Signal()
+
+# A cardholder was created by provisioning (the bank's API, or an admin's file import), inside the
+# provisioning transaction: a receiver that sends mail (an invitation) defers it with
+# `transaction.on_commit`, so a batch or file refused as a whole invites nobody.
+# kwargs: user (the new cardholder), by (a `cardreveal.provisioning.services.Actor`: who made it).
+# `sender` is `ExternalIdentity`.
+cardholder_provisioned = Signal()

@@ -185,6 +185,7 @@ class AuthEvent(ChainedRecord):
         AUDIT_EXPORTED = "audit_exported", "Audit trail exported"
         REVEAL_DISOWNED = "reveal_disowned", "Reveal reported as not you"
         CARD_LOCKED = "card_locked", "Card lock at your bank"
+        PROVISIONED = "provisioned", "Provisioning by the bank"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"
