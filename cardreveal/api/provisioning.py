@@ -93,7 +93,9 @@ class ProvisioningScope(TokenHasScope):
         if not isinstance(token, AccessToken):
             return False
         scopes = self.get_scopes(request, view)
-        if token.is_valid(scopes):
+        client = ProvisioningClient.objects.filter(application_id=token.application_id).first()
+        # the token's scopes, and still the client's (an admin may have taken one away since)
+        if token.is_valid(scopes) and client is not None and set(scopes) <= set(client.scope_list):
             return True
         self.message = (
             f"This client's token lacks the scope {' '.join(scopes)!r}. Ask the bank's cardreveal "

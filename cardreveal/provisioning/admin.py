@@ -128,6 +128,8 @@ class ProvisioningChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             }
             request.session[SESSION_KEY] = {**pending, token: upload}
             report = self._run(request, token, upload, dry_run=True)
+            if report is None or not report.ok:
+                self._forget(request, token)  # it cannot be confirmed: keep nothing
             context.update(report=report, upload=upload, token=token)
         context["form"] = form
         return TemplateResponse(request, "admin/provisioning/import.html", context)

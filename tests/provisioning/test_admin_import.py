@@ -69,7 +69,7 @@ def test_confirming_the_preview_imports_the_whole_file_audited_with_the_admin(ad
     assert ProvisioningChange.objects.filter(by="import:root").count() == 3
 
 
-def test_bad_rows_are_listed_by_line_and_column_and_nothing_is_written(admin_client):
+def test_bad_rows_are_listed_by_line_and_column_and_nothing_is_written(admin_client, settings):
     text = (
         "external_id,email,phone\n"
         "C-1,anna@example.com,\n"
@@ -91,6 +91,7 @@ def test_bad_rows_are_listed_by_line_and_column_and_nothing_is_written(admin_cli
     assert 'name="confirm"' not in page
     assert "appears twice in this file" in page
     assert not ExternalIdentity.objects.exists()
+    assert not list((settings.CARDREVEAL_IMPORT_DIR).iterdir())  # nothing kept to confirm
 
 
 def test_a_file_that_went_bad_between_preview_and_confirm_writes_nothing(admin_client, db):

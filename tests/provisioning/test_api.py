@@ -339,3 +339,15 @@ def test_a_rotated_secret_works_beside_the_old_until_the_old_is_revoked(make_cli
     provisioning_client_revoke(client_id=old.client_id)
     assert bearer(old_token).get("/api/v1/provisioning/changes").status_code == 401
     assert new.client.scope_list == old.client.scope_list
+
+
+def test_a_scope_taken_from_the_client_stops_its_live_tokens_at_once(make_client, db):
+    issued = make_client()
+    bank = bearer(token_for(issued))
+    issued.client.scopes = "changes:read"
+    issued.client.save()
+
+    answer = bank.put("/api/v1/provisioning/cardholders/C-1", ANNA, format="json")
+
+    assert answer.status_code == 403
+    assert bank.get("/api/v1/provisioning/changes").status_code == 200
