@@ -643,10 +643,15 @@ def _apply_cards(batch: Batch, rows: Sequence[CardRow]) -> RowErrors:
     # references already used by other cards on the same binding
     if keys:
         names_by_pk = {binding.pk: binding.name for binding in bindings.values()}
-        holders = Card.objects.filter(
-            binding_id__in={slot[0] for slot in keys},
-            reference_key__in={slot[1] for slot in keys},
-        ).values_list("binding_id", "reference_key", "external_id", "label", "last4")
+        # `exclude(reference_key="")` repeats the unique index's condition, so PostgreSQL uses it
+        holders = (
+            Card.objects.filter(
+                binding_id__in={slot[0] for slot in keys},
+                reference_key__in={slot[1] for slot in keys},
+            )
+            .exclude(reference_key="")
+            .values_list("binding_id", "reference_key", "external_id", "label", "last4")
+        )
         for binding_id, key, other_id, label, last4 in holders:
             index_or_none = keys.get((binding_id, key))
             if index_or_none is None or other_id == rows[index_or_none].external_id.strip():
