@@ -55,21 +55,25 @@ def test_the_import_files_have_the_admin_imports_columns_and_every_row(tmp_path)
     assert len(card_lines) == 10 * CARDS_PER_CARDHOLDER
 
 
-def measured(peak: float, count: int) -> Measurement:
-    return Measurement("admin import", count, 2 * count, 10.0, peak, 80.0)
+def measured(peak: float, count: int, after: float = 90.0) -> Measurement:
+    return Measurement("admin import", count, 2 * count, 10.0, peak, 80.0, after)
 
 
 def test_memory_that_stays_within_the_tolerance_is_called_flat():
-    assert "flat" in memory_verdict(measured(100, 25_000), measured(108, 100_000))
+    verdict = memory_verdict(measured(100, 25_000), measured(108, 100_000))
+    assert "GROWS" not in verdict
+    assert "peak +8 MB: flat" in verdict
 
 
 def test_memory_that_grows_with_the_size_is_called_out():
-    assert "GROWS" in memory_verdict(measured(100, 25_000), measured(180, 100_000))
+    verdict = memory_verdict(measured(100, 25_000), measured(180, 100_000, after=170))
+    assert "peak +80 MB: GROWS" in verdict
+    assert "held after the last row +80 MB: GROWS" in verdict
 
 
 def test_the_table_gives_time_rate_and_memory_per_run():
     table = report_table([measured(100, 1000)])
-    assert "| admin import | 1,000 | 2,000 | 10.0 s | 300 | 100 MB | 80 MB |" in table
+    assert "| admin import | 1,000 | 2,000 | 10.0 s | 300 | 100 MB | 80 MB | 90 MB |" in table
 
 
 def test_the_peak_is_read_from_proc_status():
