@@ -109,3 +109,10 @@ pytest: install
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+
+## bench-import: provisions N cardholders with two cards each through the provisioning API and the
+## admin's file import, on fresh PostgreSQL databases, at N/4 and N; prints time and peak memory
+## (docs/benchmarks.md). BENCH_IMPORT_ARGS="--cardholders 100000" is the full size (the default).
+.PHONY: bench-import
+bench-import: install
+	$(PY) -m bench.import_bench $(BENCH_IMPORT_ARGS)

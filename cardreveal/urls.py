@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 from django.urls import include, path
+from oauth2_provider import views as oauth2_views
 
 from cardreveal.accounts import passkey_views
 
@@ -19,6 +20,18 @@ urlpatterns = [
     ),
     path("accounts/", include("cardreveal.accounts.urls")),
     path("receipts/", include("cardreveal.audit.urls")),
+    # The bank's provisioning clients get and revoke access tokens here (OAuth2 client credentials,
+    # django-oauth-toolkit; docs/onboarding.md). Only these two of the toolkit's views are served.
+    path(
+        "api/v1/provisioning/token",
+        oauth2_views.TokenView.as_view(),
+        name="provisioning-token",
+    ),
+    path(
+        "api/v1/provisioning/revoke",
+        oauth2_views.RevokeTokenView.as_view(),
+        name="provisioning-revoke",
+    ),
     path("api/v1/", include("cardreveal.api.urls")),
     path("", include("cardreveal.cards.urls")),
 ]

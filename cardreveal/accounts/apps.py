@@ -1,5 +1,5 @@
-"""Django app config for accounts: connects the auth, OTP and backup-code receivers, registers
-the checks (the bank sign-in's and the passkeys')."""
+"""Django app config for accounts: connects the auth, OTP, backup-code and invitation receivers,
+registers the checks (the bank sign-in's and the passkeys')."""
 
 from django.apps import AppConfig
 
@@ -15,7 +15,12 @@ class AccountsConfig(AppConfig):
         from django_otp.plugins.otp_static.models import StaticToken
 
         from cardreveal.accounts import checks, passkey_checks, receivers
-        from cardreveal.accounts.signals import account_unlocked, otp_failed, sign_in_verified
+        from cardreveal.accounts.signals import (
+            account_unlocked,
+            cardholder_provisioned,
+            otp_failed,
+            sign_in_verified,
+        )
 
         checks.register()
         passkey_checks.register_checks()
@@ -42,4 +47,8 @@ class AccountsConfig(AppConfig):
         user_logged_in.connect(
             receivers.clear_username_failures_on_one_step_sign_in,
             dispatch_uid="cardreveal.accounts.sign_in_limits.clear_one_step",
+        )
+        cardholder_provisioned.connect(
+            receivers.invite_provisioned_cardholder,
+            dispatch_uid="cardreveal.accounts.invite_provisioned",
         )

@@ -69,3 +69,10 @@ password_reset_completed = Signal()
 # cardholder who cannot sign in. kwargs: external_id (the claim's value, "" when missing),
 # reason ("unknown_external_id", "no_external_id", "account_inactive"), client.
 external_sign_in_refused = Signal()
+
+# A cardholder was created by provisioning (the bank's API, or an admin's file import), inside the
+# provisioning transaction: a receiver that sends mail (an invitation) defers it with
+# `transaction.on_commit`, so a batch or file refused as a whole invites nobody.
+# kwargs: user (the new cardholder), by (a `cardreveal.provisioning.services.Actor`: who made it).
+# `sender` is `ExternalIdentity`.
+cardholder_provisioned = Signal()

@@ -56,6 +56,9 @@ def error_body(*, code: str, message: str, request: Any, **extra: Any) -> dict[s
 
 
 def _code_and_message(exc: exceptions.APIException) -> tuple[str, str]:
+    if not type(exc).__module__.startswith("rest_framework.") and "default_code" in vars(type(exc)):
+        # one of ours, naming its own code (e.g. the provisioning API's client_token_required)
+        return str(exc.default_code), str(exc.detail)
     for klass in type(exc).__mro__:
         if klass in _MESSAGES:
             code, message = _MESSAGES[klass]

@@ -102,6 +102,14 @@ class ErrorDetailSerializer(serializers.Serializer[Any]):
         required=False,
         help_text="Only for `invalid_input`: what is wrong with each field.",
     )
+    rows = serializers.DictField(
+        child=serializers.DictField(
+            child=serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+        ),
+        required=False,
+        help_text="Only for `invalid_rows` (a provisioning batch): by kind (`cardholders`, "
+        "`cards`), then row number from 0, what is wrong with each field of each refused row.",
+    )
 
     class Meta:
         ref_name = "ErrorDetail"

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from cardreveal.api import docs, views
+from cardreveal.api import docs, provisioning, views
 
 app_name = "api"
 
@@ -34,6 +34,18 @@ urlpatterns = [
         name="passkey-options",
     ),
     path("otp-devices/passkeys", views.PasskeyEnrolApi.as_view(), name="passkey-add"),
+    path(
+        "provisioning/cardholders/<str:external_id>",
+        provisioning.CardholderProvisionApi.as_view(),
+        name="provisioning-cardholder",
+    ),
+    path(
+        "provisioning/cards/<str:external_id>",
+        provisioning.CardProvisionApi.as_view(),
+        name="provisioning-card",
+    ),
+    path("provisioning/batch", provisioning.BatchApi.as_view(), name="provisioning-batch"),
+    path("provisioning/changes", provisioning.ChangesApi.as_view(), name="provisioning-changes"),
     path("schema/", docs.SchemaView.as_view(), name="schema"),
     path("docs/", docs.api_docs, name="docs"),
     re_path(r"^.*$", views.NotFoundApi.as_view(), name="not-found"),

@@ -191,6 +191,7 @@ class AuthEvent(ChainedRecord):
         INVITATION_REFUSED = "invitation_refused", "Invitation link refused"
         PASSWORD_RESET_REQUESTED = "password_reset_requested", "Password reset email sent"
         PASSWORD_RESET = "password_reset", "Password reset by email"
+        PROVISIONED = "provisioned", "Provisioning by the bank"
 
     class Outcome(models.TextChoices):
         SUCCESS = "success", "Success"

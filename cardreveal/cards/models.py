@@ -3,6 +3,7 @@ and the global reveal switch."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
@@ -78,6 +79,16 @@ class ProviderBinding(models.Model):
             )
 
 
+def reference_key(reference: Any) -> str:
+    """A card reference's canonical text (sorted keys, compact): equal references, equal keys.
+
+    Empty for no reference. The database keeps it beside the reference, unique per binding.
+    """
+    if not isinstance(reference, dict) or not reference:
+        return ""
+    return json.dumps(reference, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+
 def reference_errors(kind: str, reference: Any) -> list[str]:
     """What is wrong with a card's provider reference for `kind`, as sentences (empty if fine)."""
     if kind not in provider_kinds():
@@ -140,6 +151,17 @@ class Card(models.Model):
         blank=True,
         help_text='The card\'s identifiers at the provider, e.g. {"card_contract_id": "70001"}.',
     )
+    # `reference` in canonical form (`reference_key`), set on every save: the database refuses a
+    # second card with the same reference on one binding, whatever the writer.
+    reference_key = models.CharField(max_length=1000, blank=True, default="", editable=False)
+    external_id = models.CharField(
+        "bank's id",
+        max_length=100,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="The bank's own id for this card, when provisioned by the bank's systems.",
+    )
 
     class BankLock(models.TextChoices):
         NONE = "", "Not asked"
@@ -171,9 +193,25 @@ class Card(models.Model):
 
     class Meta:
         ordering = ["label", "created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["binding", "reference_key"],
+                condition=~models.Q(reference_key=""),
+                name="card_reference_unique_per_binding",
+                violation_error_message="This reference is already used by another card on this "
+                "binding: at the provider it is one card.",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.label} •••• {self.last4}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.reference_key = reference_key(self.reference)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "reference" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "reference_key"}
+        super().save(*args, **kwargs)
 
     @property
     def expiry_display(self) -> str:
@@ -205,18 +243,17 @@ class Card(models.Model):
     def card_with_same_reference(self) -> Card | None:
         """Another card on this card's binding with the same provider reference, or None.
 
-        Compares the reference's fields, not its JSON text, so key order does not matter. Call
-        after `reference_errors` found nothing: the field names become lookups.
+        Compares the canonical form (`reference_key`), so key order does not matter.
         """
-        if not isinstance(self.reference, dict) or not self.reference:
+        key = reference_key(self.reference)
+        if not key:
             return None
-        same_fields = {f"reference__{name}": value for name, value in self.reference.items()}
-        candidates = (
-            Card.objects.filter(binding_id=self.binding_id, **same_fields)
+        return (
+            Card.objects.filter(binding_id=self.binding_id, reference_key=key)
             .exclude(pk=self.pk)
             .select_related("owner")
+            .first()
         )
-        return next((card for card in candidates if card.reference == self.reference), None)
 
 
 class RevealSwitch(models.Model):

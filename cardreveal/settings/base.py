@@ -42,9 +42,12 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "oauth2_provider",
+    "import_export",
     "cardreveal.accounts",
     "cardreveal.audit",
     "cardreveal.cards",
+    "cardreveal.provisioning",
     "cardreveal.api",
     "providers",
 ]
@@ -390,6 +393,8 @@ REST_FRAMEWORK = {
         "reveal_user": "10/min",
         "reveal_ip": "30/min",
         "otp_user": "5/min",
+        # a provisioning client's own rate is on its record in the admin; this is before it is known
+        "provisioning_ip": "600/min",
     },
     # The client address is REMOTE_ADDR (as in audit records), never a spoofable X-Forwarded-For.
     "NUM_PROXIES": 0,
@@ -411,11 +416,53 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The provisioning API's clients (cardreveal/api/provisioning.py): OAuth2 client credentials.
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/api/v1/provisioning/token",
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "cardreveal.api.schema.describe_api",
     ],
 }
+
+# ------------------------------------------------------------------------------ provisioning (docs/onboarding.md)
+# The bank's systems sign in as OAuth2 clients (client credentials, django-oauth-toolkit) at
+# /api/v1/provisioning/token (the only OAuth2 endpoint mounted, with revoke). Secrets are stored
+# hashed (the toolkit's default), tokens last an hour; each
+# client's scopes are on its ProvisioningClient record (cardreveal/provisioning/scopes.py).
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER = {
+    "SCOPES_BACKEND_CLASS": "cardreveal.provisioning.scopes.ProvisioningClientScopes",
+    "SCOPES": {
+        "cardholders:write": "Create, update, disable and remove cardholders.",
+        "cards:write": "Create, update, disable and remove cards.",
+        "changes:read": "Read the feed of provisioning changes.",
+    },
+    "DEFAULT_SCOPES": [],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int(
+        "CARDREVEAL_PROVISIONING_TOKEN_SECONDS", 3600, minimum=60, maximum=24 * 3600
+    ),
+    # The OAuth 2.0 Security BCP (RFC 9700) in full, ahead of the toolkit's 4.0 defaults: tokens
+    # stored hashed, never taken from a URL's query string, no implicit or password grant.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+# The admin's file import: rows written per query, and the rows listed in the preview.
+CARDREVEAL_IMPORT_CHUNK_ROWS = env_int(
+    "CARDREVEAL_IMPORT_CHUNK_ROWS", 1000, minimum=1, maximum=10_000
+)
+# Uploaded files wait here between the preview and the confirmation (deleted after).
+CARDREVEAL_IMPORT_DIR = VAR_DIR / "imports"
 
 # ------------------------------------------------------------------------------ logging
 LOGGING = {

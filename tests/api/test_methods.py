@@ -12,7 +12,12 @@ from rest_framework.test import APIClient
 from tests.api.conftest import assert_error
 
 ALL = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-EXAMPLE_IDS = {"card_id": str(uuid.uuid4()), "token_id": str(uuid.uuid4()), "device_id": "1"}
+EXAMPLE_IDS = {
+    "card_id": str(uuid.uuid4()),
+    "token_id": str(uuid.uuid4()),
+    "device_id": "1",
+    "external_id": "C-1",
+}
 
 
 def concrete(path: str) -> str:

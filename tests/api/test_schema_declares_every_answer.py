@@ -181,11 +181,12 @@ def test_every_operation_that_reads_a_body_declares_the_bodys_refusals(schema):
                 assert "`json_too_deep`" in description, (path, method)
 
 
-def test_403_is_declared_exactly_where_a_browser_session_may_call(schema):
+def test_403_is_declared_exactly_where_a_browser_session_or_a_scope_may_refuse(schema):
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             schemes = {name for entry in operation.get("security", []) for name in entry}
-            assert ("403" in operation["responses"]) == ("cookieAuth" in schemes), (path, method)
+            refusers = {"cookieAuth", "oauth2"}  # a session's CSRF and code step; a client's scope
+            assert ("403" in operation["responses"]) == bool(schemes & refusers), (path, method)
 
 
 @pytest.mark.parametrize(

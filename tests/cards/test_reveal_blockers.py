@@ -265,7 +265,13 @@ def test_a_card_with_nothing_in_the_way_asks_for_the_code(browser, app, card):
 def test_a_daily_limit_blocks_only_its_own_card(
     browser, app, alice, card, make_card, clock, client_key, settings
 ):
-    other = make_card(alice.user, label="Travel", binding=card.binding)
+    other = make_card(
+        alice.user,
+        label="Travel",
+        binding=card.binding,
+        reference={"card_contract_id": "70003"},
+        expiry=(1, 2031),
+    )
     day_used_up(alice, card, clock, client_key, settings, None)
 
     listing = browser.get("/").content.decode()

@@ -19,7 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from cardreveal.accounts.otp import replace_backup_codes
 from cardreveal.cards.bindings import encoded_secrets
-from cardreveal.cards.models import Card, ProviderBinding
+from cardreveal.cards.models import Card, ProviderBinding, reference_key
 from providers.registry import provider_kinds
 from providers.sandbox.core import Emulator, SandboxCard
 from providers.sandbox.server import all_emulators
@@ -129,11 +129,14 @@ class Command(BaseCommand):
 
     def _card(self, owner: User, binding: ProviderBinding, demo_card: DemoCard) -> uuid.UUID:
         seeded = demo_card.seeded
+        # Found by its reference (one card per reference on a binding), so a card an older demo
+        # gave someone else comes back to its owner.
         card, _ = Card.objects.update_or_create(
-            owner=owner,
             binding=binding,
-            reference=seeded.reference,
+            reference_key=reference_key(seeded.reference),
             defaults={
+                "owner": owner,
+                "reference": seeded.reference,
                 "label": demo_card.label[:60],
                 "brand": seeded.brand,
                 "last4": seeded.last4,

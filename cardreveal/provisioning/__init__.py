@@ -1,0 +1,1 @@
+"""Provisioning: the bank's systems create, update, disable and remove cardholders and cards."""
