@@ -111,7 +111,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "HOME": str(workdir),
         "DJANGO_SETTINGS_MODULE": "cardreveal.settings.production",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # Passkeys are made for "localhost" (an IP address is no RP ID); not used by these tests.
+        "CARDREVEAL_PASSKEY_RP_ID": "localhost",
+        "CARDREVEAL_PASSKEY_ORIGINS": "https://localhost",
         "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + "/" + database,
         "REDIS_URL": redis.url,
         "CARDREVEAL_FIELD_KEYS": Fernet.generate_key().decode(),

@@ -338,16 +338,14 @@ WRITE_ERRORS = {
 }
 
 
-def provisioning_errors(*statuses: int, **meanings: str) -> dict[int, Any]:
+def provisioning_errors(
+    *statuses: int, reads_body: bool = False, **meanings: str
+) -> dict[int, Any]:
     """`error_responses` for a provisioning operation (401 and 403 are the client's token and
-    scope, not a browser session's), with these descriptions (`s400=...`) over WRITE_ERRORS."""
-    found = error_responses(*statuses, sessions=False)
-    described = {**WRITE_ERRORS, **meanings}
-    for status_code, response in found.items():
-        text = described.get(f"s{status_code}")
-        if text:
-            response.description = text
-    return found
+    scope, not a browser session's), with these descriptions (`s400=...`) over WRITE_ERRORS, and
+    the body's own refusals where the operation `reads_body`."""
+    described: dict[str, Any] = {**WRITE_ERRORS, **meanings}  # only s<status> keys
+    return error_responses(*statuses, sessions=False, reads_body=reads_body, **described)
 
 
 # ------------------------------------------------------------------------------ views
@@ -366,7 +364,7 @@ class CardholderProvisionApi(ProvisioningView):
         responses={
             200: OutcomeSerializer,
             201: OutcomeSerializer,
-            **provisioning_errors(400, 403, 409),
+            **provisioning_errors(400, 403, 409, reads_body=True),
         },
     )
     def put(self, request: Request, external_id: str) -> Response:
@@ -413,7 +411,7 @@ class CardProvisionApi(ProvisioningView):
         responses={
             200: OutcomeSerializer,
             201: OutcomeSerializer,
-            **provisioning_errors(400, 403, 409),
+            **provisioning_errors(400, 403, 409, reads_body=True),
         },
     )
     def put(self, request: Request, external_id: str) -> Response:
@@ -476,6 +474,7 @@ class BatchApi(ProvisioningView):
                 400,
                 403,
                 409,
+                reads_body=True,
                 s400="`invalid_rows`: `rows` says, by kind and row number (from 0), what is "
                 "wrong with each refused row; nothing was written. `invalid_input`: the body's "
                 "shape is wrong (`fields`).",
