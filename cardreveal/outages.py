@@ -4,13 +4,16 @@ wait to advise, a session cache that falls back to the database, and a 503 page 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
+from django.views import defaults
 from redis.exceptions import RedisError
 
 logger = logging.getLogger(__name__)
@@ -129,3 +132,36 @@ class CacheOutageMiddleware:
 def outage_store(exception: BaseException) -> str:
     """Which store an OUTAGE_ERRORS exception says is unavailable: "Redis" or "the database"."""
     return "Redis" if isinstance(exception, CACHE_ERRORS) else "the database"
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: Django calls it for an exception no view or middleware answered, still inside
+    its `except` block. A store's outage raised where only a middleware was running (a session
+    read, the signed-in user's lookup) is the same 503 as anywhere else, JSON under /api/; any
+    other failure is Django's own 500 page."""
+    exception = sys.exc_info()[1]
+    if not isinstance(exception, OUTAGE_ERRORS):
+        return defaults.server_error(request)
+    logger.warning(
+        "%s failed before a view: %s unavailable (%s)",
+        request.path,
+        outage_store(exception),
+        type(exception).__name__,
+    )
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            {
+                "error": {
+                    "code": "temporarily_unavailable",
+                    "message": OUTAGE_MESSAGE,
+                    "request_id": str(getattr(request, "request_id", "") or ""),
+                }
+            },
+            status=503,
+        )
+    else:  # rendered without the request: its context (the signed-in user) may need the store
+        page = render_to_string("service_unavailable.html", {"message": OUTAGE_MESSAGE})
+        response = HttpResponse(page, status=503)
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
+    return response

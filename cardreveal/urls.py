@@ -35,3 +35,6 @@ urlpatterns = [
     path("api/v1/", include("cardreveal.api.urls")),
     path("", include("cardreveal.cards.urls")),
 ]
+
+# A store's outage raised before any view (in a middleware) is a 503, not a 500 (docs/reliability.md).
+handler500 = "cardreveal.outages.server_error"

@@ -438,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             network=network,
             postgres_url=args.postgres_url,
             keep_db=args.keep,
+            cards=users,
         )
         _log(f"migrate and seed {users} cardholders")
         seed(stack, users=users)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.bench_cards import add_measured_cards
 from providers.sandbox.core import SandboxRequest
 from providers.sandbox.server import SandboxServer, all_emulators
 
@@ -67,10 +68,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--calls", type=Path, required=True)
+    parser.add_argument(
+        "--cards", type=int, default=0, help="seeded cardholders' cards to know per provider"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("providers.sandbox.server").setLevel(logging.WARNING)
-    server = _DrillSandboxServer((args.host, args.port), all_emulators(args.state))
+    emulators = all_emulators(args.state)
+    for emulator in emulators:
+        add_measured_cards(emulator, args.cards)
+    server = _DrillSandboxServer((args.host, args.port), emulators)
     server.observer = CallLog(args.calls)
     try:
         server.serve_forever()

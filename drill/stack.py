@@ -172,8 +172,10 @@ def start_services(
     network: Network,
     postgres_url: str,
     keep_db: bool,
+    cards: int,
 ) -> Stack:
-    """The shared parts: the database (through the forward), Redis, the sink, the sandbox."""
+    """The shared parts: the database (through the forward), Redis, the sink, the sandbox (which
+    knows the `cards` seeded cardholders' cards: each has its own reference)."""
     gateway = network.gateway
     database = f"drill_{workdir.name.replace('-', '_')}"
     _database(cleanup, postgres_url, database, keep_db)
@@ -202,6 +204,8 @@ def start_services(
         str(workdir / "sandbox"),
         "--calls",
         str(workdir / "sandbox-calls.jsonl"),
+        "--cards",
+        str(cards),
     ]
     sandbox = Service("sandbox", sandbox_argv, env=env, log=workdir / "sandbox.log")
     sink = SmtpSink(smtp_port, host=gateway)

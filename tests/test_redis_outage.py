@@ -190,3 +190,40 @@ def test_a_quota_unit_that_cannot_be_given_back_stays_taken_without_an_error(
     on_private_redis.resume()
     assert "not given back" in caplog.text
     assert list(cache.get_many(list(reservation.keys)).values()) == [1, 1]
+
+
+class _DatabaseGoneMiddleware:
+    """Stands in for a middleware whose query meets a dropped connection (a session read, the
+    signed-in user's lookup), before any view runs."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raise OperationalError("server closed the connection unexpectedly")
+
+
+@pytest.mark.parametrize(
+    ("path", "is_json"), [("/", False), ("/api/v1/cards", True)], ids=["page", "api"]
+)
+def test_a_database_outage_met_before_any_view_is_a_503_not_a_500(settings, db, path, is_json):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}._DatabaseGoneMiddleware"]
+    response = Client(raise_request_exception=False).get(path)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    if is_json:
+        assert response.json()["error"]["code"] == "temporarily_unavailable"
+    else:
+        assert "Try again in a minute" in response.content.decode()
+    assert "server closed" not in response.content.decode()
+
+
+def test_any_other_failure_before_a_view_is_still_djangos_500(settings, db):
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}._BrokenMiddleware"]
+    response = Client(raise_request_exception=False).get("/")
+    assert response.status_code == 500
+
+
+class _BrokenMiddleware(_DatabaseGoneMiddleware):
+    def __call__(self, request):
+        raise ValueError("a bug")
