@@ -138,7 +138,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: Django calls it for an exception no view or middleware answered, still inside
     its `except` block. A store's outage raised where only a middleware was running (a session
     read, the signed-in user's lookup) is the same 503 as anywhere else, JSON under /api/; any
-    other failure is Django's own 500 page."""
+    other failure is Django's own 500 page. The answer is JSON under /api/ and wherever the page's
+    own script asks for it (Accept: application/json), else a page."""
     exception = sys.exc_info()[1]
     if not isinstance(exception, OUTAGE_ERRORS):
         return defaults.server_error(request)
@@ -149,7 +150,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
         type(exception).__name__,
     )
     response: HttpResponse
-    if request.path.startswith("/api/"):
+    if request.path.startswith("/api/") or _wants_json(request):
         response = JsonResponse(
             {
                 "error": {
@@ -165,3 +166,9 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response = HttpResponse(page, status=503)
     response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
     return response
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    """The caller asked for JSON first (the reveal page's script does), not a browser's */*."""
+    accept = request.headers.get("Accept", "")
+    return accept.split(",")[0].split(";")[0].strip() == "application/json"

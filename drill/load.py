@@ -41,7 +41,11 @@ def reveal(
     form = {"otp_code": code, "public_key": public, "csrfmiddlewaretoken": session["csrftoken"]}
     try:
         status, headers, body = app.request(
-            "POST", f"/cards/{card['id']}/reveal", cookies=cookies, form=form
+            "POST",
+            f"/cards/{card['id']}/reveal",
+            cookies=cookies,
+            form=form,
+            headers={"Accept": "application/json"},  # as the page's script asks
         )
     except OSError as exc:
         return Outcome(0, _connection_failure(exc), "")

@@ -204,11 +204,19 @@ class _DatabaseGoneMiddleware:
 
 
 @pytest.mark.parametrize(
-    ("path", "is_json"), [("/", False), ("/api/v1/cards", True)], ids=["page", "api"]
+    ("path", "accept", "is_json"),
+    [
+        ("/", "text/html,*/*", False),
+        ("/api/v1/cards", "*/*", True),
+        ("/cards/x/reveal", "application/json", True),  # the reveal page's script
+    ],
+    ids=["page", "api", "page-script"],
 )
-def test_a_database_outage_met_before_any_view_is_a_503_not_a_500(settings, db, path, is_json):
+def test_a_database_outage_met_before_any_view_is_a_503_not_a_500(
+    settings, db, path, accept, is_json
+):
     settings.MIDDLEWARE = [*settings.MIDDLEWARE, f"{__name__}._DatabaseGoneMiddleware"]
-    response = Client(raise_request_exception=False).get(path)
+    response = Client(raise_request_exception=False).get(path, HTTP_ACCEPT=accept)
     assert response.status_code == 503
     assert response["Retry-After"] == "30"
     if is_json:

@@ -331,7 +331,10 @@
   function postForm(url, body) {
     return fetch(url, {
       method: "POST", body: body, credentials: "same-origin", cache: "no-store", redirect: "error",
-      headers: { "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value },
+      headers: {
+        "X-CSRFToken": form.querySelector("[name=csrfmiddlewaretoken]").value,
+        Accept: "application/json",
+      },
     }).catch(function () {
       announce("");
       showError("Could not reach the server. Check your connection, or reload the page and sign in again.");
