@@ -3,6 +3,7 @@ create-or-update by the bank's ids, remove, and the feed of changes."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core import signing
@@ -319,12 +320,29 @@ class ChangesOutSerializer(serializers.Serializer[Any]):
         ref_name = "ProvisioningChanges"
 
 
-def _cardholder_row(external_id: str, data: dict[str, Any]) -> CardholderRow:
-    return CardholderRow(external_id=external_id, **data)
-
-
-def _card_row(external_id: str, data: dict[str, Any]) -> CardRow:
-    return CardRow(external_id=external_id, **data)
+def _provision_one(
+    request: Request,
+    external_id: str,
+    *,
+    incoming_class: type[serializers.Serializer[Any]],
+    row_class: type[CardholderRow] | type[CardRow],
+    provision: Callable[..., str],
+    kind: str,
+) -> Response:
+    """A PUT by the bank's id: validate the body, create or update through `provision`, answer
+    201 (created) or 200 (updated, unchanged), or 400 with the field errors."""
+    incoming = incoming_class(data=request.data)
+    if not incoming.is_valid():
+        return _invalid(request, incoming.errors)
+    row = row_class(external_id=external_id, **incoming.validated_data)
+    try:
+        outcome = provision(actor=actor_for(request), row=row)
+    except ProvisioningInvalid as exc:
+        return _invalid(request, _errors_as_fields(exc.errors, kind))
+    return Response(
+        {"external_id": external_id, "outcome": str(outcome)},
+        status=status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK,
+    )
 
 
 EXTERNAL_ID_PARAM = OpenApiParameter(
@@ -368,18 +386,13 @@ class CardholderProvisionApi(ProvisioningView):
         },
     )
     def put(self, request: Request, external_id: str) -> Response:
-        incoming = CardholderInSerializer(data=request.data)
-        if not incoming.is_valid():
-            return _invalid(request, incoming.errors)
-        try:
-            outcome = cardholder_provision(
-                actor=actor_for(request), row=_cardholder_row(external_id, incoming.validated_data)
-            )
-        except ProvisioningInvalid as exc:
-            return _invalid(request, _errors_as_fields(exc.errors, "cardholders"))
-        return Response(
-            {"external_id": external_id, "outcome": str(outcome)},
-            status=status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK,
+        return _provision_one(
+            request,
+            external_id,
+            incoming_class=CardholderInSerializer,
+            row_class=CardholderRow,
+            provision=cardholder_provision,
+            kind="cardholders",
         )
 
     @extend_schema(
@@ -415,18 +428,13 @@ class CardProvisionApi(ProvisioningView):
         },
     )
     def put(self, request: Request, external_id: str) -> Response:
-        incoming = CardInSerializer(data=request.data)
-        if not incoming.is_valid():
-            return _invalid(request, incoming.errors)
-        try:
-            outcome = card_provision(
-                actor=actor_for(request), row=_card_row(external_id, incoming.validated_data)
-            )
-        except ProvisioningInvalid as exc:
-            return _invalid(request, _errors_as_fields(exc.errors, "cards"))
-        return Response(
-            {"external_id": external_id, "outcome": str(outcome)},
-            status=status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK,
+        return _provision_one(
+            request,
+            external_id,
+            incoming_class=CardInSerializer,
+            row_class=CardRow,
+            provision=card_provision,
+            kind="cards",
         )
 
     @extend_schema(
