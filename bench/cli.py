@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
         help="collect static files here; collected again only when static/ or the packages change",
     )
     add("--profile-only", action="store_true", help="stop after the in-process profile")
+    add(
+        "--background-cardholders",
+        type=int,
+        default=0,
+        help="fill the tables with this many other cardholders (two cards each, the bank's id, "
+        "an authenticator) before measuring, e.g. 100000: does the bank's size slow the card "
+        "list and the reveal? Their query plans go to var/bench/<run>/plans.txt",
+    )
     _add_instruction_options(parser)
     _add_load_options(parser)
     return parser
@@ -102,6 +110,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = _parser().parse_args(argv)
     args.curve_users = parse_curve_users(args.curve_users, light=args.light_users, top=args.users)
     instruction_kinds(args.instruction_kinds)
+    if not 0 <= args.background_cardholders <= 10_000_000:
+        raise SystemExit("--background-cardholders must be 0-10,000,000")
     if args.duration < 5 or args.duration > 600 or not 1 <= args.users <= 1000:
         raise SystemExit("--duration must be 5-600 s and --users 1-1000")
     for url in (args.postgres_url, args.redis_url):

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.bench_cards import add_measured_cards
 from providers.sandbox.core import Emulator, SandboxRequest, SandboxResponse
 from providers.sandbox.server import SandboxServer, all_emulators
 
@@ -50,11 +51,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--cards", type=int, default=0, help="measured cardholders' cards to know per provider"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     # Request lines at INFO would cost the sandbox more than the emulators do.
     logging.getLogger("providers.sandbox.server").setLevel(logging.WARNING)
     emulators = [with_latency(e, args.latency_ms / 1000) for e in all_emulators(args.state)]
+    for emulator in emulators:
+        add_measured_cards(emulator, args.cards)
     server = _BenchSandboxServer(("127.0.0.1", args.port), emulators)
     try:
         server.serve_forever()

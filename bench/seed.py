@@ -26,6 +26,13 @@ def main() -> None:
     parser.add_argument("--state", type=Path, required=True)
     parser.add_argument("--users", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument(
+        "--background-cardholders",
+        type=int,
+        default=0,
+        help="other cardholders (two cards each) in the tables besides the measured ones",
+    )
+    parser.add_argument("--plans", type=Path, help="write the card reads' query plans here")
     args = parser.parse_args()
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -39,6 +46,7 @@ def main() -> None:
     from django.utils import timezone
     from django_otp.plugins.otp_totp.models import TOTPDevice
 
+    from bench.bench_cards import measured_reference, template_card
     from cardreveal.cards.bindings import encoded_secrets
     from cardreveal.cards.models import Card, ProviderBinding
     from providers.sandbox.server import all_emulators
@@ -51,7 +59,7 @@ def main() -> None:
     with transaction.atomic():
         bindings = {}
         for emulator in all_emulators(args.state):
-            seeded = next(c for c in emulator.cards if c.behaviour == "ok")
+            seeded = template_card(emulator)
             binding = ProviderBinding.objects.create(
                 name=f"{emulator.kind} sandbox (bench)",
                 kind=emulator.kind,
@@ -76,7 +84,9 @@ def main() -> None:
                 card = Card.objects.create(
                     owner=user,
                     binding=binding,
-                    reference=seeded.reference,
+                    # One card per reference on a binding: each cardholder's own, which the
+                    # bench's sandbox knows too (bench/sandbox_latency.py --cards).
+                    reference=measured_reference(seeded.reference, i),
                     label=f"{kind} bench",
                     brand=seeded.brand,
                     last4=seeded.last4,
@@ -96,6 +106,16 @@ def main() -> None:
         _backdate_cooloff(user_model, long_ago)
     args.out.write_text(json.dumps({"users": users_out}))
     args.out.chmod(0o600)
+    if args.background_cardholders:
+        from bench.background import card_read_plans, fill_background
+
+        fill_background(
+            cardholders=args.background_cardholders,
+            bindings=[binding for binding, _ in bindings.values()],
+        )
+        if args.plans:
+            first = user_model.objects.get(username=users_out[0]["username"])
+            args.plans.write_text(card_read_plans(user=first))
 
 
 def _backdate_cooloff(user_model: object, moment: object) -> None:

@@ -138,21 +138,32 @@ def _start_sink(cleanup: contextlib.ExitStack, port: int) -> SmtpSink:
 
 
 def _start_sandbox(
-    cleanup: contextlib.ExitStack, env: dict[str, str], workdir: Path, *, port: int, latency: float
+    cleanup: contextlib.ExitStack,
+    env: dict[str, str],
+    workdir: Path,
+    *,
+    port: int,
+    latency: float,
+    cards: int,
 ) -> int:
     print(f"bench: sandbox with {latency:g} ms latency", flush=True)
-    argv = [PYTHON, "-m", "bench.sandbox_latency", "--port", str(port)]
+    argv = [PYTHON, "-m", "bench.sandbox_latency", "--port", str(port), "--cards", str(cards)]
     argv += ["--state", str(workdir / "sandbox"), "--latency-ms", str(latency)]
     sandbox = cleanup.enter_context(started(argv, env=env, log=workdir / "sandbox.log"))
     wait_for_port(port, timeout=60, proc=sandbox)
     return sandbox.pid
 
 
-def _seed(env: dict[str, str], workdir: Path, *, sandbox_port: int, users: int) -> Path:
+def _seed(
+    env: dict[str, str], workdir: Path, *, sandbox_port: int, users: int, background: int
+) -> Path:
     users_file = workdir / "users.json"
     argv = [PYTHON, "-m", "bench.seed", "--sandbox-url", f"http://{LOOPBACK}:{sandbox_port}"]
     argv += ["--state", str(workdir / "sandbox"), "--users", str(users), "--out", str(users_file)]
-    run_logged(argv, env=env, log=workdir / "seed.log", timeout=600)
+    if background:
+        argv += ["--background-cardholders", str(background)]
+        argv += ["--plans", str(workdir / "plans.txt")]
+    run_logged(argv, env=env, log=workdir / "seed.log", timeout=1800)
     return users_file
 
 
@@ -222,12 +233,19 @@ def start_stack(cleanup: contextlib.ExitStack, args: argparse.Namespace, workdir
     _throwaway_database(cleanup, args.postgres_url, database)
     cleanup.callback(_delete_redis_keys, args.redis_url, prefix)
     sink = _start_sink(cleanup, ports["smtp"])
-    sandbox_pid = _start_sandbox(
-        cleanup, env, workdir, port=ports["sandbox"], latency=args.latency_ms
-    )
-    print(f"bench: migrate and seed {args.users} cardholders", flush=True)
     seeded = max(args.users, args.overload_users, args.list_users)
-    users_file = _seed(env, workdir, sandbox_port=ports["sandbox"], users=seeded)
+    sandbox_pid = _start_sandbox(
+        cleanup, env, workdir, port=ports["sandbox"], latency=args.latency_ms, cards=seeded
+    )
+    background = args.background_cardholders
+    print(
+        f"bench: migrate and seed {seeded} cardholders"
+        + (f" and {background} background cardholders" if background else ""),
+        flush=True,
+    )
+    users_file = _seed(
+        env, workdir, sandbox_port=ports["sandbox"], users=seeded, background=background
+    )
     _collect_static(env, workdir)
     servers = {"app": _start_app(cleanup, env, workdir, args)}
     app = App(ports["app"])
