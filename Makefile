@@ -52,6 +52,7 @@ $(VENV)/.bench-installed: $(VENV)/.installed
 
 ## bench: gunicorn + PostgreSQL + Redis + sandbox with 50 ms latency, Locust headless; prints the table.
 ## BENCH_ARGS="--duration 60 --users 150 --write docs/benchmarks.md" for a longer run (docs/benchmarks.md).
+## BENCH_ARGS="--background-cardholders 100000" (here or in bench-instructions): a bank's size in the tables.
 bench: $(VENV)/.bench-installed
 	$(PY) -m bench.run_bench $(BENCH_ARGS)
 

@@ -107,7 +107,7 @@ def main() -> None:
     args.out.write_text(json.dumps({"users": users_out}))
     args.out.chmod(0o600)
     if args.background_cardholders:
-        from bench.background import card_read_plans, fill_background
+        from bench.background import GROWING_TABLES, card_read_plans, fill_background, scans_of
 
         fill_background(
             cardholders=args.background_cardholders,
@@ -115,7 +115,10 @@ def main() -> None:
         )
         if args.plans:
             first = user_model.objects.get(username=users_out[0]["username"])
-            args.plans.write_text(card_read_plans(user=first))
+            plans = card_read_plans(user=first)
+            args.plans.write_text(plans)
+            scans = scans_of(plans, GROWING_TABLES)
+            print(f"bench: sequential scans over the big tables: {scans or 'none'}", flush=True)
 
 
 def _backdate_cooloff(user_model: object, moment: object) -> None:
