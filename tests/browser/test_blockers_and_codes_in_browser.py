@@ -130,10 +130,11 @@ def test_a_code_refused_by_the_back_off_shows_the_real_wait_then_the_form_return
     assert "not correct" in error.inner_text()
 
     page.locator("#otp-code").fill(totp_code(alice.device, clock))
-    page.locator("#reveal-button").click()
+    with page.expect_response(lambda r: r.url.endswith("/reveal")) as answer:
+        page.locator("#reveal-button").click()
     expect(error).to_have_attribute("data-kind", "locked", timeout=WAIT_MS)
 
-    throttled = run.response_for(f"/cards/{everyday.card.pk}/reveal")[-1]
+    throttled = answer.value  # this click's own answer, not the last one recorded so far
     assert throttled.status == 429
     wait = int(throttled.headers["retry-after"])
     assert 1 <= wait <= 4
