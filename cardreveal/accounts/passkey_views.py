@@ -38,6 +38,7 @@ from cardreveal.accounts.passkeys import (
     verify_passkey,
 )
 from cardreveal.accounts.sign_in import sign_in_finish
+from cardreveal.accounts.sign_in_limits import open_challenge_refusal
 from cardreveal.client_info import client_info
 
 # What a sign-in assertion is bound to: the user it is for (second factor), or nobody yet.
@@ -60,6 +61,16 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
 
 def _error(message: str, status: int = 400, **extra: Any) -> JsonResponse:
     return JsonResponse({"error": {"message": message, **extra}}, status=status)
+
+
+def _open_challenge_refused(request: HttpRequest) -> JsonResponse | None:
+    """429 with Retry-After once this address made too many challenges for nobody yet."""
+    refusal = open_challenge_refusal(address=client_info(request, channel="web").ip)
+    if refusal is None:
+        return None
+    response = _error(refusal.message, 429, code="throttled")
+    response["Retry-After"] = str(refusal.retry_after)
+    return response
 
 
 def _safe_next(request: HttpRequest, target: str) -> str:
@@ -208,6 +219,9 @@ def passwordless_options(request: HttpRequest) -> JsonResponse:
     """Request options for signing in with a passkey alone, when the bank turned that on."""
     if not settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN:
         return _error("Signing in with a passkey alone is not turned on.", 404)
+    refused = _open_challenge_refused(request)
+    if refused is not None:
+        return refused
     options = passkey_request_options(
         user=None, purpose=PasskeyChallenge.Purpose.SIGN_IN, binding=_PASSWORDLESS, request=request
     )
@@ -248,6 +262,9 @@ def passwordless(request: HttpRequest) -> JsonResponse:
 def admin_options(request: HttpRequest) -> JsonResponse:
     """Request options for the admin's one-step sign-in: any passkey (the password and the
     passkey are then checked together by the admin's sign-in form)."""
+    refused = _open_challenge_refused(request)
+    if refused is not None:
+        return refused
     options = passkey_request_options(
         user=None,
         purpose=PasskeyChallenge.Purpose.SIGN_IN,

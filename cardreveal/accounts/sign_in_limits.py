@@ -139,3 +139,26 @@ def _count_one(key: str, *, timeout: int) -> None:
         ):  # missing (first failure of the window, or expired): make it, count again
             cache.add(key, 0, timeout=timeout)
     raise RuntimeError(f"could not count {key}")
+
+
+def open_challenge_refusal(*, address: str | None) -> SignInRefusal | None:
+    """Count one passkey challenge made for nobody yet (passwordless or admin sign-in) from
+    `address`, and say why it must be refused once CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS
+    were made in this window, or None. Each is a stored row until it expires: the cap keeps one
+    address from filling the table. Raises the cache's error when the cache fails (closed, like
+    the sign-in limits)."""
+    if not address:
+        return None
+    now = timezone.now().timestamp()
+    length = settings.CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS
+    index = int(now // length)
+    ends_at = (index + 1) * float(length)
+    key = f"{_PREFIX}:open-challenges:{_digest(address)}:{index}"
+    cache.add(key, 0, timeout=math.ceil(ends_at - now) + 60)
+    if cache.incr(key) <= settings.CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS:
+        return None
+    logger.warning("passkey challenge refused: too many made for nobody from this address")
+    return SignInRefusal(
+        until=datetime.fromtimestamp(ends_at, tz=UTC),
+        retry_after=max(1, math.ceil(ends_at - now)),
+    )

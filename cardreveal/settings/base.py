@@ -275,6 +275,12 @@ CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME = env_int(
 CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS = env_int(
     "CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS", 15 * 60, minimum=60, maximum=24 * 3600
 )
+# Passkey challenges made for nobody yet (passwordless and admin sign-in) per client address in
+# each sign-in limit window: each is a database row until it expires, so one address cannot make
+# them without end (429 beyond; cardreveal/accounts/sign_in_limits.py).
+CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS = env_int(
+    "CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS", 60, minimum=1, maximum=10000
+)
 # Successful reveals allowed per user per clock hour and per card per UTC day (429 beyond).
 CARDREVEAL_REVEALS_PER_USER_HOUR = env_int("CARDREVEAL_REVEALS_PER_USER_HOUR", 20, minimum=1)
 CARDREVEAL_REVEALS_PER_CARD_DAY = env_int("CARDREVEAL_REVEALS_PER_CARD_DAY", 10, minimum=1)

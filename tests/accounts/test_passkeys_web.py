@@ -327,3 +327,24 @@ def test_a_garbled_or_absurdly_deep_passkey_body_is_a_plain_refusal(signed_in, a
         response = signed_in.post("/accounts/passkeys/add", body, content_type="application/json")
         assert response.status_code == 400
         assert "missing" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    "url", ["/accounts/passkeys/admin/options", "/accounts/passkeys/passwordless/options"]
+)
+def test_one_address_cannot_make_challenges_for_nobody_without_end(settings, db, url):
+    from cardreveal.accounts.models import PasskeyChallenge
+
+    settings.OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = True
+    settings.CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS = 3
+    flooder = Client(REMOTE_ADDR="198.51.100.23")
+    answers = [post_json(flooder, url) for _ in range(5)]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "throttled"
+    assert "Try again after" in refused.json()["error"]["message"]
+    assert int(refused["Retry-After"]) > 0
+    assert PasskeyChallenge.objects.filter(user=None).count() == 3  # no row for the refused
+    other = Client(REMOTE_ADDR="203.0.113.9")
+    assert post_json(other, url).status_code == 200
