@@ -12,7 +12,6 @@ from django.core.cache.backends.redis import RedisCache
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
-from django.template.response import TemplateResponse
 from django.views import defaults
 from redis.exceptions import RedisError
 
@@ -102,9 +101,10 @@ def _warn(what: str) -> None:
     logger.warning("session cache %s failed (Redis unavailable): using the database alone", what)
 
 
-class CacheOutageMiddleware:
-    """A page that fails because Redis or the database does is a 503 with Retry-After and a plain
-    sentence, not a 500. (The API's exception handler does the same in its own shape.)"""
+class OutageMiddleware:
+    """A page whose view fails because Redis or the database does is a 503 with Retry-After and a
+    plain sentence, not a 500 (`outage_response`). (The API's exception handler does the same in
+    its own shape, and `server_error` for what fails before any view.)"""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -115,18 +115,7 @@ class CacheOutageMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not isinstance(exception, OUTAGE_ERRORS):
             return None
-        logger.warning(
-            "page %s failed: %s unavailable (%s)",
-            request.path,
-            outage_store(exception),
-            type(exception).__name__,
-        )
-        response = TemplateResponse(
-            request, "service_unavailable.html", {"message": OUTAGE_MESSAGE}, status=503
-        )
-        response.render()
-        response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
-        return response
+        return outage_response(request, exception)
 
 
 def outage_store(exception: BaseException) -> str:
@@ -137,14 +126,21 @@ def outage_store(exception: BaseException) -> str:
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: Django calls it for an exception no view or middleware answered, still inside
     its `except` block. A store's outage raised where only a middleware was running (a session
-    read, the signed-in user's lookup) is the same 503 as anywhere else, JSON under /api/; any
-    other failure is Django's own 500 page. The answer is JSON under /api/ and wherever the page's
-    own script asks for it (Accept: application/json), else a page."""
+    read, the signed-in user's lookup) is the same 503 as anywhere else (`outage_response`); any
+    other failure is Django's own 500 page."""
     exception = sys.exc_info()[1]
     if not isinstance(exception, OUTAGE_ERRORS):
         return defaults.server_error(request)
+    return outage_response(request, exception)
+
+
+def outage_response(request: HttpRequest, exception: BaseException) -> HttpResponse:
+    """The 503 for a request that failed because a store did, with Retry-After: JSON
+    (`temporarily_unavailable`) under /api/ and wherever the page's own script asks for it
+    (Accept: application/json), else the page saying so. Logs which store, never the driver's
+    words."""
     logger.warning(
-        "%s failed before a view: %s unavailable (%s)",
+        "%s failed: %s unavailable (%s)",
         request.path,
         outage_store(exception),
         type(exception).__name__,
@@ -161,11 +157,20 @@ def server_error(request: HttpRequest) -> HttpResponse:
             },
             status=503,
         )
-    else:  # rendered without the request: its context (the signed-in user) may need the store
-        page = render_to_string("service_unavailable.html", {"message": OUTAGE_MESSAGE})
-        response = HttpResponse(page, status=503)
+    else:
+        response = HttpResponse(_outage_page(request), status=503)
     response["Retry-After"] = str(OUTAGE_RETRY_AFTER)
     return response
+
+
+def _outage_page(request: HttpRequest) -> str:
+    """The page, with the request's context (the signed-in user's navigation) where the stores
+    let it be built, else without it."""
+    context = {"message": OUTAGE_MESSAGE}
+    try:
+        return render_to_string("service_unavailable.html", context, request=request)
+    except OUTAGE_ERRORS:
+        return render_to_string("service_unavailable.html", context)
 
 
 def _wants_json(request: HttpRequest) -> bool:

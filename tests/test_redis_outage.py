@@ -128,11 +128,11 @@ def test_a_page_that_fails_for_want_of_redis_is_a_503_page_not_a_500(rf, db):
     from django.http import HttpResponse
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from cardreveal.outages import CacheOutageMiddleware
+    from cardreveal.outages import OutageMiddleware
 
     request = rf.get("/")
     request.user = AnonymousUser()
-    middleware = CacheOutageMiddleware(lambda r: HttpResponse())
+    middleware = OutageMiddleware(lambda r: HttpResponse())
     response = middleware.process_exception(request, RedisConnectionError("refused"))
     assert response is not None
     assert response.status_code == 503
@@ -151,11 +151,11 @@ def test_a_page_or_api_call_that_fails_for_want_of_the_database_is_a_503(rf, db,
     from django.http import HttpResponse
 
     from cardreveal.api.exceptions import api_exception_handler
-    from cardreveal.outages import CacheOutageMiddleware
+    from cardreveal.outages import OutageMiddleware
 
     request = rf.get("/")
     request.user = AnonymousUser()
-    page = CacheOutageMiddleware(lambda r: HttpResponse()).process_exception(request, error)
+    page = OutageMiddleware(lambda r: HttpResponse()).process_exception(request, error)
     assert page is not None
     assert (page.status_code, page["Retry-After"]) == (503, "30")
     assert "Try again in a minute" in page.content.decode()

@@ -15,7 +15,7 @@ wipe the count of their failures on others.
 
 When the cache itself fails (Redis down), the limits fail closed: `sign_in_refusal` lets the
 cache's error out, and each door answers it with a 503 and Retry-After (the web's and admin's
-through `cardreveal.outages.CacheOutageMiddleware`, the API's through its exception
+through `cardreveal.outages.OutageMiddleware`, the API's through its exception
 handler), before any password is checked. These limits protect cardholders from guessing spread
 over many accounts, which the per-account lockout alone does not stop (docs/security.md, "Redis
 outage"). A failure that cannot be counted, or a count that cannot be cleared, is logged.

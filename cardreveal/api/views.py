@@ -640,6 +640,15 @@ class RevealHistoryApi(ApiView):
 # ---------------------------------------------------------------------------------------- OTP
 
 
+class ReauthenticationSerializer(serializers.Serializer[Any]):
+    """The password and a current code again, before a new credential is added."""
+
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+    otp_code = serializers.CharField(
+        max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
+    )
+
+
 class OtpDeviceListApi(ApiView):
     """The cardholder's authenticator apps and backup codes (never their keys or codes)."""
 
@@ -665,11 +674,7 @@ class TotpEnrolApi(ApiView):
 
     throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
 
-    class InputSerializer(serializers.Serializer[Any]):
-        password = serializers.CharField(max_length=4096, trim_whitespace=False)
-        otp_code = serializers.CharField(
-            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
-        )
+    class InputSerializer(ReauthenticationSerializer):
         name = serializers.CharField(max_length=64, help_text="e.g. 'New phone'.")
 
         class Meta:
@@ -801,12 +806,7 @@ class PasskeyEnrolOptionsApi(ApiView):
 
     throttle_classes = [PerUserThrottle, PerIpThrottle, OtpDeviceThrottle]
 
-    class InputSerializer(serializers.Serializer[Any]):
-        password = serializers.CharField(max_length=4096, trim_whitespace=False)
-        otp_code = serializers.CharField(
-            max_length=20, help_text=OTP_CODE_HELP + " A backup code also works here."
-        )
-
+    class InputSerializer(ReauthenticationSerializer):
         class Meta:
             ref_name = "PasskeyEnrol"
 

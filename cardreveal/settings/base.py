@@ -74,8 +74,8 @@ MIDDLEWARE = [
     # Refuses a body by its declared length (413 over DATA_UPLOAD_MAX_MEMORY_SIZE, 411 chunked, 400
     # not a number) before CSRF, a form or the API's parser reads it; after the request id is set.
     "cardreveal.middleware.RequestBodyLimitMiddleware",
-    # A page that fails because Redis does answers 503 with Retry-After, not 500.
-    "cardreveal.outages.CacheOutageMiddleware",
+    # A page that fails because Redis or the database does answers 503 with Retry-After, not 500.
+    "cardreveal.outages.OutageMiddleware",
     # Keeps the request at hand for audit records written from signals; audits bulk admin actions.
     "cardreveal.audit.middleware.AuditContextMiddleware",
 ]
