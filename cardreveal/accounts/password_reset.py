@@ -7,12 +7,13 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
+from cardreveal.cache_counters import cache_count
 from cardreveal.client_info import ClientInfo
 
 _WINDOW_SECONDS = 3600
+_COUNTER_SECONDS = _WINDOW_SECONDS + 60  # kept a little past its hour
 
 
 def password_reset_throttle(*, email: str, client: ClientInfo) -> datetime | None:
@@ -25,32 +26,22 @@ def password_reset_throttle(*, email: str, client: ClientInfo) -> datetime | Non
     email_key = hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
     counts = [
         (
-            _count(f"cardreveal:pwreset:email:{email_key}:{window}"),
+            cache_count(f"cardreveal:pwreset:email:{email_key}:{window}", timeout=_COUNTER_SECONDS),
             settings.CARDREVEAL_PASSWORD_RESET_PER_EMAIL_HOUR,
         ),
     ]
     if client.ip:
         counts.append(
             (
-                _count(f"cardreveal:pwreset:ip:{client.ip}:{window}"),
+                cache_count(
+                    f"cardreveal:pwreset:ip:{client.ip}:{window}", timeout=_COUNTER_SECONDS
+                ),
                 settings.CARDREVEAL_PASSWORD_RESET_PER_ADDRESS_HOUR,
             )
         )
     if any(count > limit for count, limit in counts):
         return window_end
     return None
-
-
-def _count(key: str) -> int:
-    """Add one to the counter at `key` (made on first use, kept a little past its hour)."""
-    timeout = _WINDOW_SECONDS + 60
-    if cache.add(key, 1, timeout=timeout):
-        return 1
-    try:
-        return int(cache.incr(key))
-    except ValueError:  # expired between the add and the incr
-        cache.add(key, 1, timeout=timeout)
-        return 1
 
 
 def reset_link_minutes() -> int:

@@ -34,6 +34,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+from cardreveal.cache_counters import cache_count
 
 logger = logging.getLogger(__name__)
 
@@ -64,9 +65,15 @@ class _Window:
     keys: dict[str, int]  # cache key -> its limit
 
 
-def _window(*, address: str | None, username: str | None, now: float) -> _Window:
+def _window_index(now: float) -> tuple[int, float]:
+    """The number of the limit window `now` falls in, and when it ends (epoch seconds)."""
     length = settings.CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS
     index = int(now // length)
+    return index, (index + 1) * float(length)
+
+
+def _window(*, address: str | None, username: str | None, now: float) -> _Window:
+    index, ends_at = _window_index(now)
     keys: dict[str, int] = {}
     if address:
         keys[f"{_PREFIX}:address:{_digest(address)}:{index}"] = (
@@ -77,7 +84,7 @@ def _window(*, address: str | None, username: str | None, now: float) -> _Window
         keys[f"{_PREFIX}:username:{_digest(name)}:{index}"] = (
             settings.CARDREVEAL_SIGN_IN_FAILURES_PER_USERNAME
         )
-    return _Window(ends_at=(index + 1) * float(length), keys=keys)
+    return _Window(ends_at=ends_at, keys=keys)
 
 
 def _digest(value: str) -> str:
@@ -113,7 +120,7 @@ def sign_in_failure_count(*, address: str | None, username: str | None) -> None:
     timeout = math.ceil(window.ends_at - now) + 60
     try:
         for key in window.keys:
-            _count_one(key, timeout=timeout)
+            cache_count(key, timeout=timeout)
     except Exception:
         logger.warning("sign-in limits: the cache cannot be written; this failure is not counted")
 
@@ -127,20 +134,6 @@ def sign_in_username_failures_clear(*, username: str) -> None:
         logger.warning("sign-in limits: the cache cannot be written; a count was not cleared")
 
 
-def _count_one(key: str, *, timeout: int) -> None:
-    """Add one to the counter at `key`, made (expiring `timeout` seconds later) when missing.
-    Atomic: concurrent failures are each counted."""
-    for _ in range(3):
-        try:  # the counter usually exists already: one call
-            cache.incr(key)
-            return
-        except (
-            ValueError
-        ):  # missing (first failure of the window, or expired): make it, count again
-            cache.add(key, 0, timeout=timeout)
-    raise RuntimeError(f"could not count {key}")
-
-
 def open_challenge_refusal(*, address: str | None) -> SignInRefusal | None:
     """Count one passkey challenge made for nobody yet (passwordless or admin sign-in) from
     `address`, and say why it must be refused once CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS
@@ -150,12 +143,10 @@ def open_challenge_refusal(*, address: str | None) -> SignInRefusal | None:
     if not address:
         return None
     now = timezone.now().timestamp()
-    length = settings.CARDREVEAL_SIGN_IN_LIMIT_WINDOW_SECONDS
-    index = int(now // length)
-    ends_at = (index + 1) * float(length)
+    index, ends_at = _window_index(now)
     key = f"{_PREFIX}:open-challenges:{_digest(address)}:{index}"
-    cache.add(key, 0, timeout=math.ceil(ends_at - now) + 60)
-    if cache.incr(key) <= settings.CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS:
+    made = cache_count(key, timeout=math.ceil(ends_at - now) + 60)
+    if made <= settings.CARDREVEAL_PASSKEY_OPEN_CHALLENGES_PER_ADDRESS:
         return None
     logger.warning("passkey challenge refused: too many made for nobody from this address")
     return SignInRefusal(

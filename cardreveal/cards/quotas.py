@@ -26,6 +26,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from cardreveal.accounts.lockout import utc_clock
+from cardreveal.cache_counters import cache_count
 from cardreveal.outages import CACHE_ERRORS, OUTAGE_RETRY_AFTER
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def reveal_quota_reserve(*, user: User, card: Card) -> QuotaReservation:
     counts: list[int] = []
     for window in windows:
         try:
-            counts.append(_count_one(window.key, timeout=math.ceil(window.ends_at - now) + 60))
+            counts.append(cache_count(window.key, timeout=math.ceil(window.ends_at - now) + 60))
         except CACHE_ERRORS:
             logger.warning("reveal quotas cannot be counted (Redis unavailable): refusing")
             # Give back what was counted before the failure (best effort).
@@ -171,18 +172,6 @@ def reveal_quota_reserve(*, user: User, card: Card) -> QuotaReservation:
             reveal_quota_release(reservation)
             raise window.exceeded(now)
     return reservation
-
-
-def _count_one(key: str, *, timeout: int) -> int:
-    """Add one to the counter at `key` and return its new value; a missing counter starts at 0
-    and expires `timeout` seconds later (counting does not move that). Atomic: concurrent callers
-    never see the same value."""
-    for _ in range(3):
-        try:  # the counter usually exists already: one call
-            return int(cache.incr(key))
-        except ValueError:  # missing (first count of the window, or expired): make it, count again
-            cache.add(key, 0, timeout=timeout)
-    raise RuntimeError(f"could not count {key}")
 
 
 def reveal_quota_release(reservation: QuotaReservation) -> None:
